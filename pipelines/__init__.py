@@ -1,0 +1,1 @@
+"""Telemetra: live-stream analytics lakehouse."""

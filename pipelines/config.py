@@ -1,0 +1,188 @@
+"""Typed configuration, read once at an entry point and passed down.
+
+Defaults live in ``conf/defaults.yaml``. Environment variables override them:
+``TELEMETRA_<KEY>`` for every key, plus the seed's names (``KAFKA_BOOTSTRAP_SERVERS``,
+``KAFKA_LOG_RETENTION_HOURS``, ``PRODUCER_RATE_PER_SEC``, ``PRODUCER_CHANNELS``,
+``LOG_LEVEL``). A git-ignored ``conf/local.env`` sits between the two.
+Transformations never read the environment: they get a ``Settings`` (or plain values).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONF_DIR = PROJECT_ROOT / "conf"
+DEFAULTS_FILE = CONF_DIR / "defaults.yaml"
+LOCAL_ENV_FILE = CONF_DIR / "local.env"
+
+EVENT_TYPES = ("chat", "viewer", "transaction", "stream_meta")
+# Topic suffix per event type (design.md: telemetra.events.{chat,viewer,transactions,stream_meta}).
+TOPIC_SUFFIX = {
+    "chat": "chat",
+    "viewer": "viewer",
+    "transaction": "transactions",
+    "stream_meta": "stream_meta",
+}
+
+
+def _seed_alias(name: str) -> AliasChoices:
+    """Accept both TELEMETRA_<NAME> and the seed's bare <NAME>."""
+    return AliasChoices(f"TELEMETRA_{name}", name, name.lower())
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message is one line naming the key."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TELEMETRA_",
+        env_file=LOCAL_ENV_FILE,
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=False,
+    )
+
+    # Kafka
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", validation_alias=_seed_alias("KAFKA_BOOTSTRAP_SERVERS")
+    )
+    kafka_topic_prefix: str = "telemetra.events"
+    kafka_partitions: int = Field(2, ge=1, le=64)
+    kafka_log_retention_hours: float = Field(
+        168, gt=0, validation_alias=_seed_alias("KAFKA_LOG_RETENTION_HOURS")
+    )
+    kafka_heap: str = Field("512m", pattern=r"^\d+[mMgG]$")
+    kafka_port: int = Field(9092, ge=1024, le=65533)
+
+    # Producer
+    producer_channels: str = Field(
+        "demo_stream", min_length=1, validation_alias=_seed_alias("PRODUCER_CHANNELS")
+    )
+    producer_rate_per_sec: float = Field(
+        10.0, gt=0, validation_alias=_seed_alias("PRODUCER_RATE_PER_SEC")
+    )
+    producer_seed: int = 42
+    producer_bad_ratio: float = Field(0.0, ge=0, le=1)
+
+    # Lake and runtime
+    lake_root: str = "lake"
+    checkpoint_root: str = ""
+    run_dir: str = ".run"
+    jars_dir: str = ".cache/jars"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=_seed_alias("LOG_LEVEL")
+    )
+
+    # Spark
+    spark_master: str = "local[2]"
+    spark_shuffle_partitions: int = Field(4, ge=1)
+    spark_driver_memory: str = Field("2g", pattern=r"^\d+[mMgG]$")
+    spark_trigger_seconds: int = Field(5, ge=1)
+    kafka_starting_offsets: Literal["earliest", "latest"] = "earliest"
+    kafka_fail_on_data_loss: bool = True
+    kafka_max_offsets_per_trigger: int = Field(200_000, ge=1)
+
+    # Windows
+    window_seconds: int = Field(60, ge=1)
+    slide_seconds: int = Field(10, ge=1)
+    watermark_seconds: int = Field(120, ge=0)
+    max_future_seconds: int = Field(300, ge=0)
+    max_message_bytes: int = Field(65_536, ge=256)
+    top_emotes: int = Field(5, ge=1, le=50)
+
+    # Moments
+    moment_baseline_seconds: int = Field(600, ge=60)
+    moment_min_baseline_windows: int = Field(12, ge=2)
+    moment_chat_z: float = Field(4.0, gt=0)
+    moment_chat_min_count: int = Field(30, ge=0)
+    moment_viewer_jump_ratio: float = Field(0.3, gt=0)
+    moment_viewer_min_jump: int = Field(100, ge=0)
+    moment_revenue_z: float = Field(4.0, gt=0)
+    moment_revenue_min: float = Field(50.0, ge=0)
+    moment_sentiment_z: float = Field(4.0, gt=0)
+    moment_sentiment_min_messages: int = Field(30, ge=0)
+    moment_merge_gap_seconds: int = Field(10, ge=0)
+
+    base_currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+
+    # App
+    app_host: str = "127.0.0.1"
+    app_port: int = Field(8501, ge=1024, le=65535)
+    app_refresh_seconds: int = Field(5, ge=1)
+
+    @field_validator("slide_seconds")
+    @classmethod
+    def _slide_divides_window(cls, slide: int, info) -> int:
+        window = info.data.get("window_seconds")
+        if window is not None and window % slide != 0:
+            raise ValueError(f"must divide window_seconds ({window}) evenly")
+        return slide
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_file = os.environ.get("TELEMETRA_CONFIG_FILE", str(DEFAULTS_FILE))
+        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file)
+        return (init_settings, env_settings, dotenv_settings, yaml_source)
+
+    # ---- derived values -------------------------------------------------------
+    @property
+    def channels(self) -> list[str]:
+        return [c.strip() for c in self.producer_channels.split(",") if c.strip()]
+
+    def topic(self, event_type: str) -> str:
+        return f"{self.kafka_topic_prefix}.{TOPIC_SUFFIX[event_type]}"
+
+    @property
+    def topics(self) -> list[str]:
+        return [self.topic(t) for t in EVENT_TYPES]
+
+    def table_path(self, layer: str, table: str) -> str:
+        return f"{self.lake_root.rstrip('/')}/{layer}/{table}"
+
+    def checkpoint_path(self, name: str) -> str:
+        root = self.checkpoint_root or f"{self.lake_root.rstrip('/')}/_checkpoints"
+        return f"{root.rstrip('/')}/{name}"
+
+    @property
+    def run_path(self) -> Path:
+        return _project_path(self.run_dir)
+
+    @property
+    def jars_path(self) -> Path:
+        return _project_path(self.jars_dir)
+
+
+def _project_path(value: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def load_settings(**overrides) -> Settings:
+    """Read the configuration once; raise ConfigError with a one-line reason when it is bad."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err.get("loc", ())) or "config"
+        raise ConfigError(
+            f"config key {key.upper()!s}: {err['msg']} (got {err.get('input')!r})"
+        ) from None

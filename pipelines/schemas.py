@@ -1,0 +1,273 @@
+"""Every schema Telemetra has, defined once: the Kafka events and each lake table.
+
+Events are UTF-8 JSON (design.md). ``EVENT_SCHEMAS`` is what silver parses with
+``from_json``; the producer's generators are tested against the same fields.
+Table schemas are the contracts each transform ends with (its final ``select``).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql.types import (
+    ArrayType,
+    BinaryType,
+    DateType,
+    DecimalType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+MONEY = DecimalType(18, 2)
+
+# ---- events (Kafka value) ----------------------------------------------------------
+ENVELOPE_FIELDS = ["event_id", "event_type", "stream_id", "ts", "schema_version"]
+TX_TYPES = ("subscription", "gift_sub", "bits", "donation")
+STREAM_STATUSES = ("live", "offline")
+
+
+def _envelope() -> list[StructField]:
+    return [
+        StructField("event_id", StringType()),
+        StructField("event_type", StringType()),
+        StructField("stream_id", StringType()),
+        StructField("ts", StringType()),  # ISO-8601 UTC with ms; typed in silver
+        StructField("schema_version", IntegerType()),
+    ]
+
+
+CHAT_EVENT = StructType(
+    _envelope()
+    + [
+        StructField("user_id", StringType()),
+        StructField("username", StringType()),
+        StructField("message", StringType()),
+        StructField("emotes", ArrayType(StringType())),
+        StructField("badges", ArrayType(StringType())),
+    ]
+)
+VIEWER_EVENT = StructType(_envelope() + [StructField("viewer_count", LongType())])
+TRANSACTION_EVENT = StructType(
+    _envelope()
+    + [
+        StructField("user_id", StringType()),
+        StructField("tx_type", StringType()),
+        StructField("amount", MONEY),
+        StructField("currency", StringType()),
+        StructField("tier", StringType()),
+        StructField("gift_count", IntegerType()),
+    ]
+)
+STREAM_META_EVENT = StructType(
+    _envelope()
+    + [
+        StructField("status", StringType()),
+        StructField("title", StringType()),
+        StructField("category", StringType()),
+        StructField("language", StringType()),
+        StructField("started_at", StringType()),
+    ]
+)
+EVENT_SCHEMAS: dict[str, StructType] = {
+    "chat": CHAT_EVENT,
+    "viewer": VIEWER_EVENT,
+    "transaction": TRANSACTION_EVENT,
+    "stream_meta": STREAM_META_EVENT,
+}
+# Payload fields that must be present (not null) per type; optional ones are absent here.
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    "chat": ("user_id", "username", "message", "emotes"),
+    "viewer": ("viewer_count",),
+    "transaction": ("user_id", "tx_type", "amount", "currency"),
+    "stream_meta": ("status",),
+}
+
+# ---- bronze ---------------------------------------------------------------------------
+KAFKA_COORDINATES = [
+    StructField("topic", StringType(), False),
+    StructField("partition", IntegerType(), False),
+    StructField("offset", LongType(), False),
+    StructField("kafka_timestamp", TimestampType()),
+    StructField("ingest_time", TimestampType(), False),
+]
+BRONZE_EVENTS = StructType(
+    [
+        StructField("key", StringType()),
+        StructField("value", BinaryType()),  # exactly the bytes Kafka held
+        *KAFKA_COORDINATES,
+        StructField("ingest_date", DateType(), False),
+    ]
+)
+
+# ---- silver: typed events -------------------------------------------------------------
+_SILVER_ENVELOPE = [
+    StructField("event_id", StringType(), False),
+    StructField("stream_id", StringType(), False),
+    StructField("ts", TimestampType(), False),
+]
+_LINEAGE = [
+    StructField("topic", StringType()),
+    StructField("partition", IntegerType()),
+    StructField("offset", LongType()),
+    StructField("ingest_time", TimestampType()),
+]
+CHAT_MESSAGES = StructType(
+    _SILVER_ENVELOPE
+    + [
+        StructField("user_id", StringType()),
+        StructField("username", StringType()),
+        StructField("message", StringType()),
+        StructField("emotes", ArrayType(StringType())),
+        StructField("badges", ArrayType(StringType())),
+        StructField("sentiment", DoubleType()),  # VADER compound in [-1, 1]
+    ]
+    + _LINEAGE
+)
+VIEWER_COUNTS = StructType(
+    _SILVER_ENVELOPE + [StructField("viewer_count", LongType())] + _LINEAGE
+)
+TRANSACTIONS = StructType(
+    _SILVER_ENVELOPE
+    + [
+        StructField("user_id", StringType()),
+        StructField("tx_type", StringType()),
+        StructField("amount", MONEY),
+        StructField("currency", StringType()),
+        StructField("tier", StringType()),
+        StructField("gift_count", IntegerType()),
+        StructField("amount_base", MONEY),  # amount in the configured base currency
+    ]
+    + _LINEAGE
+)
+STREAM_META = StructType(
+    _SILVER_ENVELOPE
+    + [
+        StructField("status", StringType()),
+        StructField("title", StringType()),
+        StructField("category", StringType()),
+        StructField("language", StringType()),
+        StructField("started_at", TimestampType()),
+    ]
+    + _LINEAGE
+)
+QUARANTINE = StructType(
+    [
+        StructField("reason", StringType(), False),
+        StructField("detail", StringType()),
+        StructField("event_type", StringType()),  # from the topic when the JSON does not say
+        StructField("event_id", StringType()),
+        StructField("stream_id", StringType()),
+        StructField("raw_value", BinaryType()),
+        *KAFKA_COORDINATES,
+    ]
+)
+
+# ---- silver: windowed aggregates (stream × window) --------------------------------------
+EMOTE_COUNTS = ArrayType(
+    StructType([StructField("emote", StringType()), StructField("count", LongType())])
+)
+_WINDOW_KEY = [
+    StructField("stream_id", StringType(), False),
+    StructField("window_start", TimestampType(), False),
+    StructField("window_end", TimestampType(), False),
+]
+CHAT_SUMMARY_MINUTE = StructType(
+    _WINDOW_KEY
+    + [
+        StructField("chat_count", LongType()),
+        StructField("unique_chatters", LongType()),
+        StructField("top_emotes", EMOTE_COUNTS),
+        StructField("sentiment_mean", DoubleType()),
+        StructField("positive_count", LongType()),
+        StructField("negative_count", LongType()),
+    ]
+)
+VIEWER_TIMESERIES = StructType(
+    _WINDOW_KEY
+    + [
+        StructField("avg_viewers", DoubleType()),
+        StructField("min_viewers", LongType()),
+        StructField("max_viewers", LongType()),
+        StructField("last_viewers", LongType()),
+        StructField("samples", LongType()),
+    ]
+)
+TRANSACTIONS_MINUTE = StructType(
+    _WINDOW_KEY
+    + [
+        StructField("tx_count", LongType()),
+        StructField("revenue", MONEY),
+        *[
+            f
+            for t in TX_TYPES
+            for f in (StructField(f"{t}_count", LongType()), StructField(f"{t}_revenue", MONEY))
+        ],
+        StructField("currency", StringType()),
+    ]
+)
+
+# ---- gold -------------------------------------------------------------------------------
+STREAM_MINUTE_METRICS = StructType(
+    _WINDOW_KEY
+    + [
+        StructField("avg_viewers", DoubleType()),
+        StructField("max_viewers", LongType()),
+        StructField("last_viewers", LongType()),
+        StructField("chat_count", LongType()),
+        StructField("unique_chatters", LongType()),
+        StructField("sentiment_mean", DoubleType()),
+        StructField("positive_count", LongType()),
+        StructField("negative_count", LongType()),
+        StructField("top_emotes", EMOTE_COUNTS),
+        StructField("tx_count", LongType()),
+        StructField("revenue", MONEY),
+    ]
+)
+MOMENT_KINDS = ("chat_spike", "raid", "revenue_burst", "sentiment_swing")
+MOMENTS = StructType(
+    [
+        StructField("moment_id", StringType(), False),
+        StructField("stream_id", StringType(), False),
+        StructField("kind", StringType(), False),
+        StructField("start_ts", TimestampType(), False),
+        StructField("end_ts", TimestampType(), False),
+        StructField("peak_ts", TimestampType()),
+        StructField("peak_value", DoubleType()),
+        StructField("score", DoubleType()),
+        StructField("baseline_mean", DoubleType()),
+        StructField("baseline_std", DoubleType()),
+        StructField("top_emotes", EMOTE_COUNTS),
+        StructField("sample_messages", ArrayType(StringType())),
+    ]
+)
+STREAM_SUMMARY = StructType(
+    [
+        StructField("stream_id", StringType(), False),
+        StructField("broadcast_id", StringType(), False),
+        StructField("started_at", TimestampType()),
+        StructField("ended_at", TimestampType()),
+        StructField("title", StringType()),
+        StructField("category", StringType()),
+        StructField("peak_viewers", LongType()),
+        StructField("avg_viewers", DoubleType()),
+        StructField("messages", LongType()),
+        StructField("unique_chatters", LongType()),
+        StructField("revenue", MONEY),
+        StructField("top_emotes", EMOTE_COUNTS),
+        StructField("moment_count", LongType()),
+    ]
+)
+STREAMS = StructType(
+    [
+        StructField("stream_id", StringType(), False),
+        StructField("status", StringType()),
+        StructField("title", StringType()),
+        StructField("category", StringType()),
+        StructField("language", StringType()),
+        StructField("started_at", TimestampType()),
+        StructField("last_event_ts", TimestampType()),
+    ]
+)

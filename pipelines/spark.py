@@ -1,0 +1,79 @@
+"""The one SparkSession builder, for jobs, tests and spark-submit alike.
+
+Jars for the Kafka source and Delta come from the Maven-resolved cache (``make setup``),
+passed by local path through ``spark.jars``: nothing is resolved over the network when a
+job starts. Under spark-submit with ``--jars`` (a cluster, the Docker image) the caller
+has already provided them, and the builder leaves ``spark.jars`` alone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from pipelines.config import Settings
+
+_VERSIONED_JAR = re.compile(r"^(?P<artifact>.+?)-\d[\w.\-]*\.jar$")
+
+
+def _artifact(jar_name: str) -> str:
+    match = _VERSIONED_JAR.match(jar_name)
+    return match.group("artifact") if match else jar_name
+
+
+def pyspark_jars_dir() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).parent / "jars"
+
+
+def extra_spark_jars(jars_dir: Path) -> list[str]:
+    """Jars of the cache that pyspark does not already ship (same artifact, any version).
+
+    Maven drags in Hadoop, Parquet, Jackson and Scala again; the copies pyspark was built
+    with must win, so only artifacts new to pyspark go on the classpath.
+    """
+    spark_dir = jars_dir / "spark"
+    if not spark_dir.is_dir() or not any(spark_dir.glob("delta-spark_*.jar")):
+        raise RuntimeError(
+            f"Spark jars missing under {spark_dir}: run `make setup` (resolves them from Maven Central)"
+        )
+    shipped = {_artifact(p.name) for p in pyspark_jars_dir().glob("*.jar")}
+    return sorted(
+        str(p) for p in spark_dir.glob("*.jar") if _artifact(p.name) not in shipped
+    )
+
+
+def build_spark(settings: Settings, app_name: str = "telemetra", **extra_conf: str) -> SparkSession:
+    """Create (or return the running) SparkSession with Delta and Kafka configured."""
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.streaming.stateStore.providerClass",
+                "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider")
+        # Small-file hygiene on a small machine: compact as we write.
+        .config("spark.databricks.delta.optimizeWrite.enabled", "true")
+        .config("spark.databricks.delta.autoCompact.enabled", "true")
+        .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
+        .config("spark.sql.adaptive.enabled", "true")
+    )
+    # Under spark-submit (it exports the gateway port to the Python driver) the master,
+    # memory and --jars come from its command line; elsewhere we launch the JVM ourselves.
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        builder = (
+            builder.master(settings.spark_master)
+            .config("spark.driver.memory", settings.spark_driver_memory)
+            .config("spark.jars", ",".join(extra_spark_jars(settings.jars_path)))
+        )
+    for key, value in extra_conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN" if settings.log_level != "DEBUG" else "INFO")
+    return spark
