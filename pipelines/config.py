@@ -113,6 +113,7 @@ class Settings(BaseSettings):
     moment_revenue_min: float = Field(50.0, ge=0)
     moment_sentiment_z: float = Field(4.0, gt=0)
     moment_sentiment_min_messages: int = Field(30, ge=0)
+    moment_sentiment_std_floor: float = Field(0.05, gt=0)
     moment_merge_gap_seconds: int = Field(10, ge=0)
 
     base_currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
@@ -182,7 +183,16 @@ def load_settings(**overrides) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
-        key = ".".join(str(p) for p in err.get("loc", ())) or "config"
+        loc = str(err["loc"][0]) if err.get("loc") else "config"
+        message = err["msg"].removeprefix("Value error, ")
         raise ConfigError(
-            f"config key {key.upper()!s}: {err['msg']} (got {err.get('input')!r})"
+            f"config key {_env_name(loc)}: {message} (got {err.get('input')!r})"
         ) from None
+
+
+def _env_name(loc: str) -> str:
+    """The environment name a user would set for a field: the seed's name where there is one."""
+    field = loc.lower().removeprefix("telemetra_")
+    info = Settings.model_fields.get(field)
+    has_seed_name = info is not None and info.validation_alias is not None
+    return field.upper() if has_seed_name else f"TELEMETRA_{field.upper()}"

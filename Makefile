@@ -1,0 +1,99 @@
+# Telemetra — every target calls the same `telemetra` commands a user would.
+# Fresh machine: `make up` (set up + run the whole stack and dashboard), `make test`.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TELEMETRA := $(BIN)/telemetra
+JARS   := .cache/jars
+MVN    := mvn -q -B -s conf/maven/settings.xml
+
+.DEFAULT_GOAL := help
+.PHONY: help setup test test-unit test-integration lint up down ps logs health-check \
+        kafka-start kafka-stop kafka-topics kafka-consume produce run-batch maintain quality app \
+        cluster-up cluster-down bench clean clean-lake clean-all browser
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+# ---- setup (idempotent; stamps re-run a step only when its inputs change) ----------------
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+$(JARS)/.resolved: conf/maven/spark.pom.xml conf/maven/kafka.pom.xml conf/maven/settings.xml
+	rm -rf $(JARS)/spark $(JARS)/kafka
+	$(MVN) -f conf/maven/spark.pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/spark
+	$(MVN) -f conf/maven/kafka.pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/kafka
+	touch $@
+
+setup: $(VENV)/.installed $(JARS)/.resolved  ## venv + pip install -e . + Maven jars (Kafka broker, Spark Kafka source, Delta)
+
+browser:  ## Debian's chromium for the browser test (needs root; no browser download)
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+# ---- tests ----------------------------------------------------------------------------------
+test: setup browser  ## the whole suite: unit + integration (real broker, Spark, Delta, DuckDB, browser)
+	$(BIN)/pytest -q
+
+test-unit: setup  ## only the fast tests (no broker, no browser)
+	$(BIN)/pytest -q -m "not integration and not browser"
+
+lint: setup  ## ruff
+	$(BIN)/ruff check pipelines streamlit_app tests bench
+
+# ---- the local stack (supervisord; logs in .run/logs) ---------------------------------------
+up: setup  ## broker + pipeline + producer + dashboard, all running in the background
+	$(TELEMETRA) up
+
+down:  ## stop everything
+	@test -x $(TELEMETRA) && $(TELEMETRA) down || true
+
+ps:  ## status of each program
+	$(TELEMETRA) ps
+
+logs:  ## last lines of every log (make logs ARGS="pipeline -f")
+	$(TELEMETRA) logs $(ARGS)
+
+health-check:  ## broker, programs, app, gold freshness
+	$(TELEMETRA) health
+
+kafka-start: setup  ## only the broker and its topics
+	$(TELEMETRA) kafka start
+
+kafka-stop:
+	$(TELEMETRA) kafka stop
+
+kafka-topics:  ## topics with partitions and message counts
+	$(TELEMETRA) kafka topics
+
+kafka-consume:  ## print the first events (make kafka-consume ARGS="--topic telemetra.events.chat --max 20")
+	$(TELEMETRA) kafka consume $(ARGS)
+
+produce:  ## e.g. make produce ARGS="--fast --duration 7200"
+	$(TELEMETRA) produce $(ARGS)
+
+run-batch:  ## rebuild bronze (from Kafka), silver and gold in batch mode
+	$(TELEMETRA) run all --mode batch
+
+maintain:  ## OPTIMIZE + VACUUM the lake
+	$(TELEMETRA) maintain
+
+app:  ## only the Streamlit app, in the foreground
+	$(TELEMETRA) app
+
+# ---- housekeeping -----------------------------------------------------------------------------
+clean:  ## caches and run state (keeps the lake, the venv and the jars)
+	rm -rf .pytest_cache .ruff_cache test-artifacts spark-warehouse metastore_db derby.log
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+clean-lake:  ## delete all lake data and checkpoints (asks first)
+	@read -p "Delete everything under lake/ and the broker's data in .run/ ? [y/N] " ans; \
+	if [ "$$ans" = "y" ]; then find lake -mindepth 1 ! -name README.md -exec rm -rf {} +; rm -rf .run/kafka; echo deleted; \
+	else echo kept; fi
+
+clean-all: down clean  ## everything generated: venv, jars, run state, lake (asks first for the lake)
+	$(MAKE) clean-lake
+	rm -rf $(VENV) .cache .run *.egg-info

@@ -1,0 +1,323 @@
+"""`telemetra` — the one command line. The Makefile and the supervisor call these same commands.
+
+Every command exits 0 on success and non-zero with a one-line reason on failure.
+Config is read once here (conf/defaults.yaml + environment) and passed down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    help="Telemetra: live-stream analytics lakehouse (Kafka -> Spark -> Delta -> DuckDB/Streamlit).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+kafka_app = typer.Typer(help="The local single-node Kafka broker and its topics.", no_args_is_help=True)
+app.add_typer(kafka_app, name="kafka")
+console = Console()
+
+
+class UserError(RuntimeError):
+    """A failure to report as one line, without a traceback."""
+
+
+def _settings(**overrides) -> Settings:
+    settings = load_settings(**overrides)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return settings
+
+
+# ---- kafka ---------------------------------------------------------------------------------
+@kafka_app.command("start")
+def kafka_start() -> None:
+    """Start the local broker (under the supervisor) and create the four topics."""
+    from pipelines import kafka_local, stack
+
+    settings = _settings()
+    if stack.is_local_kafka(settings):
+        stack.ensure_supervisord(settings)
+        stack.start(settings, "kafka")
+    else:
+        console.print(f"KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}: not local, not starting a broker")
+    kafka_local.wait_until_ready(settings.kafka_bootstrap_servers, timeout_s=120)
+    created = kafka_local.ensure_topics(settings)
+    console.print(f"Kafka at {settings.kafka_bootstrap_servers} answers; topics created: {created or 'none (all exist)'}")
+
+
+@kafka_app.command("stop")
+def kafka_stop() -> None:
+    """Stop the local broker."""
+    from pipelines import stack
+
+    settings = _settings()
+    if not stack.supervisord_running(settings):
+        console.print("the local broker is not running")
+        return
+    console.print(stack.stop(settings, "kafka"))
+
+
+@kafka_app.command("status")
+def kafka_status() -> None:
+    """Say plainly whether the broker answers (exit 1 if not)."""
+    from pipelines import kafka_local
+
+    settings = _settings()
+    if not kafka_local.broker_answers(settings.kafka_bootstrap_servers):
+        raise UserError(f"Kafka at {settings.kafka_bootstrap_servers} does not answer")
+    console.print(f"Kafka at {settings.kafka_bootstrap_servers} answers")
+
+
+@kafka_app.command("topics")
+def kafka_topics(
+    create: Annotated[bool, typer.Option(help="Create missing topics first.")] = False,
+) -> None:
+    """List the event topics with partitions and message counts."""
+    from pipelines import kafka_local
+
+    settings = _settings()
+    if create:
+        kafka_local.ensure_topics(settings)
+    table = Table("topic", "partitions", "messages")
+    for row in kafka_local.describe_topics(settings):
+        table.add_row(row["topic"], str(row["partitions"]), str(row["messages"]))
+    console.print(table)
+
+
+@kafka_app.command("consume")
+def kafka_consume(
+    topic: Annotated[Optional[str], typer.Option(help="Topic (default: all four event topics).")] = None,
+    max_messages: Annotated[int, typer.Option("--max", help="Stop after N messages.")] = 10,
+    timeout: Annotated[float, typer.Option(help="Stop after this many idle seconds.")] = 10.0,
+) -> None:
+    """Print events from the beginning of the topics, one line each."""
+    from pipelines import kafka_local
+
+    settings = _settings()
+    topics = [topic] if topic else settings.topics
+    n = 0
+    for t, part, offset, value in kafka_local.consume(settings, topics, max_messages, timeout):
+        text = value.decode("utf-8", errors="replace") if value is not None else "<null>"
+        print(f"{t}[{part}]@{offset} {text[:500]}")
+        n += 1
+    if n == 0:
+        raise UserError(f"no messages on {', '.join(topics)} within {timeout:.0f}s")
+
+
+@kafka_app.command("run", hidden=True)
+def kafka_run() -> None:
+    """Run the local broker in the foreground (what the supervisor runs)."""
+    from pipelines import kafka_local
+
+    settings = _settings()
+    cmd = kafka_local.prepare_broker(settings)
+    os.execv(cmd[0], cmd)
+
+
+# ---- events ------------------------------------------------------------------------------------
+@app.command()
+def produce(
+    channels: Annotated[Optional[str], typer.Option(help="Comma-separated stream ids (PRODUCER_CHANNELS).")] = None,
+    rate: Annotated[Optional[float], typer.Option(help="Events/s of event time per channel (PRODUCER_RATE_PER_SEC).")] = None,
+    count: Annotated[Optional[int], typer.Option(help="Stop after N events.")] = None,
+    duration: Annotated[Optional[float], typer.Option(help="Seconds of event time to produce.")] = None,
+    fast: Annotated[bool, typer.Option(help="Generate the whole span ending now and send it as fast as possible.")] = False,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (runs repeat).")] = None,
+    bad_ratio: Annotated[Optional[float], typer.Option(help="Fraction of bad records to mix in.")] = None,
+    truth_file: Annotated[Optional[Path], typer.Option(help="Write injected moments (ground truth) as JSONL.")] = None,
+    processes: Annotated[int, typer.Option(help="Producer processes (for high rates).")] = 1,
+) -> None:
+    """Synthetic live-stream events to Kafka: paced to the wall clock, or --fast."""
+    from pipelines.producer import produce as run_producer
+
+    settings = _settings()
+    stats = run_producer(
+        settings,
+        channels=channels.split(",") if channels else settings.channels,
+        rate=rate if rate is not None else settings.producer_rate_per_sec,
+        count=count,
+        duration=duration,
+        fast=fast,
+        seed=seed if seed is not None else settings.producer_seed,
+        bad_ratio=bad_ratio if bad_ratio is not None else settings.producer_bad_ratio,
+        truth_file=truth_file,
+        processes=processes,
+        progress=sys.stderr.isatty(),
+    )
+    console.print(stats)
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL file of events.")],
+    speed: Annotated[float, typer.Option(help="Replay at this multiple of the original pace.")] = 1.0,
+    max_speed: Annotated[bool, typer.Option("--max-speed", help="Send as fast as possible.")] = False,
+    shift_to_now: Annotated[bool, typer.Option("--shift-to-now", help="Shift timestamps so the last event is now.")] = False,
+) -> None:
+    """Publish a recorded JSONL event log; bad lines are reported by line number and skipped."""
+    from pipelines.replay import replay as run_replay
+
+    stats = run_replay(_settings(), file, speed=speed, max_speed=max_speed, shift_to_now=shift_to_now)
+    console.print(stats)
+
+
+# ---- pipeline ----------------------------------------------------------------------------------
+@app.command()
+def run(
+    layer: Annotated[str, typer.Argument(help="bronze | silver | gold | all")],
+    mode: Annotated[str, typer.Option(help="stream | batch")] = "stream",
+    trigger: Annotated[Optional[str], typer.Option(help="availableNow | processing:10s (default from config)")] = None,
+    allow_data_loss: Annotated[bool, typer.Option("--allow-data-loss", help="Continue when Kafka offsets aged out (the gap is logged).")] = False,
+) -> None:
+    """The pipeline: one layer or all of them, in one Spark application."""
+    from pipelines.jobs import runner
+    from pipelines.spark import build_spark
+
+    if mode not in ("stream", "batch"):
+        raise UserError(f"--mode must be stream or batch, got {mode!r}")
+    settings = _settings(**({"kafka_fail_on_data_loss": False} if allow_data_loss else {}))
+    runner.layers_for(layer)
+    parsed = runner.parse_trigger(trigger, settings)
+    spark = build_spark(settings, app_name=f"telemetra-{layer}")
+    try:
+        if mode == "batch":
+            for table, rows in runner.run_batch(spark, settings, layer).items():
+                console.print(f"{table}: {rows}")
+        else:
+            runner.run_stream(spark, settings, layer, parsed)
+    finally:
+        spark.stop()
+
+
+@app.command()
+def maintain(
+    retention_hours: Annotated[float, typer.Option(help="VACUUM retention (Delta's safe minimum is 168).")] = 168.0,
+) -> None:
+    """OPTIMIZE and VACUUM every table of the lake."""
+    from pipelines.jobs.maintain import maintain_lake
+    from pipelines.spark import build_spark
+
+    settings = _settings()
+    spark = build_spark(settings, app_name="telemetra-maintain")
+    try:
+        for line in maintain_lake(spark, settings, retention_hours):
+            console.print(line)
+    finally:
+        spark.stop()
+
+
+@app.command("app")
+def app_cmd(
+    port: Annotated[Optional[int], typer.Option(help="Port (default from config, 8501).")] = None,
+) -> None:
+    """The Streamlit app (binds to 127.0.0.1 by default)."""
+    from pipelines.app_runner import run_app
+
+    raise typer.Exit(run_app(_settings(), port))
+
+
+# ---- local stack -------------------------------------------------------------------------------
+@app.command()
+def up(
+    producer: Annotated[bool, typer.Option(help="Also run the live producer.")] = True,
+) -> None:
+    """Bring up the whole local stack under the supervisor: broker, pipeline, producer, app."""
+    from pipelines import kafka_local, stack
+
+    settings = _settings()
+    stack.ensure_supervisord(settings)
+    if stack.is_local_kafka(settings):
+        console.print("starting kafka ...")
+        stack.start(settings, "kafka")
+    kafka_local.wait_until_ready(settings.kafka_bootstrap_servers, timeout_s=120)
+    kafka_local.ensure_topics(settings)
+    for prog in stack.programs(settings):
+        if prog.name == "kafka" or (prog.name == "producer" and not producer):
+            continue
+        console.print(f"starting {prog.name} ...")
+        stack.start(settings, prog.name)
+    console.print(stack.status(settings))
+    console.print(
+        f"\nDashboard: http://{settings.app_host}:{settings.app_port}  "
+        "(gold fills within a minute; `telemetra health` checks it, `telemetra logs` shows logs)"
+    )
+
+
+@app.command()
+def down() -> None:
+    """Stop everything the local stack runs."""
+    from pipelines import stack
+
+    settings = _settings()
+    console.print("stopped" if stack.shutdown(settings) else "the local stack was not running")
+
+
+@app.command()
+def ps() -> None:
+    """Status of each program of the local stack."""
+    from pipelines import stack
+
+    console.print(stack.status(_settings()))
+
+
+@app.command()
+def logs(
+    name: Annotated[Optional[str], typer.Argument(help="kafka | pipeline | producer | app (default: all)")] = None,
+    lines: Annotated[int, typer.Option("-n", "--lines")] = 40,
+    follow: Annotated[bool, typer.Option("-f", "--follow")] = False,
+) -> None:
+    """Show (or follow) the logs of the local stack."""
+    from pipelines import stack
+
+    settings = _settings()
+    names = [name] if name else [p.name for p in stack.programs(settings)]
+    files = [stack.log_file(settings, n) for n in names]
+    missing = [str(f) for f in files if not f.exists()]
+    if len(missing) == len(files):
+        raise UserError(f"no logs yet: {', '.join(missing)}")
+    cmd = ["tail", f"-n{lines}", *(["-F"] if follow else []), *[str(f) for f in files if f.exists()]]
+    os.execvp("tail", cmd)
+
+
+@app.command()
+def health() -> None:
+    """Check the broker, each program, the app and the freshness of gold (exit 1 if unhealthy)."""
+    from pipelines.health import check_health
+
+    settings = _settings()
+    ok = True
+    for check in check_health(settings):
+        mark = "[green]ok[/green]" if check.ok else "[red]FAIL[/red]"
+        console.print(f"{mark:>20}  {check.name}: {check.detail}")
+        ok &= check.ok
+    if not ok:
+        raise UserError("unhealthy (see above)")
+
+
+def main() -> None:
+    """Console-script entry: one-line errors instead of tracebacks for expected failures."""
+    try:
+        app()
+    except (ConfigError, UserError, RuntimeError, ValueError, FileNotFoundError) as exc:
+        print(f"telemetra: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,327 @@
+"""The one query layer over the gold Delta tables: DuckDB SQL returning pandas DataFrames.
+
+The Streamlit app and the notebooks both call ``GoldQueries``; no SQL is written anywhere
+else. Delta tables are opened with the ``deltalake`` package (DuckDB's delta extension is
+not available everywhere) and handed to DuckDB as Arrow datasets, so DuckDB pushes the
+stream and time filters down to the Parquet row groups. Everything is read-only: the
+DuckDB database is in memory with external file access switched off, and every value
+reaches SQL as a bound parameter.
+
+Gold windows are ``window_seconds`` long and slide by ``slide_seconds``, so they overlap.
+Sums over a time range (messages, revenue, emote counts) only add the windows whose start
+is a multiple of their own length: those tile time exactly once. Peaks and averages use
+every window.
+
+A table that does not exist yet (a fresh lake) is replaced by an empty table of the same
+schema: queries return empty frames with the usual columns, and ``df.attrs["message"]``
+says which table is missing and how to fill it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+from deltalake import DeltaTable
+from pyspark.sql.pandas.types import to_arrow_schema
+
+from pipelines import schemas
+
+GOLD_SCHEMAS = {
+    "stream_minute_metrics": schemas.STREAM_MINUTE_METRICS,
+    "moments": schemas.MOMENTS,
+    "stream_summary": schemas.STREAM_SUMMARY,
+    "streams": schemas.STREAMS,
+}
+# Stand-ins for an open range: bound as parameters so the filters still push down.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
+# A window whose start is a multiple of its length: these tile time without overlap.
+_TILING = "epoch_ms(window_start) % (epoch_ms(window_end) - epoch_ms(window_start)) = 0"
+
+_METRIC_COLUMNS = """
+    stream_id, window_start, window_end, avg_viewers, max_viewers, last_viewers,
+    chat_count, unique_chatters, sentiment_mean, positive_count, negative_count,
+    top_emotes, tx_count, CAST(revenue AS DOUBLE) AS revenue"""
+_BROADCASTS = """
+    SELECT b.stream_id, b.broadcast_id, b.started_at, b.ended_at, b.ended_at IS NULL AS is_live,
+           b.title, b.category, b.peak_viewers, b.avg_viewers, b.messages, b.unique_chatters,
+           CAST(b.revenue AS DOUBLE) AS revenue, b.top_emotes, b.moment_count,
+           (epoch(coalesce(b.ended_at, s.last_event_ts)) - epoch(b.started_at)) / 60.0
+               AS duration_minutes
+    FROM stream_summary b LEFT JOIN streams s ON s.stream_id = b.stream_id"""
+
+
+@dataclass
+class _Loaded:
+    table: DeltaTable | None
+    dataset: pa.Table | ds.Dataset
+    version: int | None
+    checked_at: float
+
+
+class GoldQueries:
+    """Read-only queries over ``<lake_root>/gold/*``; safe to share between threads.
+
+    ``recheck_seconds`` bounds how often a table's Delta log is polled for a new version.
+    """
+
+    def __init__(
+        self,
+        lake_root: str,
+        storage_options: dict[str, str] | None = None,
+        recheck_seconds: float = 1.0,
+    ) -> None:
+        self.lake_root = lake_root.rstrip("/")
+        self._storage_options = storage_options
+        self._recheck_seconds = recheck_seconds
+        self._lock = threading.Lock()
+        self._loaded: dict[str, _Loaded] = {}
+        self._con = duckdb.connect(":memory:", config={"enable_external_access": False})
+
+    # ---- tables ---------------------------------------------------------------------
+    def table_path(self, table: str) -> str:
+        return f"{self.lake_root}/gold/{table}"
+
+    def table_versions(self) -> dict[str, int | None]:
+        """Delta version of each gold table, None where the table does not exist yet."""
+        return {name: self._load(name).version for name in GOLD_SCHEMAS}
+
+    def missing_tables(self) -> list[str]:
+        return [name for name, version in self.table_versions().items() if version is None]
+
+    def _load(self, name: str) -> _Loaded:
+        """The table's current Arrow dataset, re-opened when its Delta version moved on."""
+        with self._lock:
+            now = time.monotonic()
+            entry = self._loaded.get(name)
+            if entry is not None and now - entry.checked_at < self._recheck_seconds:
+                return entry
+            entry = self._refresh(name, entry, now)
+            self._loaded[name] = entry
+            return entry
+
+    def _refresh(self, name: str, entry: _Loaded | None, now: float) -> _Loaded:
+        if entry is not None and entry.table is not None:
+            try:
+                entry.table.update_incremental()
+            except Exception:  # vacuumed or recreated underneath us: open it afresh
+                entry = None
+            else:
+                if entry.table.version() != entry.version:
+                    entry.dataset = entry.table.to_pyarrow_dataset()
+                    entry.version = entry.table.version()
+                entry.checked_at = now
+                return entry
+        path = self.table_path(name)
+        if not DeltaTable.is_deltatable(path, storage_options=self._storage_options):
+            empty = to_arrow_schema(GOLD_SCHEMAS[name]).empty_table()
+            return _Loaded(None, empty, None, now)
+        table = DeltaTable(path, storage_options=self._storage_options)
+        return _Loaded(table, table.to_pyarrow_dataset(), table.version(), now)
+
+    def _query(self, sql: str, params: dict, tables: Sequence[str]) -> pd.DataFrame:
+        """Run ``sql`` with ``params`` bound, the named gold tables registered as views."""
+        loaded = {name: self._load(name) for name in tables}
+        cursor = self._con.cursor()  # one per call: DuckDB connections are not thread-safe
+        try:
+            cursor.execute("SET TimeZone = 'UTC'")
+            for name, entry in loaded.items():
+                cursor.register(name, entry.dataset)
+            frame = cursor.execute(sql, params).df()
+        finally:
+            cursor.close()
+        missing = [name for name, entry in loaded.items() if entry.version is None]
+        frame.attrs["missing"] = missing
+        frame.attrs["message"] = _missing_message(missing, self.lake_root)
+        return frame
+
+    # ---- streams --------------------------------------------------------------------
+    def list_streams(self) -> pd.DataFrame:
+        """Every stream, live ones first, then the most recently active."""
+        sql = """
+            SELECT stream_id, status, coalesce(status = 'live', false) AS is_live, title,
+                   category, language, started_at, last_event_ts
+            FROM streams
+            ORDER BY is_live DESC, last_event_ts DESC NULLS LAST, stream_id"""
+        return self._query(sql, {}, ["streams"])
+
+    def live_snapshot(self, stream_id: str, lookback: timedelta = timedelta(hours=1)) -> pd.DataFrame:
+        """One row: the stream's metadata and its newest window, with the values one window
+        length earlier (for deltas) and the revenue over ``lookback`` before the newest
+        window's end. Empty when the stream is unknown; metrics null when it has none."""
+        sql = f"""
+            WITH m AS (SELECT * FROM stream_minute_metrics WHERE stream_id = $stream_id),
+            latest AS (SELECT * FROM m ORDER BY window_start DESC LIMIT 1),
+            before AS (
+                SELECT m.last_viewers, m.chat_count, m.unique_chatters FROM m, latest
+                WHERE m.window_start <= latest.window_start - (latest.window_end - latest.window_start)
+                ORDER BY m.window_start DESC LIMIT 1),
+            recent AS (
+                SELECT sum(revenue) AS revenue, sum(tx_count) AS tx_count FROM m
+                WHERE window_start >= (SELECT window_end FROM latest) - $lookback AND {_TILING})
+            SELECT k.stream_id, s.status, coalesce(s.status = 'live', false) AS is_live, s.title,
+                   s.category, s.started_at, latest.window_start, latest.window_end,
+                   latest.last_viewers AS viewers, before.last_viewers AS viewers_before,
+                   latest.chat_count, before.chat_count AS chat_count_before,
+                   latest.unique_chatters, before.unique_chatters AS unique_chatters_before,
+                   latest.sentiment_mean, CAST(recent.revenue AS DOUBLE) AS revenue_recent,
+                   recent.tx_count AS tx_count_recent,
+                   coalesce(s.last_event_ts, latest.window_end) AS last_event_ts
+            FROM (SELECT $stream_id AS stream_id) k
+            LEFT JOIN streams s ON s.stream_id = k.stream_id
+            LEFT JOIN latest ON true LEFT JOIN before ON true LEFT JOIN recent ON true
+            WHERE s.stream_id IS NOT NULL OR latest.stream_id IS NOT NULL"""
+        params = {"stream_id": stream_id, "lookback": lookback}
+        return self._query(sql, params, ["stream_minute_metrics", "streams"])
+
+    # ---- minute metrics -------------------------------------------------------------
+    def minute_metrics(
+        self, stream_id: str, start: datetime | None = None, end: datetime | None = None
+    ) -> pd.DataFrame:
+        """The stream's windows with ``start <= window_start < end``, oldest first."""
+        sql = f"""
+            SELECT {_METRIC_COLUMNS} FROM stream_minute_metrics
+            WHERE stream_id = $stream_id AND window_start >= $start AND window_start < $end
+            ORDER BY window_start"""
+        params = {"stream_id": stream_id, **_range(start, end)}
+        return self._query(sql, params, ["stream_minute_metrics"])
+
+    def top_emotes(
+        self,
+        stream_id: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 10,
+    ) -> pd.DataFrame:
+        """Emote counts over the range (from each window's top list), most used first."""
+        sql = f"""
+            SELECT e.emote AS emote, sum(e."count") AS "count"
+            FROM (SELECT unnest(top_emotes) AS e FROM stream_minute_metrics
+                  WHERE stream_id = $stream_id AND window_start >= $start
+                        AND window_start < $end AND {_TILING})
+            GROUP BY e.emote ORDER BY "count" DESC, emote LIMIT $limit"""
+        params = {"stream_id": stream_id, "limit": limit, **_range(start, end)}
+        return self._query(sql, params, ["stream_minute_metrics"])
+
+    # ---- moments --------------------------------------------------------------------
+    def moments(
+        self,
+        stream_ids: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
+        min_score: float | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> pd.DataFrame:
+        """Moments overlapping ``[start, end)``, newest first; None means no filter."""
+        sql = """
+            SELECT m.moment_id, m.stream_id, s.title, m.kind, m.start_ts, m.end_ts, m.peak_ts,
+                   m.peak_value, m.score, m.baseline_mean, m.baseline_std,
+                   epoch(m.end_ts) - epoch(m.start_ts) AS duration_seconds,
+                   m.top_emotes, m.sample_messages
+            FROM moments m LEFT JOIN streams s ON s.stream_id = m.stream_id
+            WHERE ($stream_ids::VARCHAR[] IS NULL OR list_contains($stream_ids, m.stream_id))
+              AND ($kinds::VARCHAR[] IS NULL OR list_contains($kinds, m.kind))
+              AND m.score >= $min_score AND m.end_ts >= $start AND m.start_ts < $end
+            ORDER BY m.start_ts DESC, m.score DESC, m.moment_id"""
+        params = {
+            "stream_ids": _list_or_none(stream_ids),
+            "kinds": _list_or_none(kinds),
+            "min_score": float("-inf") if min_score is None else float(min_score),
+            **_range(start, end),
+        }
+        return self._query(sql, params, ["moments", "streams"])
+
+    # ---- broadcasts and comparisons -------------------------------------------------
+    def broadcast_summaries(self, stream_id: str | None = None) -> pd.DataFrame:
+        """One row per broadcast (of one stream, or of all), newest first."""
+        sql = f"""
+            SELECT * FROM ({_BROADCASTS})
+            WHERE $stream_id IS NULL OR stream_id = $stream_id
+            ORDER BY started_at DESC NULLS LAST, stream_id, broadcast_id"""
+        return self._query(sql, {"stream_id": stream_id}, ["stream_summary", "streams"])
+
+    def compare_broadcasts(self, keys: Sequence[tuple[str, str]]) -> pd.DataFrame:
+        """The given ``(stream_id, broadcast_id)`` broadcasts side by side, in that order,
+        with rates that make broadcasts of different lengths comparable."""
+        sql = f"""
+            WITH k AS (
+                SELECT unnest($stream_ids::VARCHAR[]) AS stream_id,
+                       unnest($broadcast_ids::VARCHAR[]) AS broadcast_id,
+                       generate_subscripts($stream_ids::VARCHAR[], 1) AS pos)
+            SELECT b.*, b.messages / nullif(b.duration_minutes, 0) AS messages_per_minute,
+                   b.revenue / nullif(b.duration_minutes / 60.0, 0) AS revenue_per_hour
+            FROM k JOIN ({_BROADCASTS}) b
+              ON b.stream_id = k.stream_id AND b.broadcast_id = k.broadcast_id
+            ORDER BY k.pos"""
+        params = {
+            "stream_ids": [s for s, _ in keys],
+            "broadcast_ids": [b for _, b in keys],
+        }
+        return self._query(sql, params, ["stream_summary", "streams"])
+
+    def compare_streams(
+        self, stream_ids: Sequence[str], start: datetime | None = None, end: datetime | None = None
+    ) -> pd.DataFrame:
+        """The given streams side by side over windows starting in ``[start, end)``, in the
+        order given: peaks and averages over all windows, totals over tiling windows,
+        sentiment weighted by messages, moments starting in the range."""
+        sql = f"""
+            WITH k AS (SELECT unnest($ids::VARCHAR[]) AS stream_id,
+                              generate_subscripts($ids::VARCHAR[], 1) AS pos),
+            w AS (SELECT *, {_TILING} AS tiling FROM stream_minute_metrics
+                  WHERE list_contains($ids::VARCHAR[], stream_id)
+                    AND window_start >= $start AND window_start < $end),
+            m AS (
+                SELECT stream_id, max(max_viewers) AS peak_viewers,
+                       avg(avg_viewers) AS avg_viewers, max(chat_count) AS peak_chat_per_minute,
+                       sum(chat_count) FILTER (WHERE tiling) AS messages,
+                       sum(revenue) FILTER (WHERE tiling) AS revenue,
+                       sum(sentiment_mean * chat_count) FILTER (WHERE tiling)
+                         / nullif(sum(chat_count) FILTER (
+                               WHERE tiling AND sentiment_mean IS NOT NULL), 0) AS sentiment,
+                       min(window_start) AS first_window, max(window_end) AS last_window
+                FROM w GROUP BY stream_id),
+            mo AS (SELECT stream_id, count(*) AS moments FROM moments
+                   WHERE start_ts >= $start AND start_ts < $end GROUP BY stream_id)
+            SELECT k.stream_id, s.title, s.status, m.peak_viewers, m.avg_viewers,
+                   coalesce(m.messages, 0) AS messages, m.peak_chat_per_minute,
+                   CAST(coalesce(m.revenue, 0) AS DOUBLE) AS revenue, m.sentiment,
+                   coalesce(mo.moments, 0) AS moments, m.first_window, m.last_window
+            FROM k LEFT JOIN streams s ON s.stream_id = k.stream_id
+            LEFT JOIN m ON m.stream_id = k.stream_id LEFT JOIN mo ON mo.stream_id = k.stream_id
+            ORDER BY k.pos"""
+        params = {"ids": list(stream_ids), **_range(start, end)}
+        return self._query(sql, params, ["stream_minute_metrics", "moments", "streams"])
+
+
+def _range(start: datetime | None, end: datetime | None) -> dict[str, datetime]:
+    return {"start": _utc(start) if start else EARLIEST, "end": _utc(end) if end else LATEST}
+
+
+def _utc(value: datetime) -> datetime:
+    """Naive datetimes are taken as UTC (the lake's clock); aware ones are converted."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _list_or_none(values: Sequence[str] | None) -> list[str] | None:
+    return None if values is None else list(values)
+
+
+def _missing_message(missing: list[str], lake_root: str) -> str | None:
+    if not missing:
+        return None
+    names = ", ".join(f"gold/{name}" for name in missing)
+    return (
+        f"No data yet: {names} not found under {lake_root}. "
+        "Start the pipeline (`telemetra run all`, or `telemetra up`) to fill the gold layer."
+    )
