@@ -39,6 +39,8 @@ def _settings(**overrides) -> Settings:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # kafka-python narrates every connection at INFO.
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     return settings
 
 

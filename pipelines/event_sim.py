@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import math
 import random
-from bisect import bisect
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import accumulate
+from datetime import datetime
 from operator import itemgetter
 
 from pipelines import event_vocab as V
 from pipelines.event_codec import TsFormatter, encode_event, format_ts, from_ms
 from pipelines.event_faults import BAD_KINDS, make_bad
+from pipelines.event_payloads import NEG, NEU, POS, ChatRoom
 
-POS, NEG, NEU = 0, 1, 2
-PHRASES = (V.POSITIVE_PHRASES, V.NEGATIVE_PHRASES, V.NEUTRAL_PHRASES)
 MOMENT_KINDS = ("chat_spike", "raid", "revenue_burst", "sentiment_swing")
 
 WARMUP_MS = 12 * 60_000  # no moment before this, so detectors have a trailing baseline
@@ -42,15 +40,6 @@ CHAT_AUDIENCE_EXP = 0.5  # chat ~ audience^0.5 (bigger rooms lurk more)
 _UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID_SET = (0x4000 << 64) | (0x8000 << 48)
 _first = itemgetter(0)
-
-
-def _cum(weights) -> tuple[list[float], float]:
-    cw = list(accumulate(weights))
-    return cw, cw[-1]
-
-
-def _pick(rng: random.Random, cw: tuple[list[float], float]) -> int:
-    return bisect(cw[0], rng.random() * cw[1])
 
 
 def poisson(rng: random.Random, lam: float) -> int:
@@ -77,7 +66,7 @@ class Record:
     kind: str  # "good", "duplicate" or one of BAD_KINDS
 
     @property
-    def event_ts(self):  # -> datetime
+    def event_ts(self) -> datetime:
         return from_ms(self.ts_ms)
 
 
@@ -139,10 +128,7 @@ class ChannelSim:
         self.tx_rate = 0.02 * rate
         chat_rate = max(rate - 1 / self.viewer_every - self.tx_rate, 0.0)
         self.revenue_per_min = self.tx_rate * 60 * V.expected_tx_usd()
-        self._population(rng, math.exp(self.mu))
-        self._emote_table(rng)
-        self.language = V.LANGUAGES[int(rng.random() * len(V.LANGUAGES))]
-        self._new_title(rng, change_category=True)
+        self.room = ChatRoom(rng, stream_id, math.exp(self.mu))
         self.started_at = format_ts(start_ms)
         self.burst_left, self.burst_factor = 0, 1.0
 
@@ -157,7 +143,7 @@ class ChannelSim:
             extra = sum(self._extra_chat_s(m) for m in self.upcoming)
             self.chat_base = chat_rate * span_s / (span_s * (1 + BURST_EXTRA) + extra)
 
-    # ---- setup ----------------------------------------------------------------------------
+    # ---- moments ---------------------------------------------------------------------------
     def _schedule_all(self) -> None:
         after = self.start_ms + WARMUP_MS
         while (m := self._schedule(after)) is not None:
@@ -184,7 +170,8 @@ class ChannelSim:
         elif kind == "sentiment_swing":
             m.polarity = NEG if rng.random() < 0.6 else POS
         else:
-            self._burst_txs(rng, m)
+            target = max(12 * self.revenue_per_min, 150.0)
+            m.txs, m.total_usd = self.room.burst_transactions(start, end, target)
         self.upcoming.append(m)
         return m
 
@@ -199,7 +186,7 @@ class ChannelSim:
     def records(self) -> Iterator[Record]:
         sid, bad_rng, recent = self.sid, self.bad_rng, self.recent
         bad_ratio, dup_ratio = self.bad_ratio, self.dup_ratio
-        yield self._record(self.start_ms, "stream_meta", self._meta("live"))
+        yield self._record(self.start_ms, "stream_meta", self.room.meta("live", self.started_at))
         t, sec, active = self.start_ms, 0, None
         while self.end_ms is None or t < self.end_ms:
             if active is not None and t >= active.end_ms:
@@ -225,10 +212,10 @@ class ChannelSim:
             sec += 1
         if active is not None:
             self._close(active)
-        yield self._record(self.end_ms - 1, "stream_meta", self._meta("offline"))
+        yield self.offline_record(self.end_ms - 1)
 
     def offline_record(self, at_ms: int) -> Record:
-        return self._record(at_ms, "stream_meta", self._meta("offline"))
+        return self._record(at_ms, "stream_meta", self.room.meta("offline", self.started_at))
 
     def _open(self, m: Moment) -> None:
         if m.kind == "raid":
@@ -256,7 +243,7 @@ class ChannelSim:
         return Record(etype, self.sid, encode_event(self._event(ms, etype, payload)), ms, "good")
 
     def _tick(self, t: int, sec: int, m: Moment | None) -> list[tuple[int, str, dict]]:
-        rng, out = self.rng, []
+        rng, room, out = self.rng, self.room, []
         kind = m.kind if m is not None else ""
         if sec % self.viewer_every == 0:
             out.append((t + self.phase_ms, "viewer", {"viewer_count": self._viewers(kind)}))
@@ -269,18 +256,19 @@ class ChannelSim:
         if kind == "chat_spike":
             lam *= m.factor
         for _ in range(poisson(rng, lam)):
-            out.append((t + int(rng.random() * 1000), "chat", self._chat(m, kind)))
+            out.append((t + int(rng.random() * 1000), "chat", room.chat(m, kind)))
         if kind == "raid":
             for _ in range(poisson(rng, self.chat_base * self.audience * m.chat_extra)):
-                out.append((t + int(rng.random() * 1000), "chat", self._chat(m, "raid_chat")))
+                out.append((t + int(rng.random() * 1000), "chat", room.chat(m, "raid_chat")))
         for _ in range(poisson(rng, self.tx_rate)):
-            out.append((t + int(rng.random() * 1000), "transaction", self._tx(rng)))
+            out.append((t + int(rng.random() * 1000), "transaction", room.transaction()))
         if kind == "revenue_burst":
             while m.txs and m.txs[-1][0] < t + 1000:
                 out.append(m.txs.pop())
         if sec > 60 and rng.random() < META_P:
-            self._new_title(rng, change_category=rng.random() < 0.3)
-            out.append((t + int(rng.random() * 1000), "stream_meta", self._meta("live")))
+            room.new_title(change_category=rng.random() < 0.3)
+            meta = room.meta("live", self.started_at)
+            out.append((t + int(rng.random() * 1000), "stream_meta", meta))
         if len(out) > 1:
             out.sort(key=_first)
         return out
@@ -293,5 +281,3 @@ class ChannelSim:
             self.raid_boost *= self.raid_decay
         organic = math.exp(self.x) * (1 + rng.gauss(0.0, 0.004))
         return max(0, int(organic + self.raid_boost))
-
-    # ---- payloads --------------------------------------------------------------------------

@@ -48,7 +48,6 @@ it is due to be sent (a duplicate's payload keeps its original ``ts``).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
 from datetime import datetime
 from operator import attrgetter
 
@@ -95,9 +94,7 @@ class EventGenerator:
         if end_ms is not None and end_ms <= start_ms:
             raise ValueError("end must be after start")
         self.start_ms, self.end_ms = start_ms, end_ms
-        self._sims = [
-            ChannelSim(ch, rate, start_ms, end_ms, seed, bad_ratio) for ch in channels
-        ]
+        self._sims = [ChannelSim(ch, rate, start_ms, end_ms, seed, bad_ratio) for ch in channels]
         self._merged = heapq.merge(*(s.records() for s in self._sims), key=attrgetter("ts_ms"))
 
     def __iter__(self) -> EventGenerator:
@@ -131,4 +128,3 @@ def generate(
 ) -> EventGenerator:
     """Records for ``channels`` at ``rate`` events/s each over [start, end) (end=None: forever)."""
     return EventGenerator(channels, rate, start, end, seed, bad_ratio)
-

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -46,10 +47,10 @@ LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
 # A window whose start is a multiple of its length: these tile time without overlap.
 _TILING = "epoch_ms(window_start) % (epoch_ms(window_end) - epoch_ms(window_start)) = 0"
 
-_METRIC_COLUMNS = """
+_METRIC_COLUMNS = f"""
     stream_id, window_start, window_end, avg_viewers, max_viewers, last_viewers,
     chat_count, unique_chatters, sentiment_mean, positive_count, negative_count,
-    top_emotes, tx_count, CAST(revenue AS DOUBLE) AS revenue"""
+    top_emotes, tx_count, CAST(revenue AS DOUBLE) AS revenue, {_TILING} AS tiling"""
 _BROADCASTS = """
     SELECT b.stream_id, b.broadcast_id, b.started_at, b.ended_at, b.ended_at IS NULL AS is_live,
            b.title, b.category, b.peak_viewers, b.avg_viewers, b.messages, b.unique_chatters,
@@ -138,6 +139,7 @@ class GoldQueries:
             frame = cursor.execute(sql, params).df()
         finally:
             cursor.close()
+        _lists_as_python(frame)
         missing = [name for name, entry in loaded.items() if entry.version is None]
         frame.attrs["missing"] = missing
         frame.attrs["message"] = _missing_message(missing, self.lake_root)
@@ -153,7 +155,9 @@ class GoldQueries:
             ORDER BY is_live DESC, last_event_ts DESC NULLS LAST, stream_id"""
         return self._query(sql, {}, ["streams"])
 
-    def live_snapshot(self, stream_id: str, lookback: timedelta = timedelta(hours=1)) -> pd.DataFrame:
+    def live_snapshot(
+        self, stream_id: str, lookback: timedelta = timedelta(hours=1)
+    ) -> pd.DataFrame:
         """One row: the stream's metadata and its newest window, with the values one window
         length earlier (for deltas) and the revenue over ``lookback`` before the newest
         window's end. Empty when the stream is unknown; metrics null when it has none."""
@@ -162,10 +166,11 @@ class GoldQueries:
             latest AS (SELECT * FROM m ORDER BY window_start DESC LIMIT 1),
             before AS (
                 SELECT m.last_viewers, m.chat_count, m.unique_chatters FROM m, latest
-                WHERE m.window_start <= latest.window_start - (latest.window_end - latest.window_start)
+                WHERE m.window_start
+                      <= latest.window_start - (latest.window_end - latest.window_start)
                 ORDER BY m.window_start DESC LIMIT 1),
             recent AS (
-                SELECT sum(revenue) AS revenue, sum(tx_count) AS tx_count FROM m
+                SELECT sum(revenue) AS revenue, sum(tx_count)::BIGINT AS tx_count FROM m
                 WHERE window_start >= (SELECT window_end FROM latest) - $lookback AND {_TILING})
             SELECT k.stream_id, s.status, coalesce(s.status = 'live', false) AS is_live, s.title,
                    s.category, s.started_at, latest.window_start, latest.window_end,
@@ -203,7 +208,7 @@ class GoldQueries:
     ) -> pd.DataFrame:
         """Emote counts over the range (from each window's top list), most used first."""
         sql = f"""
-            SELECT e.emote AS emote, sum(e."count") AS "count"
+            SELECT e.emote AS emote, sum(e."count")::BIGINT AS "count"
             FROM (SELECT unnest(top_emotes) AS e FROM stream_minute_metrics
                   WHERE stream_id = $stream_id AND window_start >= $start
                         AND window_start < $end AND {_TILING})
@@ -292,7 +297,7 @@ class GoldQueries:
             mo AS (SELECT stream_id, count(*) AS moments FROM moments
                    WHERE start_ts >= $start AND start_ts < $end GROUP BY stream_id)
             SELECT k.stream_id, s.title, s.status, m.peak_viewers, m.avg_viewers,
-                   coalesce(m.messages, 0) AS messages, m.peak_chat_per_minute,
+                   coalesce(m.messages, 0)::BIGINT AS messages, m.peak_chat_per_minute,
                    CAST(coalesce(m.revenue, 0) AS DOUBLE) AS revenue, m.sentiment,
                    coalesce(mo.moments, 0) AS moments, m.first_window, m.last_window
             FROM k LEFT JOIN streams s ON s.stream_id = k.stream_id
@@ -311,6 +316,13 @@ def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
+
+
+def _lists_as_python(frame: pd.DataFrame) -> None:
+    """LIST columns arrive as numpy arrays; plain lists print, compare and export better."""
+    for col in frame.select_dtypes(include="object").columns:
+        if any(isinstance(v, np.ndarray) for v in frame[col].head(20)):
+            frame[col] = [v.tolist() if isinstance(v, np.ndarray) else v for v in frame[col]]
 
 
 def _list_or_none(values: Sequence[str] | None) -> list[str] | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
 from pyspark.sql import SparkSession
 
 from pipelines import schemas
@@ -46,8 +47,10 @@ ALPHA_WINDOWS = [
     (10, 102.0, 112, 108, 14, 9, 0.20, 6, 2, _emotes(("Kappa", 7), ("PogChamp", 4)), 1, "5.00"),
     (20, 104.0, 115, 110, 15, 10, 0.15, 7, 3, _emotes(("Kappa", 8), ("LUL", 2)), 0, "0.00"),
     (30, 106.0, 118, 112, 16, 10, 0.05, 6, 4, _emotes(("Kappa", 8), ("LUL", 3)), 0, "0.00"),
-    (40, 110.0, 125, 120, 20, 12, 0.30, 10, 2, _emotes(("PogChamp", 9), ("Kappa", 8)), 2, "12.50"),
-    (50, 150.0, 260, 250, 45, 30, 0.60, 30, 3, _emotes(("PogChamp", 20), ("Kappa", 10)), 3, "20.00"),
+    (40, 110.0, 125, 120, 20, 12, 0.30, 10, 2, _emotes(("PogChamp", 9), ("Kappa", 8)), 2,
+     "12.50"),
+    (50, 150.0, 260, 250, 45, 30, 0.60, 30, 3, _emotes(("PogChamp", 20), ("Kappa", 10)), 3,
+     "20.00"),
     (60, 240.0, 300, 290, 60, 40, 0.70, 45, 5,
      _emotes(("PogChamp", 25), ("LUL", 8), ("Kappa", 4)), 4, "30.00"),
     (70, 260.0, 305, 300, 50, 35, 0.40, 30, 6, _emotes(("PogChamp", 18), ("Kappa", 6)), 2, "25.00"),
@@ -99,7 +102,8 @@ STREAM_ROWS = [
 GOLD_ROWS = {
     "stream_minute_metrics": (
         schemas.STREAM_MINUTE_METRICS,
-        _metric_rows("alpha", ALPHA_T0, ALPHA_WINDOWS) + _metric_rows("beta", BETA_T0, BETA_WINDOWS),
+        _metric_rows("alpha", ALPHA_T0, ALPHA_WINDOWS)
+        + _metric_rows("beta", BETA_T0, BETA_WINDOWS),
     ),
     "moments": (schemas.MOMENTS, MOMENT_ROWS),
     "stream_summary": (schemas.STREAM_SUMMARY, SUMMARY_ROWS),
@@ -120,3 +124,15 @@ def write_gold_fixture(spark: SparkSession, lake_root: str, tables: tuple[str, .
             .save(f"{lake_root.rstrip('/')}/gold/{name}")
         )
     return lake_root
+
+
+@pytest.fixture(scope="session")
+def gold_lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The fixture lake, written once per test run (several test modules share it).
+
+    Tests only read it; one that needs to change a table writes a lake of its own.
+    """
+    root = tmp_path_factory.getbasetemp() / "gold_fixture_lake"
+    if not (root / "gold" / "streams" / "_delta_log").is_dir():
+        write_gold_fixture(spark, str(root))
+    return str(root)

@@ -1,0 +1,1 @@
+"""Helpers shared by the pages: query context and caching, charts, widgets."""

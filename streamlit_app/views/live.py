@@ -1,0 +1,143 @@
+"""Live: one stream as it happens, refreshed in place every few seconds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import streamlit as st
+from ui import charts
+from ui.context import PageContext, page_context
+from ui.widgets import delta, empty_state, freshness_badge, md_escape, moment_detail, pick_stream
+
+RANGES = {
+    "15 min": timedelta(minutes=15),
+    "1 h": timedelta(hours=1),
+    "6 h": timedelta(hours=6),
+    "24 h": timedelta(hours=24),
+}
+
+
+def pulse_bar(ctx: PageContext, snap: pd.Series, metrics: pd.DataFrame, span: str) -> None:
+    """PulseBar: the headline numbers with their change over one window length."""
+    viewers, chat, chatters, mood, money = st.columns(5)
+    viewers.metric(
+        "Viewers",
+        f"{snap['viewers']:,}",
+        delta=delta(snap["viewers"], snap["viewers_before"]),
+        chart_data=metrics["last_viewers"].tolist(),
+        chart_type="area",
+        border=True,
+        help="Viewers at the end of the newest window; change against one minute earlier.",
+    )
+    chat.metric(
+        "Messages / min",
+        f"{snap['chat_count']:,}",
+        delta=delta(snap["chat_count"], snap["chat_count_before"]),
+        chart_data=metrics["chat_count"].tolist(),
+        border=True,
+    )
+    chatters.metric(
+        "Unique chatters / min",
+        f"{snap['unique_chatters']:,}",
+        delta=delta(snap["unique_chatters"], snap["unique_chatters_before"]),
+        border=True,
+    )
+    sentiment = snap["sentiment_mean"]
+    mood.metric(
+        "Sentiment",
+        "–" if pd.isna(sentiment) else f"{sentiment:+.2f}",
+        border=True,
+        help="Mean VADER compound score of the newest window's messages, from -1 to +1.",
+    )
+    revenue = 0.0 if pd.isna(snap["revenue_recent"]) else snap["revenue_recent"]
+    sales = 0 if pd.isna(snap["tx_count_recent"]) else int(snap["tx_count_recent"])
+    money.metric(
+        f"Revenue, last {span}",
+        f"{revenue:,.2f} {ctx.currency}",
+        border=True,
+        help=f"{sales} subscriptions, gifts, bits and donations in the range.",
+    )
+
+
+def moments_section(ctx: PageContext, stream_id: str, metrics: pd.DataFrame, start, end) -> None:
+    """MomentsTimeline with the chosen moment's context under it."""
+    st.subheader("Viewers and moments")
+    moments = ctx.data.moments(stream_ids=[stream_id], start=start, end=end)
+    event = st.altair_chart(
+        charts.moments_timeline(metrics, moments, ctx.tz),
+        width="stretch",
+        on_select="rerun",
+        selection_mode=charts.MOMENT_SELECTION,
+        key="live_timeline",
+    )
+    if moments.empty:
+        st.caption("No moments detected in this range.")
+        return
+    clicked = [p.get("moment_id") for p in event.selection.get(charts.MOMENT_SELECTION, [])]
+    ids = moments["moment_id"].tolist()
+    index = ids.index(clicked[0]) if clicked and clicked[0] in ids else 0
+    by_id = moments.set_index("moment_id")
+    chosen = st.selectbox(
+        "Moment (click one on the timeline, or pick it here)",
+        ids,
+        index=index,
+        format_func=lambda m: (
+            f"{charts.KIND_LABELS.get(by_id.at[m, 'kind'], by_id.at[m, 'kind'])} · "
+            f"{by_id.at[m, 'start_ts'].tz_convert(ctx.tz):%H:%M:%S} · "
+            f"score {by_id.at[m, 'score']:.1f}"
+        ),
+        key="live_moment",
+    )
+    moment_detail(ctx, moments.loc[moments["moment_id"] == chosen].iloc[0], timedelta(minutes=5))
+
+
+def live_panel(ctx: PageContext, stream_id: str, span: str) -> None:
+    snap = ctx.data.live_snapshot(stream_id, lookback=RANGES[span])
+    if empty_state(snap, "data for this stream"):
+        return
+    row = snap.iloc[0]
+    status = ":red-badge[● LIVE]" if row["is_live"] else ":gray-badge[offline]"
+    title = md_escape(row["title"]) if isinstance(row["title"], str) else "untitled"
+    category = f" · {md_escape(row['category'])}" if isinstance(row["category"], str) else ""
+    st.markdown(f"{status} **{title}**{category}")
+    freshness_badge(row["last_event_ts"], ctx.tz, ctx.refresh_seconds)
+    if pd.isna(row["window_end"]):
+        st.info(
+            "No minute metrics for this stream yet: they appear a minute after its first events."
+        )
+        return
+    end = row["window_end"].to_pydatetime()
+    start = end - RANGES[span]
+    metrics = ctx.data.minute_metrics(stream_id, start=start, end=end)
+    pulse_bar(ctx, row, metrics, span)
+
+    flow, cloud = st.columns([2, 1])
+    with flow:
+        st.subheader("Chat flow")
+        st.altair_chart(charts.chat_flow(metrics, ctx.tz), width="stretch")
+    with cloud:
+        st.subheader("Top emotes")
+        emotes = ctx.data.top_emotes(stream_id, start=start, end=end, limit=12)
+        if not empty_state(emotes, "emotes in this range"):
+            st.altair_chart(charts.emote_cloud(emotes), width="stretch")
+    moments_section(ctx, stream_id, metrics, start, end)
+    st.subheader("Revenue per minute")
+    st.altair_chart(charts.revenue_bars(metrics, ctx.tz), width="stretch")
+
+
+ctx = page_context()
+st.title("Live")
+st.caption(
+    "A stream's newest minute and the range before it. "
+    f"Refreshes in place every {ctx.refresh_seconds} s; times in {ctx.tz}."
+)
+pick, window = st.columns([3, 1])
+with pick:
+    stream_id = pick_stream(ctx, key="live_stream")
+with window:
+    span = st.segmented_control(
+        "Range", list(RANGES), default="1 h", required=True, key="live_range"
+    )
+if stream_id is not None:
+    st.fragment(live_panel, run_every=ctx.refresh_seconds)(ctx, stream_id, span)

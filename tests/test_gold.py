@@ -1,0 +1,415 @@
+"""Gold transforms (pipelines/gold.py, pipelines/gold_moments.py) on tiny inline frames.
+
+Expected values are worked out by hand in the comments. Window geometry in the moment
+tests: 60 s windows sliding 10 s, baseline 120 s, so the baseline of the window starting
+at s covers the windows starting in [s - 180, s - 60): 12 windows once history is long
+enough. ``w(i)`` is the window starting at T0 + 10 i seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from pipelines.gold import join_minute_metrics, latest_stream_state, summarize_broadcasts
+from pipelines.gold_moments import (
+    MomentRules,
+    detect_moments,
+    explode_flagged_windows,
+    with_trailing_baseline,
+)
+from pipelines.schemas import (
+    CHAT_MESSAGES,
+    CHAT_SUMMARY_MINUTE,
+    MOMENTS,
+    STREAM_META,
+    STREAM_MINUTE_METRICS,
+    TRANSACTIONS,
+    TRANSACTIONS_MINUTE,
+    VIEWER_COUNTS,
+    VIEWER_TIMESERIES,
+)
+
+UTC = timezone.utc
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def w(i: int) -> datetime:
+    return T0 + timedelta(seconds=10 * i)
+
+
+def epoch(value: datetime) -> float:
+    """Collected timestamps are naive local time; .timestamp() reads them back as such."""
+    return value.timestamp()
+
+
+@pytest.fixture
+def rules(settings) -> MomentRules:
+    return replace(
+        MomentRules.from_settings(settings),
+        window_seconds=60,
+        slide_seconds=10,
+        baseline_seconds=120,
+        min_baseline_windows=12,
+        chat_z=4.0,
+        chat_min_count=30,
+        viewer_jump_ratio=0.3,
+        viewer_min_jump=100,
+        revenue_z=4.0,
+        revenue_min=50.0,
+        sentiment_z=4.0,
+        sentiment_min_messages=30,
+        sentiment_std_floor=0.05,
+        merge_gap_seconds=10,
+        top_emotes=2,
+        sample_messages=3,
+    )
+
+
+def metric(stream, i, chat=0, avg=None, peak=None, revenue="0", sentiment=None):
+    """A stream_minute_metrics row for window w(i)."""
+    return (stream, w(i), w(i) + timedelta(seconds=60), avg, peak, peak, chat, chat, sentiment,
+            0, 0, [], 0, Decimal(revenue))  # fmt: skip
+
+
+def metrics_df(spark, rows):
+    return spark.createDataFrame(rows, STREAM_MINUTE_METRICS)
+
+
+def chat(stream, at, user, message, emotes, event_id=None):
+    return (event_id or f"{stream}-{at.isoformat()}-{user}", stream, at, user, user, message,
+            emotes, [], 0.0, "t", 0, 0, at)  # fmt: skip
+
+
+def no_chat(spark):
+    return spark.createDataFrame([], CHAT_MESSAGES)
+
+
+def flagged(spark, rows, rules):
+    out = metrics_df(spark, rows).transform(with_trailing_baseline, rules)
+    return out.transform(explode_flagged_windows, rules)
+
+
+def spike_series(stream, spikes: dict[int, int], last=22):
+    """Chat 20 in every window up to ``last`` except the ``spikes`` {index: count}."""
+    return [metric(stream, i, chat=spikes.get(i, 20)) for i in range(last + 1)]
+
+
+# ---- baseline and flags ---------------------------------------------------------------------
+def test_chat_z_against_trailing_baseline(spark, rules):
+    # w(0..11) alternate 10, 30 (mean 20, population std 10), w(12..17) are 20, then
+    # w(18) = 60 with baseline w(0..11): z = (60 - 20) / max(10, sqrt(20), 1) = 4.0, flagged.
+    # Stream b is the same with 59: z = 3.9, not flagged.
+    base = [10 if i % 2 == 0 else 30 for i in range(12)] + [20] * 6
+    rows = [metric(s, i, chat=c) for s in "ab" for i, c in enumerate(base)]
+    rows += [metric("a", 18, chat=60), metric("b", 18, chat=59)]
+    stats = {
+        (r.stream_id, epoch(r.window_start)): r
+        for r in metrics_df(spark, rows).transform(with_trailing_baseline, rules).collect()
+    }
+    at18 = stats[("a", epoch(w(18)))]
+    assert (at18.base_chat_n, at18.base_chat_mean, at18.base_chat_std) == (12, 20.0, 10.0)
+    # w(17): baseline starts in [-10, 110) -> w(0..10), eleven windows.
+    assert stats[("a", epoch(w(17)))].base_chat_n == 11
+
+    flags = flagged(spark, rows, rules).collect()
+    assert [(f.stream_id, f.kind, epoch(f.window_start)) for f in flags] == [
+        ("a", "chat_spike", epoch(w(18)))
+    ]
+    assert flags[0].score == pytest.approx(4.0)
+    assert (flags[0].value, flags[0].baseline_mean, flags[0].baseline_std) == (60.0, 20.0, 10.0)
+
+
+def test_min_baseline_windows_respected(spark, rules):
+    # w(11)'s baseline: starts in [-70, 50) -> w(0..4), five windows of 10 (std 0):
+    # z = (100 - 10) / sqrt(10) = 28.5. Flagged with a minimum of 5, not with 6.
+    rows = [metric("a", i, chat=10) for i in range(11)] + [metric("a", 11, chat=100)]
+    five = flagged(spark, rows, replace(rules, min_baseline_windows=5)).collect()
+    assert [(f.kind, epoch(f.window_start)) for f in five] == [("chat_spike", epoch(w(11)))]
+    assert five[0].score == pytest.approx(90 / 10**0.5)
+    assert flagged(spark, rows, replace(rules, min_baseline_windows=6)).collect() == []
+
+
+# ---- moments --------------------------------------------------------------------------------
+def test_consecutive_flags_merge_into_one_moment(spark, rules):
+    # Baseline all 20 (std 0, floor sqrt(20)): w(18..20) = 50, 80, 60 all flagged, one
+    # moment from w(18) to w(20) + 60 s peaking at w(19), score 60 / sqrt(20).
+    moments = detect_moments(
+        metrics_df(spark, spike_series("a", {18: 50, 19: 80, 20: 60})), no_chat(spark), rules
+    ).collect()
+    assert len(moments) == 1
+    m = moments[0]
+    assert (m.stream_id, m.kind) == ("a", "chat_spike")
+    assert (epoch(m.start_ts), epoch(m.end_ts)) == (epoch(w(18)), epoch(w(20)) + 60)
+    assert (epoch(m.peak_ts), m.peak_value) == (epoch(w(19)), 80.0)
+    assert m.score == pytest.approx(60 / 20**0.5)
+    assert (m.baseline_mean, m.baseline_std) == (20.0, 0.0)
+    assert (m.top_emotes, m.sample_messages) == ([], [])
+
+
+def test_gap_within_merge_gap_joins_wider_gap_splits(spark, rules):
+    # Flags 20 s apart (= slide 10 + merge gap 10) join; 30 s apart stay two moments.
+    joined = detect_moments(
+        metrics_df(spark, spike_series("a", {18: 60, 20: 60})), no_chat(spark), rules
+    ).collect()
+    assert [(epoch(m.start_ts), epoch(m.end_ts)) for m in joined] == [
+        (epoch(w(18)), epoch(w(20)) + 60)
+    ]
+    split = detect_moments(
+        metrics_df(spark, spike_series("a", {18: 60, 21: 60})), no_chat(spark), rules
+    ).collect()
+    assert sorted((epoch(m.start_ts), epoch(m.end_ts)) for m in split) == [
+        (epoch(w(18)), epoch(w(18)) + 60),
+        (epoch(w(21)), epoch(w(21)) + 60),
+    ]
+
+
+def test_moment_id_stable_and_distinct(spark, rules):
+    series = metrics_df(spark, spike_series("a", {18: 60, 21: 60}))
+    first = {
+        epoch(m.start_ts): m.moment_id
+        for m in detect_moments(series, no_chat(spark), rules).collect()
+    }
+    again = {
+        epoch(m.start_ts): m.moment_id
+        for m in detect_moments(series, no_chat(spark), rules).collect()
+    }
+    assert first == again
+    assert len(set(first.values())) == 2
+    micros = int(w(18).timestamp()) * 1_000_000
+    assert first[epoch(w(18))] == hashlib.sha256(f"a|chat_spike|{micros}".encode()).hexdigest()
+
+
+def test_raid(spark, rules):
+    # Baseline avg viewers 500; w(18) peaks at 800 >= 500 * 1.3 and jumps 300 >= 100:
+    # a raid scored 300 / 500 = 0.6. Stream b peaks at 640 < 650: no raid.
+    rows = [metric(s, i, avg=500.0, peak=520) for s in "ab" for i in range(18)]
+    rows += [metric("a", 18, avg=700.0, peak=800), metric("b", 18, avg=600.0, peak=640)]
+    moments = detect_moments(metrics_df(spark, rows), no_chat(spark), rules).collect()
+    assert [(m.stream_id, m.kind) for m in moments] == [("a", "raid")]
+    assert (moments[0].peak_value, moments[0].baseline_mean) == (800.0, 500.0)
+    assert moments[0].score == pytest.approx(0.6)
+
+
+def test_revenue_burst(spark, rules):
+    # Baseline revenue alternates 0 and 10 (mean 5, std 5 > sqrt(5)): w(18) = 60 gives
+    # z = 11, a burst; stream b's 45 has z = 8 but is under the 50 minimum.
+    base = ["0" if i % 2 == 0 else "10" for i in range(12)] + ["5"] * 6
+    rows = [metric(s, i, revenue=r) for s in "ab" for i, r in enumerate(base)]
+    rows += [metric("a", 18, revenue="60"), metric("b", 18, revenue="45")]
+    moments = detect_moments(metrics_df(spark, rows), no_chat(spark), rules).collect()
+    assert [(m.stream_id, m.kind) for m in moments] == [("a", "revenue_burst")]
+    assert moments[0].score == pytest.approx(11.0)
+    assert (moments[0].baseline_mean, moments[0].baseline_std) == (5.0, 5.0)
+
+
+def test_sentiment_swing(spark, rules):
+    # Baseline sentiment 0.1 (std 0 -> floor 0.05); w(18) at -0.3 with 40 messages:
+    # |z| = 0.4 / 0.05 = 8. Chat 40 against a baseline of 40 is no chat spike.
+    rows = [metric("a", i, chat=40, sentiment=0.1) for i in range(18)]
+    rows.append(metric("a", 18, chat=40, sentiment=-0.3))
+    moments = detect_moments(metrics_df(spark, rows), no_chat(spark), rules).collect()
+    assert [(m.kind, m.peak_value) for m in moments] == [("sentiment_swing", -0.3)]
+    assert moments[0].score == pytest.approx(8.0)
+
+
+def test_moment_context_top_emotes_and_samples(spark, rules):
+    # Moment [w(18), w(20) + 60 s) = [12:03:00, 12:04:20). Messages inside: 5; one before
+    # the start and one exactly at the end are outside. Kappa x3, Pog x2, LUL x1 -> top 2
+    # (Kappa 3, Pog 2). A chat spike samples messages with Kappa first, by time, 3 at most.
+    start = w(18)
+    msgs = [
+        chat("a", start - timedelta(seconds=1), "u0", "too early Kappa", ["Kappa"]),
+        chat("a", start + timedelta(seconds=1), "u1", "hello", []),
+        chat("a", start + timedelta(seconds=2), "u2", "Pog Pog", ["Pog", "Pog"]),
+        chat("a", start + timedelta(seconds=3), "u3", "Kappa LUL", ["Kappa", "LUL"]),
+        chat("a", start + timedelta(seconds=50), "u4", "Kappa", ["Kappa"]),
+        chat("a", start + timedelta(seconds=60), "u5", "Kappa again", ["Kappa"]),
+        chat("a", w(20) + timedelta(seconds=60), "u6", "too late Kappa", ["Kappa"]),
+        chat("b", start + timedelta(seconds=5), "u7", "other stream Kappa", ["Kappa"]),
+    ]
+    moments = detect_moments(
+        metrics_df(spark, spike_series("a", {18: 60, 19: 60, 20: 60})),
+        spark.createDataFrame(msgs, CHAT_MESSAGES),
+        rules,
+    ).collect()
+    assert len(moments) == 1
+    assert [(e.emote, e["count"]) for e in moments[0].top_emotes] == [("Kappa", 3), ("Pog", 2)]
+    assert moments[0].sample_messages == ["Kappa LUL", "Kappa", "Kappa again"]
+
+
+def test_moments_schema_is_the_contract(spark, rules):
+    out = detect_moments(metrics_df(spark, spike_series("a", {})), no_chat(spark), rules)
+    assert [(f.name, f.dataType) for f in out.schema] == [(f.name, f.dataType) for f in MOMENTS]
+
+
+# ---- stream_minute_metrics ------------------------------------------------------------------
+def test_minute_metrics_full_outer_join_fills_missing_parts(spark):
+    # Chat in w(0), w(1); viewers in w(0), w(2); sales in w(1) only.
+    end = {i: w(i) + timedelta(seconds=60) for i in range(3)}
+    chat_rows = [
+        ("s", w(0), end[0], 5, 3, [("Kappa", 2)], 0.5, 2, 1),
+        ("s", w(1), end[1], 7, 4, [], -0.2, 1, 3),
+    ]
+    viewer_rows = [
+        ("s", w(0), end[0], 100.0, 90, 110, 105, 6),
+        ("s", w(2), end[2], 50.0, 40, 60, 45, 6),
+    ]
+    money = Decimal
+    tx_rows = [("s", w(1), end[1], 2, money("9.99"), 1, money("4.99"), 0, money("0"), 0,
+                money("0"), 1, money("5.00"), "USD")]  # fmt: skip
+    out = join_minute_metrics(
+        spark.createDataFrame(chat_rows, CHAT_SUMMARY_MINUTE),
+        spark.createDataFrame(viewer_rows, VIEWER_TIMESERIES),
+        spark.createDataFrame(tx_rows, TRANSACTIONS_MINUTE),
+    )
+    assert out.schema.names == STREAM_MINUTE_METRICS.names
+    got = sorted(
+        (tuple(epoch(v) if isinstance(v, datetime) else v for v in r) for r in out.collect()),
+        key=lambda r: r[1],
+    )
+    zero = money("0.00")
+    assert got == [
+        (
+            "s",
+            epoch(w(0)),
+            epoch(end[0]),
+            100.0,
+            110,
+            105,
+            5,
+            3,
+            0.5,
+            2,
+            1,
+            [("Kappa", 2)],
+            0,
+            zero,
+        ),
+        ("s", epoch(w(1)), epoch(end[1]), None, None, None, 7, 4, -0.2, 1, 3, [], 2, money("9.99")),
+        ("s", epoch(w(2)), epoch(end[2]), 50.0, 60, 45, 0, 0, None, 0, 0, [], 0, zero),
+    ]
+
+
+# ---- stream_summary and streams ------------------------------------------------------------
+def at(hour: int, minute: int, second: int = 0) -> datetime:
+    return T0.replace(hour=hour, minute=minute, second=second)
+
+
+def meta(stream, ts, status, title=None, category=None, language=None, started_at=None):
+    return (f"{stream}-m-{ts.isoformat()}", stream, ts, status, title, category, language,
+            started_at, "t", 0, 0, ts)  # fmt: skip
+
+
+def viewer(stream, ts, count):
+    return (f"{stream}-v-{ts.isoformat()}", stream, ts, count, "t", 0, 0, ts)
+
+
+def sale(stream, ts, amount):
+    money = Decimal(amount)
+    return (f"{stream}-x-{ts.isoformat()}", stream, ts, "u", "donation", money, "USD", None,
+            None, money, "t", 0, 0, ts)  # fmt: skip
+
+
+def moment_at(stream, start):
+    return (f"m-{start.isoformat()}", stream, "chat_spike", start, start + timedelta(seconds=60),
+            start, 1.0, 1.0, 0.0, 0.0, [], [])  # fmt: skip
+
+
+def broadcast_id(stream, start):
+    micros = int(start.timestamp()) * 1_000_000
+    return hashlib.sha256(f"{stream}|{micros}".encode()).hexdigest()
+
+
+def test_stream_summary_per_broadcast(spark):
+    # Broadcasts of s: events before the first live start (09:55, 09:58) form one starting
+    # at the first event and ending at the live start; 10:00 live until offline at 10:30
+    # (chat at 10:40 after offline still belongs to it); 11:00 live (title changed at 11:20
+    # under the same started_at), open. u1 chats twice in the 10:00 broadcast: 4 chatters.
+    metas = [
+        meta("s", at(10, 0, 5), "live", "Morning", "Chess", "en", at(10, 0)),
+        meta("s", at(10, 30), "offline"),
+        meta("s", at(11, 0, 3), "live", "Evening", "Chess", "en", at(11, 0)),
+        meta("s", at(11, 20), "live", "Evening 2", "Just Chatting", "en", at(11, 0)),
+    ]
+    chats = [
+        chat("s", at(9, 55), "u9", "early", []),
+        chat("s", at(10, 1), "u1", "hi Kappa", ["Kappa"]),
+        chat("s", at(10, 10), "u2", "Kappa Pog", ["Kappa", "Pog"]),
+        chat("s", at(10, 20), "u1", "Pog", ["Pog"]),
+        chat("s", at(10, 29), "u3", "LUL", ["LUL"]),
+        chat("s", at(10, 40), "u4", "bye Pog", ["Pog"]),
+        chat("s", at(11, 1), "u1", "back", []),
+    ]
+    viewers = [viewer("s", at(9, 58), 10)] + [
+        viewer("s", at(10, m), n) for m, n in ((1, 100), (15, 300), (29, 200))
+    ]
+    sales = [sale("s", at(10, 5), "5.00"), sale("s", at(10, 25), "10.50")]
+    moments = [moment_at("s", at(10, 10)), moment_at("s", at(11, 5)), moment_at("s", at(11, 10))]
+    out = summarize_broadcasts(
+        spark.createDataFrame(metas, STREAM_META),
+        spark.createDataFrame(chats, CHAT_MESSAGES),
+        spark.createDataFrame(viewers, VIEWER_COUNTS),
+        spark.createDataFrame(sales, TRANSACTIONS),
+        spark.createDataFrame(moments, MOMENTS),
+        top_emotes=2,
+    )
+    got = {r.broadcast_id: r for r in out.collect()}
+    pre, morning, evening = (broadcast_id("s", t) for t in (at(9, 55), at(10, 0), at(11, 0)))
+    assert set(got) == {pre, morning, evening}
+
+    def summary(r):
+        return (epoch(r.started_at), r.ended_at and epoch(r.ended_at), r.title, r.category,
+                r.peak_viewers, r.avg_viewers, r.messages, r.unique_chatters, r.revenue,
+                [(e.emote, e["count"]) for e in r.top_emotes], r.moment_count)  # fmt: skip
+
+    assert summary(got[pre]) == (
+        epoch(at(9, 55)),
+        epoch(at(10, 0)),
+        None,
+        None,
+        10,
+        10.0,
+        1,
+        1,
+        Decimal("0.00"),
+        [],
+        0,
+    )
+    assert summary(got[morning]) == (
+        epoch(at(10, 0)), epoch(at(10, 30)), "Morning", "Chess", 300, 200.0, 5, 4,
+        Decimal("15.50"), [("Pog", 3), ("Kappa", 2)], 1,
+    )  # fmt: skip
+    assert summary(got[evening]) == (
+        epoch(at(11, 0)), None, "Evening 2", "Just Chatting", None, None, 1, 1,
+        Decimal("0.00"), [], 2,
+    )  # fmt: skip
+
+
+def test_streams_latest_metadata(spark):
+    # s went offline (the offline event has no title: the last known one stays); t has only
+    # a watermark; u is live without one.
+    metas = [
+        meta("s", at(10, 0, 5), "live", "Morning", "Chess", "en", at(10, 0)),
+        meta("s", at(10, 30), "offline"),
+        meta("u", at(10, 0), "live", "U live", "Art", "de", at(9, 59)),
+    ]
+    last = spark.createDataFrame(
+        [("s", at(10, 40)), ("t", at(8, 0))], "stream_id string, last_event_ts timestamp"
+    )
+    rows = latest_stream_state(spark.createDataFrame(metas, STREAM_META), last).collect()
+
+    def state(r):
+        times = (r.started_at, r.last_event_ts)
+        return (r.status, r.title, r.category, r.language, *(t and epoch(t) for t in times))
+
+    got = {r.stream_id: state(r) for r in rows}
+    assert got == {
+        "s": ("offline", "Morning", "Chess", "en", epoch(at(10, 0)), epoch(at(10, 40))),
+        "t": (None, None, None, None, None, epoch(at(8, 0))),
+        "u": ("live", "U live", "Art", "de", epoch(at(9, 59)), None),
+    }
