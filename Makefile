@@ -84,6 +84,12 @@ maintain:  ## OPTIMIZE + VACUUM the lake
 app:  ## only the Streamlit app, in the foreground
 	$(TELEMETRA) app
 
+cluster-up: setup  ## Spark standalone master + 1 worker on this machine (UI :8080)
+	$(TELEMETRA) cluster up $(ARGS)
+
+cluster-down:  ## stop the standalone cluster
+	$(TELEMETRA) cluster down
+
 # ---- housekeeping -----------------------------------------------------------------------------
 clean:  ## caches and run state (keeps the lake, the venv and the jars)
 	rm -rf .pytest_cache .ruff_cache test-artifacts spark-warehouse metastore_db derby.log

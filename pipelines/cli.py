@@ -25,8 +25,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+cluster_app = typer.Typer(help="A Spark standalone cluster on this machine, and spark-submit to it.", no_args_is_help=True)
 kafka_app = typer.Typer(help="The local single-node Kafka broker and its topics.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(cluster_app, name="cluster")
 console = Console()
 
 
@@ -230,6 +232,49 @@ def app_cmd(
     from pipelines.app_runner import run_app
 
     raise typer.Exit(run_app(_settings(), port))
+
+
+# ---- Spark standalone cluster -----------------------------------------------------------------
+@cluster_app.command("up")
+def cluster_up(
+    workers: Annotated[int, typer.Option(help="Number of workers.")] = 1,
+    worker_cores: Annotated[int, typer.Option(help="Cores per worker.")] = 1,
+    worker_memory: Annotated[str, typer.Option(help="Memory per worker.")] = "2g",
+) -> None:
+    """Start a master (spark://127.0.0.1:7077, UI :8080) and workers from pyspark's spark-class."""
+    from pipelines import cluster
+
+    state = cluster.cluster_up(_settings(), workers, worker_cores, worker_memory)
+    console.print(f"master {state['url']} with {len(state['workers'])} worker(s); UI http://127.0.0.1:{cluster.MASTER_UI_PORT}")
+
+
+@cluster_app.command("down")
+def cluster_down() -> None:
+    """Stop the master and workers."""
+    from pipelines import cluster
+
+    stopped = cluster.cluster_down(_settings())
+    console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@cluster_app.command("submit")
+def cluster_submit(
+    layer: Annotated[str, typer.Argument(help="bronze | silver | gold | all")] = "all",
+    master: Annotated[str, typer.Option(help="Spark master URL.")] = "spark://127.0.0.1:7077",
+    mode: Annotated[str, typer.Option(help="stream | batch")] = "stream",
+    trigger: Annotated[Optional[str], typer.Option(help="availableNow | processing:10s")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the spark-submit line only.")] = False,
+) -> None:
+    """spark-submit a layer's entry point to a master, jars passed by path (no resolution)."""
+    import shlex
+    import subprocess
+
+    from pipelines import cluster
+
+    cmd = cluster.submit_command(_settings(), layer, master, mode, trigger)
+    console.print(shlex.join(cmd), soft_wrap=True)
+    if not dry_run:
+        raise typer.Exit(subprocess.call(cmd))
 
 
 # ---- local stack -------------------------------------------------------------------------------

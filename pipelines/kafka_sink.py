@@ -1,0 +1,119 @@
+"""A kafka-python producer set up for Telemetra's event topics (used by produce and replay).
+
+Tuned for throughput without loss: ``acks='all'`` with idempotence, batches of up to
+256 KiB lingering 20 ms, no compression (the client is pure Python: compressing costs
+more CPU than loopback bandwidth saves; measured in bench/producer_rate.py). Connection
+problems surface as one-line ``BrokerUnavailable`` errors within ``connect_timeout_s``
+instead of hanging; delivery failures are counted and raised at ``flush``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError, KafkaTimeoutError, NoBrokersAvailable
+from kafka.partitioner import DefaultPartitioner
+from kafka.partitioner.abc import Partitioner
+
+from pipelines.config import EVENT_TYPES, Settings
+
+log = logging.getLogger(__name__)
+
+
+class ProducerError(RuntimeError):
+    """Sending failed; the message is one line."""
+
+
+class BrokerUnavailable(ProducerError):
+    """The broker (or a topic's metadata) could not be reached in time."""
+
+
+class _MemoPartitioner(Partitioner):
+    """The default murmur2 key partitioner, memoized: there are only a few keys (channels)."""
+
+    def __init__(self) -> None:
+        self._default = DefaultPartitioner()
+        self._memo: dict[tuple[str, bytes, int], int] = {}
+
+    def partition(self, topic, key, serialized_key, value, serialized_value, cluster) -> int:
+        parts = cluster.partitions_for_topic(topic)
+        memo_key = (topic, serialized_key, len(parts) if parts else 0)
+        found = self._memo.get(memo_key)
+        if found is None:
+            found = self._default.partition(
+                topic, key, serialized_key, value, serialized_value, cluster
+            )
+            if serialized_key is not None:
+                self._memo[memo_key] = found
+        return found
+
+
+class Sink:
+    """Send (event type, key, value) to ``settings.topic(event_type)``; a context manager."""
+
+    def __init__(self, settings: Settings, connect_timeout_s: float = 10.0, **overrides) -> None:
+        self.servers = settings.kafka_bootstrap_servers
+        self.topics = {t: settings.topic(t) for t in EVENT_TYPES}
+        self._keys: dict[str, bytes] = {}
+        self.failed = 0
+        self.first_error: str | None = None
+        timeout_ms = int(connect_timeout_s * 1000)
+        config = {
+            "bootstrap_servers": self.servers.split(","),
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": 20,
+            "batch_size": 256 * 1024,
+            "max_request_size": 2 * 1024 * 1024,
+            "compression_type": None,
+            "partitioner": _MemoPartitioner(),
+            "bootstrap_timeout_ms": timeout_ms,
+            "max_block_ms": timeout_ms,
+            "client_id": "telemetra-producer",
+            **overrides,
+        }
+        try:
+            self._producer = KafkaProducer(**config)
+        except (NoBrokersAvailable, KafkaTimeoutError, OSError) as exc:
+            raise BrokerUnavailable(
+                f"cannot reach Kafka at {self.servers} within {connect_timeout_s:.0f}s "
+                f"({type(exc).__name__}); is the broker up? (`telemetra kafka start`)"
+            ) from None
+
+    def send(self, event_type: str, key: str, value: bytes) -> None:
+        key_bytes = self._keys.get(key)
+        if key_bytes is None:
+            key_bytes = self._keys[key] = key.encode("utf-8")
+        topic = self.topics[event_type]
+        try:
+            future = self._producer.send(topic, value=value, key=key_bytes)
+        except KafkaTimeoutError:
+            raise BrokerUnavailable(
+                f"no metadata for topic {topic} from {self.servers}: does it exist? "
+                "(`telemetra kafka start` creates the topics)"
+            ) from None
+        future.add_errback(self._on_error)
+
+    def _on_error(self, exc: Exception) -> None:
+        self.failed += 1
+        if self.first_error is None:
+            self.first_error = f"{type(exc).__name__}: {exc}"
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Wait until everything sent so far is acknowledged; raise if any record failed."""
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except KafkaError as exc:
+            raise ProducerError(f"flushing to {self.servers} failed: {exc}") from None
+        if self.failed:
+            raise ProducerError(f"{self.failed} records were not delivered; first: {self.first_error}")
+
+    def close(self) -> None:
+        self._producer.close(timeout=10)
+
+    def __enter__(self) -> Sink:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

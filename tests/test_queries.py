@@ -1,0 +1,255 @@
+"""The query layer against the hand-designed gold lake of ``gold_fixture``.
+
+Expected values are worked out by hand from the fixture rows; the arithmetic is in the
+comments. Windows are 60 s long and slide 10 s; the "tiling" windows (start a multiple of
+60 s) are alpha's 17:00:00 and 17:01:00, beta's 12:59:00 and 13:00:00.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+from gold_fixture import (
+    ALPHA_BROADCAST,
+    ALPHA_OLD_BROADCAST,
+    BETA_BROADCAST,
+    at,
+    gold_lake,  # noqa: F401 (fixture)
+)
+
+from pipelines import schemas
+from pipelines.queries import GOLD_SCHEMAS, GoldQueries
+
+
+def ts(hour: int, minute: int, second: int = 0) -> pd.Timestamp:
+    return pd.Timestamp(at(hour, minute, second))
+
+
+@pytest.fixture
+def q(gold_lake) -> GoldQueries:  # noqa: F811
+    return GoldQueries(gold_lake)
+
+
+def test_list_streams_puts_live_first_then_most_recent(q):
+    streams = q.list_streams()
+    # gamma's last event (17:20) is newer than alpha's (17:01:55), but alpha is live.
+    assert streams["stream_id"].tolist() == ["alpha", "gamma", "beta"]
+    assert streams["is_live"].tolist() == [True, False, False]
+    assert streams["last_event_ts"].tolist() == [ts(17, 1, 55), ts(17, 20), ts(13, 0, 30)]
+    assert streams["title"].iloc[1] is None
+    assert streams.attrs["message"] is None
+
+
+def test_live_snapshot_takes_newest_window_and_one_window_length_before(q):
+    snap = q.live_snapshot("alpha")
+    assert len(snap) == 1
+    row = snap.iloc[0]
+    # Newest window starts 17:01:10; one length (60 s) earlier is 17:00:10.
+    assert row["window_start"] == ts(17, 1, 10)
+    assert (row["viewers"], row["viewers_before"]) == (300, 108)
+    assert (row["chat_count"], row["chat_count_before"]) == (50, 14)
+    assert (row["unique_chatters"], row["unique_chatters_before"]) == (35, 9)
+    assert row["sentiment_mean"] == pytest.approx(0.40)
+    # Hour before 17:02:10, tiling windows 17:00:00 (5.00, 1 sale) + 17:01:00 (30.00, 4).
+    assert row["revenue_recent"] == pytest.approx(35.00)
+    assert row["tx_count_recent"] == 5
+    assert row["last_event_ts"] == ts(17, 1, 55)
+    assert (row["status"], row["is_live"], row["title"]) == ("live", True, "Alpha plays Celeste")
+
+
+def test_live_snapshot_of_an_offline_stream_with_a_falling_count(q):
+    row = q.live_snapshot("beta").iloc[0]
+    # Newest window 13:00:00 (25 viewers); 12:59:00 is the latest start <= 12:59:00 (41).
+    assert (row["viewers"], row["viewers_before"]) == (25, 41)
+    # Tiling 12:59:00 (4.99) + 13:00:00 (100.00); the null-revenue window does not tile.
+    assert row["revenue_recent"] == pytest.approx(104.99)
+    assert row["tx_count_recent"] == 2
+    assert not row["is_live"]
+
+
+def test_live_snapshot_lookback_bounds_the_revenue(q):
+    # 70 s before 17:02:10 is 17:01:00: only that tiling window (30.00, 4 sales).
+    row = q.live_snapshot("alpha", lookback=timedelta(seconds=70)).iloc[0]
+    assert (row["revenue_recent"], row["tx_count_recent"]) == (pytest.approx(30.0), 4)
+    # 60 s: from 17:01:10, no tiling window left: no revenue (null), not zero.
+    row = q.live_snapshot("alpha", lookback=timedelta(seconds=60)).iloc[0]
+    assert pd.isna(row["revenue_recent"])
+
+
+def test_live_snapshot_of_stream_without_metrics_and_of_unknown_stream(q):
+    gamma = q.live_snapshot("gamma")
+    assert len(gamma) == 1
+    assert pd.isna(gamma.iloc[0]["viewers"]) and pd.isna(gamma.iloc[0]["window_end"])
+    assert gamma.iloc[0]["last_event_ts"] == ts(17, 20)
+    assert q.live_snapshot("nobody").empty
+
+
+def test_minute_metrics_keeps_windows_starting_in_range(q):
+    m = q.minute_metrics("alpha", start=at(17, 0, 30), end=at(17, 1))
+    assert m["window_start"].tolist() == [ts(17, 0, 30), ts(17, 0, 40), ts(17, 0, 50)]
+    assert m["last_viewers"].tolist() == [112, 120, 250]
+    assert m["revenue"].tolist() == [0.0, 12.5, 20.0]
+    assert m["tiling"].tolist() == [False, False, False]
+    whole = q.minute_metrics("alpha")
+    assert len(whole) == 8
+    assert whole.loc[whole["tiling"], "window_start"].tolist() == [ts(17, 0), ts(17, 1)]
+
+
+def test_minute_metrics_nulls_and_empty_lists_come_through(q):
+    beta = q.minute_metrics("beta").set_index("window_start")
+    quiet = beta.loc[ts(12, 59, 20)]
+    assert pd.isna(quiet["sentiment_mean"]) and pd.isna(quiet["revenue"])
+    assert quiet["top_emotes"] == []
+    assert beta.loc[ts(13, 0), "top_emotes"] is None
+    assert beta.loc[ts(12, 59, 10), "top_emotes"] == [{"emote": "NotLikeThis", "count": 3}]
+
+
+def test_top_emotes_sums_tiling_windows_only(q):
+    # 17:00:00: Kappa 6, PogChamp 3; 17:01:00: PogChamp 25, LUL 8, Kappa 4.
+    assert _pairs(q.top_emotes("alpha")) == [("PogChamp", 28), ("Kappa", 10), ("LUL", 8)]
+    assert _pairs(q.top_emotes("alpha", start=at(17, 0, 30))) == [
+        ("PogChamp", 25),
+        ("LUL", 8),
+        ("Kappa", 4),
+    ]
+    assert _pairs(q.top_emotes("alpha", limit=2)) == [("PogChamp", 28), ("Kappa", 10)]
+    # 12:59:00: NotLikeThis 3, Kappa 1; 13:00:00 has none (null list).
+    assert _pairs(q.top_emotes("beta")) == [("NotLikeThis", 3), ("Kappa", 1)]
+
+
+def _pairs(df: pd.DataFrame) -> list[tuple[str, int]]:
+    return list(zip(df["emote"], df["count"], strict=True))
+
+
+def test_moments_newest_first_with_context(q):
+    moments = q.moments()
+    # Both alpha moments start 17:00:50; the higher score comes first.
+    assert moments["moment_id"].tolist() == ["m-alpha-raid", "m-alpha-chat", "m-beta-rev"]
+    assert moments["duration_seconds"].tolist() == [70.0, 30.0, 60.0]
+    assert moments["title"].tolist() == ["Alpha plays Celeste"] * 2 + ["Beta chats"]
+    raid = moments.iloc[0]
+    assert raid["sample_messages"] == ["raid hype!", "welcome raiders"]
+    assert raid["top_emotes"] == [{"emote": "PogChamp", "count": 25}, {"emote": "LUL", "count": 8}]
+    assert moments.iloc[2]["top_emotes"] is None
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"kinds": ["raid", "chat_spike"], "min_score": 5}, ["m-alpha-raid"]),
+        ({"stream_ids": ["beta"]}, ["m-beta-rev"]),
+        ({"min_score": 4.2}, ["m-alpha-raid", "m-alpha-chat", "m-beta-rev"]),
+        ({"kinds": []}, []),
+        # Overlap: the raid ends 17:02:00 >= 17:01:30, the chat spike ended at 17:01:20.
+        ({"start": at(17, 1, 30)}, ["m-alpha-raid"]),
+        # The revenue burst starts at 13:00:00, not before the (exclusive) end.
+        ({"end": at(13, 0)}, []),
+    ],
+)
+def test_moments_filters(q, filters, expected):
+    assert q.moments(**filters)["moment_id"].tolist() == expected
+
+
+def test_broadcast_summaries_newest_first_with_durations(q):
+    alpha = q.broadcast_summaries("alpha")
+    assert alpha["broadcast_id"].tolist() == [ALPHA_BROADCAST, ALPHA_OLD_BROADCAST]
+    assert alpha["is_live"].tolist() == [True, False]
+    # Live: 16:30:00 to the last event 17:01:55 = 1915 s; yesterday 18:00-21:00.
+    assert alpha["duration_minutes"].tolist() == pytest.approx([1915 / 60, 180.0])
+    assert alpha["revenue"].tolist() == [35.0, 250.0]
+    everything = q.broadcast_summaries()
+    assert everything["broadcast_id"].tolist() == [
+        ALPHA_BROADCAST,
+        BETA_BROADCAST,
+        ALPHA_OLD_BROADCAST,
+    ]
+
+
+def test_compare_broadcasts_in_the_given_order_with_rates(q):
+    cmp = q.compare_broadcasts([("beta", BETA_BROADCAST), ("alpha", ALPHA_BROADCAST)])
+    assert cmp["broadcast_id"].tolist() == [BETA_BROADCAST, ALPHA_BROADCAST]
+    # beta: 12:00:00-13:00:30 = 60.5 min, 13 messages, 104.99 revenue.
+    # alpha: 1915 s = 31.9167 min, 232 messages, 35.00 revenue.
+    assert cmp["messages_per_minute"].tolist() == pytest.approx([13 / 60.5, 232 / (1915 / 60)])
+    assert cmp["revenue_per_hour"].tolist() == pytest.approx(
+        [104.99 / (60.5 / 60), 35.0 / (1915 / 3600)]
+    )
+    assert q.compare_broadcasts([("alpha", "no-such-broadcast")]).empty
+
+
+def test_compare_streams_whole_range(q):
+    cmp = q.compare_streams(["beta", "alpha", "gamma"]).set_index("stream_id")
+    assert cmp.index.tolist() == ["beta", "alpha", "gamma"]
+    # alpha: avg of 8 avg_viewers = 1172 / 8; tiling: 12 + 60 messages, 5 + 30 revenue,
+    # sentiment (0.10 * 12 + 0.70 * 60) / 72 = 0.6.
+    alpha = cmp.loc["alpha"]
+    assert (alpha["peak_viewers"], alpha["peak_chat_per_minute"]) == (305, 60)
+    assert alpha["avg_viewers"] == pytest.approx(146.5)
+    assert (alpha["messages"], alpha["revenue"], alpha["moments"]) == (72, 35.0, 2)
+    assert alpha["sentiment"] == pytest.approx(0.6)
+    # beta: (40 + 41 + 39 + 30) / 4; tiling 5 + 2 messages, 4.99 + 100 revenue,
+    # sentiment (-0.20 * 5 + 0.50 * 2) / 7 = 0.
+    beta = cmp.loc["beta"]
+    assert (beta["peak_viewers"], beta["avg_viewers"]) == (43, pytest.approx(37.5))
+    assert (beta["messages"], beta["revenue"], beta["moments"]) == (7, 104.99, 1)
+    assert beta["sentiment"] == pytest.approx(0.0)
+    gamma = cmp.loc["gamma"]
+    assert (gamma["messages"], gamma["revenue"], gamma["moments"]) == (0, 0.0, 0)
+    assert pd.isna(gamma["peak_viewers"])
+
+
+def test_compare_streams_over_a_range(q):
+    # Windows 17:00:30..17:01:00: max_viewers 118, 125, 260, 300; avg (106+110+150+240)/4;
+    # the one tiling window is 17:01:00 (60 messages, 30.00, sentiment 0.70).
+    alpha = q.compare_streams(["alpha"], start=at(17, 0, 30), end=at(17, 1, 10)).iloc[0]
+    assert (alpha["peak_viewers"], alpha["avg_viewers"]) == (300, pytest.approx(151.5))
+    assert (alpha["messages"], alpha["revenue"]) == (60, 30.0)
+    assert alpha["sentiment"] == pytest.approx(0.7)
+    assert alpha["moments"] == 2  # both start at 17:00:50
+    assert (alpha["first_window"], alpha["last_window"]) == (ts(17, 0, 30), ts(17, 2))
+
+
+def test_values_are_bound_not_pasted(q):
+    assert q.live_snapshot("alpha' OR '1'='1").empty
+    assert q.moments(stream_ids=["x') OR true --"]).empty
+    assert q.minute_metrics("beta'; DROP TABLE streams; --").empty
+    assert len(q.list_streams()) == 3
+
+
+def test_queries_leave_the_lake_unchanged(q):
+    before = q.table_versions()
+    q.list_streams(), q.moments(), q.compare_streams(["alpha"]), q.live_snapshot("alpha")
+    assert q.table_versions() == before == dict.fromkeys(GOLD_SCHEMAS, 0)
+
+
+def test_fresh_lake_gives_empty_frames_and_a_message(tmp_path):
+    q = GoldQueries(str(tmp_path / "lake"))
+    assert q.missing_tables() == list(GOLD_SCHEMAS)
+    streams = q.list_streams()
+    assert streams.empty
+    assert list(streams.columns[:2]) == ["stream_id", "status"]
+    assert "gold/streams" in streams.attrs["message"]
+    metrics = q.minute_metrics("alpha")
+    assert metrics.empty
+    assert "revenue" in metrics.columns
+    assert "gold/stream_minute_metrics" in metrics.attrs["message"]
+    for frame in (q.live_snapshot("alpha"), q.moments(), q.broadcast_summaries()):
+        assert frame.empty and frame.attrs["missing"]
+    assert q.top_emotes("alpha").empty
+    assert q.compare_broadcasts([("a", "b")]).empty
+
+
+def test_new_table_versions_are_seen_without_reopening(spark, tmp_path):
+    lake = str(tmp_path / "lake")
+    q = GoldQueries(lake, recheck_seconds=0)
+    assert q.list_streams().empty  # not there yet
+    path = q.table_path("streams")
+    row = ("s1", "live", "t", "c", "en", at(10, 0), at(10, 5))
+    spark.createDataFrame([row], schemas.STREAMS).write.format("delta").save(path)
+    assert q.list_streams()["stream_id"].tolist() == ["s1"]
+    row2 = ("s2", "live", "t", "c", "en", at(11, 0), at(11, 5))
+    spark.createDataFrame([row2], schemas.STREAMS).write.format("delta").mode("append").save(path)
+    assert q.list_streams()["stream_id"].tolist() == ["s2", "s1"]
+    assert q.table_versions()["streams"] == 1
