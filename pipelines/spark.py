@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -71,6 +72,8 @@ def build_spark(settings: Settings, app_name: str = "telemetra", **extra_conf: s
             builder.master(settings.spark_master)
             .config("spark.driver.memory", settings.spark_driver_memory)
             .config("spark.jars", ",".join(extra_spark_jars(settings.jars_path)))
+            # Python workers use this interpreter (the venv), not whatever python3 is on PATH.
+            .config("spark.pyspark.python", sys.executable)
         )
     for key, value in extra_conf.items():
         builder = builder.config(key, value)
