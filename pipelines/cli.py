@@ -263,6 +263,7 @@ def cluster_submit(
     master: Annotated[str, typer.Option(help="Spark master URL.")] = "spark://127.0.0.1:7077",
     mode: Annotated[str, typer.Option(help="stream | batch")] = "stream",
     trigger: Annotated[Optional[str], typer.Option(help="availableNow | processing:10s")] = None,
+    conf: Annotated[Optional[list[str]], typer.Option("--conf", help="Extra Spark conf KEY=VALUE (repeatable).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the spark-submit line only.")] = False,
 ) -> None:
     """spark-submit a layer's entry point to a master, jars passed by path (no resolution)."""
@@ -271,7 +272,7 @@ def cluster_submit(
 
     from pipelines import cluster
 
-    cmd = cluster.submit_command(_settings(), layer, master, mode, trigger)
+    cmd = cluster.submit_command(_settings(), layer, master, mode, trigger, extra_conf=conf or [])
     console.print(shlex.join(cmd), soft_wrap=True)
     if not dry_run:
         raise typer.Exit(subprocess.call(cmd))

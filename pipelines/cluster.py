@@ -140,7 +140,8 @@ def entry_point(layer: str) -> Path:
 
 
 def submit_command(settings: Settings, layer: str, master: str, mode: str = "stream",
-                   trigger: str | None = None, executor_memory: str = "1g") -> list[str]:
+                   trigger: str | None = None, executor_memory: str = "1g",
+                   extra_conf: list[str] = ()) -> list[str]:
     jars = extra_spark_jars(settings.jars_path)
     cmd = [
         str(_spark_home() / "bin" / "spark-submit"),
@@ -151,6 +152,7 @@ def submit_command(settings: Settings, layer: str, master: str, mode: str = "str
         "--conf", f"spark.executor.memory={executor_memory}",
         "--conf", f"spark.sql.shuffle.partitions={settings.spark_shuffle_partitions}",
         "--conf", f"spark.pyspark.python={sys.executable}",
+        *[arg for kv in extra_conf for arg in ("--conf", kv)],
         "--driver-memory", settings.spark_driver_memory,
         str(entry_point(layer)),
         "--mode", mode,
