@@ -11,7 +11,7 @@ MVN    := mvn -q -B -s conf/maven/settings.xml
 .DEFAULT_GOAL := help
 .PHONY: help setup test test-unit test-integration lint up down ps logs health-check \
         kafka-start kafka-stop kafka-topics kafka-consume produce run-batch maintain quality app \
-        cluster-up cluster-down bench clean clean-lake clean-all browser
+        cluster-up cluster-down compose-up compose-up-full compose-down compose-logs compose-ps bench clean clean-lake clean-all browser
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -95,6 +95,24 @@ cluster-up: setup  ## Spark standalone master + 1 worker on this machine (UI :80
 
 cluster-down:  ## stop the standalone cluster
 	$(TELEMETRA) cluster down
+
+# ---- Docker Compose (needs a Docker engine; see docker/README.md) ----------------------------
+COMPOSE := docker compose -f docker/compose.yml --env-file conf/.env.example
+
+compose-up:  ## Kafka + Spark master/worker + pipeline + producer + quality + app in containers
+	$(COMPOSE) --profile dev up -d --build
+
+compose-up-full:  ## the same plus Kafka UI (http://127.0.0.1:8088)
+	$(COMPOSE) --profile full up -d --build
+
+compose-down:  ## stop the containers (volumes kept)
+	$(COMPOSE) --profile full down
+
+compose-logs:  ## follow the containers' logs
+	$(COMPOSE) --profile full logs -f --tail=100
+
+compose-ps:  ## the containers and their health
+	$(COMPOSE) --profile full ps
 
 # ---- housekeeping -----------------------------------------------------------------------------
 clean:  ## caches and run state (keeps the lake, the venv and the jars)
