@@ -1,9 +1,11 @@
-"""Start the Streamlit app (`telemetra app`): streamlit run, bound to ``settings.app_host``."""
+"""Start the Streamlit app (`telemetra app`): streamlit run, bound to ``settings.app_host``.
+
+The command and environment are public so tests can start the app exactly the same way.
+"""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 from pipelines.config import PROJECT_ROOT, Settings
@@ -18,6 +20,7 @@ def app_command(settings: Settings, port: int | None = None) -> list[str]:
         "--server.port", str(port or settings.app_port),
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",
     ]  # fmt: skip
 
 
@@ -33,8 +36,13 @@ def app_env(settings: Settings) -> dict[str, str]:
 
 
 def run_app(settings: Settings, port: int | None = None) -> int:
-    """Run the app in the foreground until it stops; its exit code (0 on Ctrl-C)."""
+    """Replace this process with the app's (so signals from a terminal or a supervisor
+    reach Streamlit directly). Returns only if the exec fails: 1, with the reason."""
+    command = app_command(settings, port)
+    sys.stdout.flush()
+    sys.stderr.flush()
     try:
-        return subprocess.call(app_command(settings, port), env=app_env(settings))
-    except KeyboardInterrupt:
-        return 0
+        os.execve(command[0], command, app_env(settings))
+    except OSError as exc:
+        print(f"cannot start streamlit: {exc}", file=sys.stderr)
+    return 1

@@ -19,28 +19,16 @@ says which table is missing and how to fill it.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.dataset as ds
-from deltalake import DeltaTable
-from pyspark.sql.pandas.types import to_arrow_schema
 
-from pipelines import schemas
+from pipelines.gold_tables import GOLD_SCHEMAS, GoldTables, missing_message
 
-GOLD_SCHEMAS = {
-    "stream_minute_metrics": schemas.STREAM_MINUTE_METRICS,
-    "moments": schemas.MOMENTS,
-    "stream_summary": schemas.STREAM_SUMMARY,
-    "streams": schemas.STREAMS,
-}
+__all__ = ["EARLIEST", "GOLD_SCHEMAS", "LATEST", "GoldQueries"]
 # Stand-ins for an open range: bound as parameters so the filters still push down.
 EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
 LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
@@ -50,7 +38,32 @@ _TILING = "epoch_ms(window_start) % (epoch_ms(window_end) - epoch_ms(window_star
 _METRIC_COLUMNS = f"""
     stream_id, window_start, window_end, avg_viewers, max_viewers, last_viewers,
     chat_count, unique_chatters, sentiment_mean, positive_count, negative_count,
-    top_emotes, tx_count, CAST(revenue AS DOUBLE) AS revenue, {_TILING} AS tiling"""
+    tx_count, CAST(revenue AS DOUBLE) AS revenue, {_TILING} AS tiling"""
+# How far before a stream's last event its newest windows may start (window length, lag).
+_SNAPSHOT_SLACK = timedelta(hours=1)
+_SNAPSHOT = f"""
+    WITH m AS (SELECT * FROM stream_minute_metrics
+               WHERE stream_id = $stream_id AND window_start >= $since),
+    latest AS (SELECT * FROM m ORDER BY window_start DESC LIMIT 1),
+    before AS (
+        SELECT m.last_viewers, m.chat_count, m.unique_chatters FROM m, latest
+        WHERE m.window_start <= latest.window_start - (latest.window_end - latest.window_start)
+        ORDER BY m.window_start DESC LIMIT 1),
+    recent AS (
+        SELECT sum(revenue) AS revenue, sum(tx_count)::BIGINT AS tx_count FROM m
+        WHERE window_start >= (SELECT window_end FROM latest) - $lookback AND {_TILING})
+    SELECT k.stream_id, s.status, coalesce(s.status = 'live', false) AS is_live, s.title,
+           s.category, s.started_at, latest.window_start, latest.window_end,
+           latest.last_viewers AS viewers, before.last_viewers AS viewers_before,
+           latest.chat_count, before.chat_count AS chat_count_before,
+           latest.unique_chatters, before.unique_chatters AS unique_chatters_before,
+           latest.sentiment_mean, CAST(recent.revenue AS DOUBLE) AS revenue_recent,
+           recent.tx_count AS tx_count_recent,
+           coalesce(s.last_event_ts, latest.window_end) AS last_event_ts
+    FROM (SELECT $stream_id AS stream_id) k
+    LEFT JOIN streams s ON s.stream_id = k.stream_id
+    LEFT JOIN latest ON true LEFT JOIN before ON true LEFT JOIN recent ON true
+    WHERE s.stream_id IS NOT NULL OR latest.stream_id IS NOT NULL"""
 _BROADCASTS = """
     SELECT b.stream_id, b.broadcast_id, b.started_at, b.ended_at, b.ended_at IS NULL AS is_live,
            b.title, b.category, b.peak_viewers, b.avg_viewers, b.messages, b.unique_chatters,
@@ -58,14 +71,6 @@ _BROADCASTS = """
            (epoch(coalesce(b.ended_at, s.last_event_ts)) - epoch(b.started_at)) / 60.0
                AS duration_minutes
     FROM stream_summary b LEFT JOIN streams s ON s.stream_id = b.stream_id"""
-
-
-@dataclass
-class _Loaded:
-    table: DeltaTable | None
-    dataset: pa.Table | ds.Dataset
-    version: int | None
-    checked_at: float
 
 
 class GoldQueries:
@@ -81,56 +86,22 @@ class GoldQueries:
         recheck_seconds: float = 1.0,
     ) -> None:
         self.lake_root = lake_root.rstrip("/")
-        self._storage_options = storage_options
-        self._recheck_seconds = recheck_seconds
-        self._lock = threading.Lock()
-        self._loaded: dict[str, _Loaded] = {}
+        self.tables = GoldTables(lake_root, storage_options, recheck_seconds)
         self._con = duckdb.connect(":memory:", config={"enable_external_access": False})
 
-    # ---- tables ---------------------------------------------------------------------
     def table_path(self, table: str) -> str:
-        return f"{self.lake_root}/gold/{table}"
+        return self.tables.path(table)
 
     def table_versions(self) -> dict[str, int | None]:
         """Delta version of each gold table, None where the table does not exist yet."""
-        return {name: self._load(name).version for name in GOLD_SCHEMAS}
+        return {name: self.tables.load(name).version for name in GOLD_SCHEMAS}
 
     def missing_tables(self) -> list[str]:
         return [name for name, version in self.table_versions().items() if version is None]
 
-    def _load(self, name: str) -> _Loaded:
-        """The table's current Arrow dataset, re-opened when its Delta version moved on."""
-        with self._lock:
-            now = time.monotonic()
-            entry = self._loaded.get(name)
-            if entry is not None and now - entry.checked_at < self._recheck_seconds:
-                return entry
-            entry = self._refresh(name, entry, now)
-            self._loaded[name] = entry
-            return entry
-
-    def _refresh(self, name: str, entry: _Loaded | None, now: float) -> _Loaded:
-        if entry is not None and entry.table is not None:
-            try:
-                entry.table.update_incremental()
-            except Exception:  # vacuumed or recreated underneath us: open it afresh
-                entry = None
-            else:
-                if entry.table.version() != entry.version:
-                    entry.dataset = entry.table.to_pyarrow_dataset()
-                    entry.version = entry.table.version()
-                entry.checked_at = now
-                return entry
-        path = self.table_path(name)
-        if not DeltaTable.is_deltatable(path, storage_options=self._storage_options):
-            empty = to_arrow_schema(GOLD_SCHEMAS[name]).empty_table()
-            return _Loaded(None, empty, None, now)
-        table = DeltaTable(path, storage_options=self._storage_options)
-        return _Loaded(table, table.to_pyarrow_dataset(), table.version(), now)
-
     def _query(self, sql: str, params: dict, tables: Sequence[str]) -> pd.DataFrame:
         """Run ``sql`` with ``params`` bound, the named gold tables registered as views."""
-        loaded = {name: self._load(name) for name in tables}
+        loaded = {name: self.tables.load(name) for name in tables}
         cursor = self._con.cursor()  # one per call: DuckDB connections are not thread-safe
         try:
             cursor.execute("SET TimeZone = 'UTC'")
@@ -142,7 +113,7 @@ class GoldQueries:
         _lists_as_python(frame)
         missing = [name for name, entry in loaded.items() if entry.version is None]
         frame.attrs["missing"] = missing
-        frame.attrs["message"] = _missing_message(missing, self.lake_root)
+        frame.attrs["message"] = missing_message(missing, self.lake_root)
         return frame
 
     # ---- streams --------------------------------------------------------------------
@@ -161,39 +132,38 @@ class GoldQueries:
         """One row: the stream's metadata and its newest window, with the values one window
         length earlier (for deltas) and the revenue over ``lookback`` before the newest
         window's end. Empty when the stream is unknown; metrics null when it has none."""
-        sql = f"""
-            WITH m AS (SELECT * FROM stream_minute_metrics WHERE stream_id = $stream_id),
-            latest AS (SELECT * FROM m ORDER BY window_start DESC LIMIT 1),
-            before AS (
-                SELECT m.last_viewers, m.chat_count, m.unique_chatters FROM m, latest
-                WHERE m.window_start
-                      <= latest.window_start - (latest.window_end - latest.window_start)
-                ORDER BY m.window_start DESC LIMIT 1),
-            recent AS (
-                SELECT sum(revenue) AS revenue, sum(tx_count)::BIGINT AS tx_count FROM m
-                WHERE window_start >= (SELECT window_end FROM latest) - $lookback AND {_TILING})
-            SELECT k.stream_id, s.status, coalesce(s.status = 'live', false) AS is_live, s.title,
-                   s.category, s.started_at, latest.window_start, latest.window_end,
-                   latest.last_viewers AS viewers, before.last_viewers AS viewers_before,
-                   latest.chat_count, before.chat_count AS chat_count_before,
-                   latest.unique_chatters, before.unique_chatters AS unique_chatters_before,
-                   latest.sentiment_mean, CAST(recent.revenue AS DOUBLE) AS revenue_recent,
-                   recent.tx_count AS tx_count_recent,
-                   coalesce(s.last_event_ts, latest.window_end) AS last_event_ts
-            FROM (SELECT $stream_id AS stream_id) k
-            LEFT JOIN streams s ON s.stream_id = k.stream_id
-            LEFT JOIN latest ON true LEFT JOIN before ON true LEFT JOIN recent ON true
-            WHERE s.stream_id IS NOT NULL OR latest.stream_id IS NOT NULL"""
+        tables = ["stream_minute_metrics", "streams"]
         params = {"stream_id": stream_id, "lookback": lookback}
-        return self._query(sql, params, ["stream_minute_metrics", "streams"])
+        # Read only the recent past when the streams table says when that is (a pushed-down
+        # time filter); the whole history only if that finds no window.
+        since = self._recent_since(stream_id, lookback)
+        frame = self._query(_SNAPSHOT, {**params, "since": since}, tables)
+        if since > EARLIEST and frame["window_start"].isna().all():
+            frame = self._query(_SNAPSHOT, {**params, "since": EARLIEST}, tables)
+        return frame
+
+    def _recent_since(self, stream_id: str, lookback: timedelta) -> datetime:
+        sql = "SELECT max(last_event_ts) AS last FROM streams WHERE stream_id = $stream_id"
+        last = self._query(sql, {"stream_id": stream_id}, ["streams"])["last"].iloc[0]
+        if pd.isna(last):
+            return EARLIEST
+        return last.to_pydatetime() - lookback - _SNAPSHOT_SLACK
 
     # ---- minute metrics -------------------------------------------------------------
     def minute_metrics(
-        self, stream_id: str, start: datetime | None = None, end: datetime | None = None
+        self,
+        stream_id: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        with_emotes: bool = False,
     ) -> pd.DataFrame:
-        """The stream's windows with ``start <= window_start < end``, oldest first."""
+        """The stream's windows with ``start <= window_start < end``, oldest first.
+
+        ``top_emotes`` (a list per window) only with ``with_emotes``: turning it into
+        Python objects costs more than the rest of the query."""
+        emotes = ", top_emotes" if with_emotes else ""
         sql = f"""
-            SELECT {_METRIC_COLUMNS} FROM stream_minute_metrics
+            SELECT {_METRIC_COLUMNS}{emotes} FROM stream_minute_metrics
             WHERE stream_id = $stream_id AND window_start >= $start AND window_start < $end
             ORDER BY window_start"""
         params = {"stream_id": stream_id, **_range(start, end)}
@@ -278,11 +248,15 @@ class GoldQueries:
         """The given streams side by side over windows starting in ``[start, end)``, in the
         order given: peaks and averages over all windows, totals over tiling windows,
         sentiment weighted by messages, moments starting in the range."""
+        # One placeholder per id: an IN list is pushed down to the scan, a list parameter
+        # is not. The values are still bound, never pasted.
+        ids = {f"id{i}": stream_id for i, stream_id in enumerate(stream_ids)}
+        in_list = ", ".join(f"${name}" for name in ids) or "NULL"
         sql = f"""
             WITH k AS (SELECT unnest($ids::VARCHAR[]) AS stream_id,
                               generate_subscripts($ids::VARCHAR[], 1) AS pos),
             w AS (SELECT *, {_TILING} AS tiling FROM stream_minute_metrics
-                  WHERE list_contains($ids::VARCHAR[], stream_id)
+                  WHERE stream_id IN ({in_list})
                     AND window_start >= $start AND window_start < $end),
             m AS (
                 SELECT stream_id, max(max_viewers) AS peak_viewers,
@@ -303,7 +277,7 @@ class GoldQueries:
             FROM k LEFT JOIN streams s ON s.stream_id = k.stream_id
             LEFT JOIN m ON m.stream_id = k.stream_id LEFT JOIN mo ON mo.stream_id = k.stream_id
             ORDER BY k.pos"""
-        params = {"ids": list(stream_ids), **_range(start, end)}
+        params = {"ids": list(stream_ids), **ids, **_range(start, end)}
         return self._query(sql, params, ["stream_minute_metrics", "moments", "streams"])
 
 
@@ -319,21 +293,91 @@ def _utc(value: datetime) -> datetime:
 
 
 def _lists_as_python(frame: pd.DataFrame) -> None:
-    """LIST columns arrive as numpy arrays; plain lists print, compare and export better."""
+    """LIST columns arrive as numpy arrays (null as NA); plain lists and None print,
+    compare and export better."""
     for col in frame.select_dtypes(include="object").columns:
-        if any(isinstance(v, np.ndarray) for v in frame[col].head(20)):
-            frame[col] = [v.tolist() if isinstance(v, np.ndarray) else v for v in frame[col]]
+        if any(isinstance(v, np.ndarray) for v in frame[col]):
+            frame[col] = [
+                v.tolist() if isinstance(v, np.ndarray) else None if v is pd.NA else v
+                for v in frame[col]
+            ]
 
 
 def _list_or_none(values: Sequence[str] | None) -> list[str] | None:
     return None if values is None else list(values)
 
 
-def _missing_message(missing: list[str], lake_root: str) -> str | None:
-    if not missing:
-        return None
-    names = ", ".join(f"gold/{name}" for name in missing)
-    return (
-        f"No data yet: {names} not found under {lake_root}. "
-        "Start the pipeline (`telemetra run all`, or `telemetra up`) to fill the gold layer."
-    )
+# ---- data quality ----------------------------------------------------------------------------
+# Section owned by the data-quality work (pipelines/quality.py writes gold/quality_runs).
+# Module-level functions, the same read path as GoldQueries (deltalake -> Arrow -> DuckDB):
+# the quality page reads gold/quality_runs and silver/quarantine, which GoldQueries does not
+# register. A missing table reads as an empty one with its schema.
+
+_QUALITY_TABLES = {"quality_runs": "gold", "quarantine": "silver"}
+
+
+def _quality_query(lake_root: str, sql: str, params: dict, tables: Sequence[str]) -> pd.DataFrame:
+    # Imported here so this section leaves the module's header to the gold queries.
+    from deltalake import DeltaTable
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    from pipelines import schemas
+
+    con = duckdb.connect(":memory:", config={"enable_external_access": False})
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        for name in tables:
+            path = f"{lake_root.rstrip('/')}/{_QUALITY_TABLES[name]}/{name}"
+            if DeltaTable.is_deltatable(path):
+                con.register(name, DeltaTable(path).to_pyarrow_dataset())
+            else:
+                empty = to_arrow_schema(getattr(schemas, name.upper())).empty_table()
+                con.register(name, empty)
+        frame = con.execute(sql, params).df()
+    finally:
+        con.close()
+    _lists_as_python(frame)
+    return frame
+
+
+def quality_latest(lake_root: str) -> pd.DataFrame:
+    """The latest validation of each table and check, by layer order then name."""
+    sql = """
+        SELECT * EXCLUDE (n) FROM (
+            SELECT *, row_number() OVER (PARTITION BY suite ORDER BY run_time DESC) AS n
+            FROM quality_runs)
+        WHERE n = 1
+        ORDER BY CASE layer WHEN 'bronze' THEN 0 WHEN 'silver' THEN 1 ELSE 2 END, suite"""
+    return _quality_query(lake_root, sql, {}, ["quality_runs"])
+
+
+def quality_trend(lake_root: str, since: datetime | None = None) -> pd.DataFrame:
+    """Per run since ``since``: tables validated, tables failing, failed expectations."""
+    sql = """
+        SELECT run_id, min(run_time) AS run_time, count(*) AS tables,
+               count(*) FILTER (WHERE status IN ('failed', 'error')) AS failed_tables,
+               coalesce(sum(critical_failed), 0)::BIGINT AS critical_failed,
+               coalesce(sum(warning_failed), 0)::BIGINT AS warning_failed
+        FROM quality_runs WHERE run_time >= $since
+        GROUP BY run_id ORDER BY run_time"""
+    return _quality_query(lake_root, sql, {"since": _range(since, None)["start"]}, ["quality_runs"])
+
+
+def quarantine_rate_trend(lake_root: str, since: datetime | None = None) -> pd.DataFrame:
+    """The quarantine rate each run measured (the ``silver.quarantine_rate`` check)."""
+    sql = """
+        SELECT run_time, observed_value AS quarantine_rate, status
+        FROM quality_runs
+        WHERE suite = 'silver.quarantine_rate' AND run_time >= $since
+        ORDER BY run_time"""
+    return _quality_query(lake_root, sql, {"since": _range(since, None)["start"]}, ["quality_runs"])
+
+
+def quarantine_reasons(lake_root: str, since: datetime | None = None) -> pd.DataFrame:
+    """Quarantined records ingested since ``since`` by reason and event type, most first."""
+    sql = """
+        SELECT reason, coalesce(event_type, '?') AS event_type, count(*) AS records,
+               max(ingest_time) AS last_seen
+        FROM quarantine WHERE ingest_time >= $since
+        GROUP BY ALL ORDER BY records DESC, reason, event_type"""
+    return _quality_query(lake_root, sql, {"since": _range(since, None)["start"]}, ["quarantine"])

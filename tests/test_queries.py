@@ -98,7 +98,8 @@ def test_minute_metrics_keeps_windows_starting_in_range(q):
 
 
 def test_minute_metrics_nulls_and_empty_lists_come_through(q):
-    beta = q.minute_metrics("beta").set_index("window_start")
+    assert "top_emotes" not in q.minute_metrics("beta").columns
+    beta = q.minute_metrics("beta", with_emotes=True).set_index("window_start")
     quiet = beta.loc[ts(12, 59, 20)]
     assert pd.isna(quiet["sentiment_mean"]) and pd.isna(quiet["revenue"])
     assert quiet["top_emotes"] == []
@@ -253,3 +254,20 @@ def test_new_table_versions_are_seen_without_reopening(spark, tmp_path):
     spark.createDataFrame([row2], schemas.STREAMS).write.format("delta").mode("append").save(path)
     assert q.list_streams()["stream_id"].tolist() == ["s2", "s1"]
     assert q.table_versions()["streams"] == 1
+
+
+def test_snapshot_reads_older_history_when_the_streams_table_runs_ahead(spark, tmp_path):
+    # The streams table says the last event was 3 h after the newest window: the bounded
+    # (recent) read finds nothing, the full read must still find the window.
+    lake = str(tmp_path / "lake")
+    q = GoldQueries(lake)
+    stream = ("s1", "live", "t", "c", "en", at(9, 0), at(13, 0))
+    window = ("s1", at(10, 0), at(10, 1), 5.0, 6, 7, 1, 1, 0.0, 0, 0, None, 0, None)
+    for name, schema, row in [
+        ("streams", schemas.STREAMS, stream),
+        ("stream_minute_metrics", schemas.STREAM_MINUTE_METRICS, window),
+    ]:
+        spark.createDataFrame([row], schema).write.format("delta").save(q.table_path(name))
+    row = q.live_snapshot("s1").iloc[0]
+    assert (row["window_start"], row["viewers"]) == (ts(10, 0), 7)
+    assert pd.isna(row["viewers_before"])

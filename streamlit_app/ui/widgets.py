@@ -24,8 +24,8 @@ def empty_state(df: pd.DataFrame, what: str, hint: str = "") -> bool:
 
 
 def stream_label(row: tuple) -> str:
-    """``🔴 id — title`` for a row of ``list_streams()`` (from ``itertuples``)."""
-    dot = "🔴" if row.is_live else "⚫"
+    """``● id — title`` (● live, ○ offline) for a ``list_streams().itertuples()`` row."""
+    dot = "●" if row.is_live else "○"
     title = f" — {row.title}" if isinstance(row.title, str) and row.title else ""
     return f"{dot} {row.stream_id}{title}"
 

@@ -21,6 +21,11 @@ PERIODS = {
 def _column_config(ctx: PageContext) -> dict:
     when = "YYYY-MM-DD HH:mm"
     return {
+        "broadcast_id": st.column_config.TextColumn("Broadcast"),
+        "label": st.column_config.TextColumn("Broadcast"),
+        "title": st.column_config.TextColumn("Title"),
+        "category": st.column_config.TextColumn("Category"),
+        "is_live": st.column_config.CheckboxColumn("Live"),
         "started_at": st.column_config.DatetimeColumn("Started", format=when),
         "ended_at": st.column_config.DatetimeColumn("Ended", format=when),
         "duration_minutes": st.column_config.NumberColumn("Minutes", format="%.0f"),
@@ -51,9 +56,10 @@ def summaries_section(ctx: PageContext, stream_id: str) -> None:
     peak.metric("Best peak", f"{summaries['peak_viewers'].max():,}", border=True)
     revenue.metric("Revenue, all broadcasts", f"{summaries['revenue'].sum():,.2f} {ctx.currency}",
                    border=True)  # fmt: skip
-    _table(ctx, summaries, ["broadcast_id", "title", "category", "started_at", "ended_at",
-                            "duration_minutes", "peak_viewers", "avg_viewers", "messages",
-                            "unique_chatters", "revenue", "moment_count", "emotes"])  # fmt: skip
+    _table(ctx, summaries, ["broadcast_id", "is_live", "title", "category", "started_at",
+                            "ended_at", "duration_minutes", "peak_viewers", "avg_viewers",
+                            "messages", "unique_chatters", "revenue", "moment_count",
+                            "emotes"])  # fmt: skip
 
 
 def compare_broadcasts_section(ctx: PageContext, stream_id: str) -> None:
@@ -100,7 +106,7 @@ def compare_streams_section(ctx: PageContext, stream_id: str) -> None:
     pick, period = st.columns([3, 1])
     chosen = pick.multiselect("Streams", list(labels), default=[stream_id, *others[:2]],
                               format_func=labels.get, key="compare_streams")  # fmt: skip
-    span = period.selectbox("Period", list(PERIODS), index=3, key="compare_period")
+    span = period.selectbox("Period", list(PERIODS), index=2, key="compare_period")
     if not chosen:
         st.caption("Pick streams to compare them.")
         return

@@ -41,23 +41,39 @@ def pulse_bar(ctx: PageContext, snap: pd.Series, metrics: pd.DataFrame, span: st
         "Unique chatters / min",
         f"{snap['unique_chatters']:,}",
         delta=delta(snap["unique_chatters"], snap["unique_chatters_before"]),
+        chart_data=metrics["unique_chatters"].tolist(),
         border=True,
     )
     sentiment = snap["sentiment_mean"]
     mood.metric(
         "Sentiment",
         "–" if pd.isna(sentiment) else f"{sentiment:+.2f}",
+        chart_data=metrics["sentiment_mean"].fillna(0).tolist(),
         border=True,
         help="Mean VADER compound score of the newest window's messages, from -1 to +1.",
     )
     revenue = 0.0 if pd.isna(snap["revenue_recent"]) else snap["revenue_recent"]
     sales = 0 if pd.isna(snap["tx_count_recent"]) else int(snap["tx_count_recent"])
     money.metric(
-        f"Revenue, last {span}",
-        f"{revenue:,.2f} {ctx.currency}",
+        f"Revenue {span} ({ctx.currency})",
+        f"{revenue:,.2f}",
+        chart_data=metrics.loc[metrics["tiling"], "revenue"].fillna(0).tolist(),
+        chart_type="bar",
         border=True,
         help=f"{sales} subscriptions, gifts, bits and donations in the range.",
     )
+
+
+def follow_click(event, ids: list[str]) -> None:
+    """A new click on the timeline picks that moment in the select box; the select box
+    keeps its own choice otherwise (the chart remembers its last click across reruns)."""
+    points = event.selection.get(charts.MOMENT_SELECTION, []) if event else []
+    clicked = points[0].get("moment_id") if points else None
+    if clicked in ids and clicked != st.session_state.get("live_clicked"):
+        st.session_state["live_moment"] = clicked
+    st.session_state["live_clicked"] = clicked
+    if st.session_state.get("live_moment") not in ids:  # another stream or range
+        st.session_state["live_moment"] = ids[0]
 
 
 def moments_section(ctx: PageContext, stream_id: str, metrics: pd.DataFrame, start, end) -> None:
@@ -74,14 +90,12 @@ def moments_section(ctx: PageContext, stream_id: str, metrics: pd.DataFrame, sta
     if moments.empty:
         st.caption("No moments detected in this range.")
         return
-    clicked = [p.get("moment_id") for p in event.selection.get(charts.MOMENT_SELECTION, [])]
     ids = moments["moment_id"].tolist()
-    index = ids.index(clicked[0]) if clicked and clicked[0] in ids else 0
+    follow_click(event, ids)
     by_id = moments.set_index("moment_id")
     chosen = st.selectbox(
         "Moment (click one on the timeline, or pick it here)",
         ids,
-        index=index,
         format_func=lambda m: (
             f"{charts.KIND_LABELS.get(by_id.at[m, 'kind'], by_id.at[m, 'kind'])} · "
             f"{by_id.at[m, 'start_ts'].tz_convert(ctx.tz):%H:%M:%S} · "
