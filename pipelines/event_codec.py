@@ -22,6 +22,11 @@ def encode_event(event: dict) -> bytes:
     return _ENCODER.encode(event).encode("utf-8")
 
 
+def encode_payload(fields: dict) -> str:
+    """Compact JSON text of a dict (the generator splices it after a prebuilt envelope)."""
+    return _ENCODER.encode(fields)
+
+
 def format_ts(ms: int) -> str:
     """Epoch milliseconds -> ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
     sec, milli = divmod(ms, 1000)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import random
 
 from pipelines.event_codec import encode_event, format_ts
-from pipelines.schemas import REQUIRED_FIELDS
 
 BAD_KINDS = (
     "broken_json",
@@ -32,6 +31,18 @@ BAD_KINDS = (
 UNKNOWN_TYPES = ("poll", "hype_train", "prediction", "raid_alert")
 OVERSIZE_BYTES = 64 * 1024
 _ENVELOPE_REQUIRED = ("event_id", "stream_id", "ts")
+# schemas.REQUIRED_FIELDS, repeated so the producer does not import pyspark (a second of
+# start-up per process); tests/test_event_faults.py checks the two agree.
+REQUIRED_FIELDS = {
+    "chat": ("user_id", "username", "message", "emotes"),
+    "viewer": ("viewer_count",),
+    "transaction": ("user_id", "tx_type", "amount", "currency"),
+}
+# A long unit keeps the emote list short: encoding a 3,000-entry list costs more than 64 KiB.
+_COPYPASTA = (
+    "I am once again asking chat to please stop spamming the same message over and over "
+    "because the mods are asleep and the streamer cannot read anything Kappa "
+)
 _WRONG_TYPES = {
     "viewer": ("viewer_count", "lots"),
     "transaction": ("amount", "a lot"),
@@ -78,7 +89,7 @@ def _future_ts(event: dict, rng: random.Random, ts_ms: int) -> tuple[str, bytes]
 
 def _oversized(event: dict, rng: random.Random, ts_ms: int) -> tuple[str, bytes]:
     envelope = {k: event[k] for k in ("event_id", "stream_id", "ts", "schema_version")}
-    unit = "spam spam spam Kappa "
+    unit = _COPYPASTA
     repeat = (OVERSIZE_BYTES + int(rng.random() * 16_384)) // len(unit) + 1
     bad = {
         **envelope,

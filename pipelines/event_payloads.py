@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 POS, NEG, NEU = 0, 1, 2
 PHRASES = (V.POSITIVE_PHRASES, V.NEGATIVE_PHRASES, V.NEUTRAL_PHRASES)
-SHARE_POSITIVE, SHARE_NEGATIVE = 0.35, 0.12  # of ordinary chat; the rest is neutral
+SHARE_POSITIVE, SHARE_NEGATIVE = 0.30, 0.15  # of ordinary chat; the rest is neutral
 SWING_SHARE = 0.85  # of chat during a sentiment swing
 EMOTE_ZIPF_S, USER_ZIPF_S = 1.2, 1.1
 
@@ -78,7 +78,17 @@ class ChatRoom:
             rng.shuffle(block)
             order[i : i + 3] = block
         self.emotes = order
-        self.emote_cw = cumulative(1 / r**EMOTE_ZIPF_S for r in range(1, len(order) + 1))
+        zipf = [1 / r**EMOTE_ZIPF_S for r in range(1, len(order) + 1)]
+        # Zero weight drops an emote from a mood's table (bisect never lands on it).
+        fits = {
+            POS: lambda e: e not in V.SAD_EMOTES,
+            NEG: lambda e: e in V.SAD_EMOTES,
+            NEU: lambda e: True,
+        }
+        self.emote_cw = {
+            cls: cumulative(w if fit(e) else 0.0 for e, w in zip(order, zipf, strict=True))
+            for cls, fit in fits.items()
+        }
 
     def new_title(self, change_category: bool) -> None:
         rng = self.rng
@@ -103,15 +113,16 @@ class ChatRoom:
         text = phrases[int(rng.random() * len(phrases))]
         if cls == NEU and rng.random() < 0.35:
             text = ""  # emote-only message
-        if kind == "chat_spike" and rng.random() < 0.8:
-            emotes = [m.emote] * (2 + int(rng.random() * 4))
-        elif not text or rng.random() < 0.4:
-            emote = self.emotes[pick(rng, self.emote_cw)]
+        emotes = []
+        if not text or rng.random() < 0.4:
+            cw = self.emote_cw[cls]
+            emote = self.emotes[pick(rng, cw)]
             emotes = [emote] * (1 if rng.random() < 0.6 else 2 + int(rng.random() * 2))
             if rng.random() < 0.2:
-                emotes.append(self.emotes[pick(rng, self.emote_cw)])
-        else:
-            emotes = []
+                emotes.append(self.emotes[pick(rng, cw)])
+        if kind == "chat_spike" and rng.random() < 0.8:
+            # Spam added on top of an ordinary message: more volume, the same sentiment.
+            emotes += [m.emote] * (2 + int(rng.random() * 4))
         if kind == "raid_chat":
             raid = V.RAID_PHRASE.format(raider=m.raider)
             text = f"{raid} {text}" if text else raid

@@ -7,6 +7,7 @@ timestamp prefix rather than per-event objects or ``random.choices``.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections import deque
@@ -16,7 +17,7 @@ from datetime import datetime
 from operator import itemgetter
 
 from pipelines import event_vocab as V
-from pipelines.event_codec import TsFormatter, encode_event, format_ts, from_ms
+from pipelines.event_codec import TsFormatter, encode_payload, format_ts, from_ms
 from pipelines.event_faults import BAD_KINDS, make_bad
 from pipelines.event_payloads import NEG, NEU, POS, ChatRoom
 
@@ -29,11 +30,12 @@ TAIL_MS = 60_000  # moments end at least this long before the span does
 BURST_P, BURST_LEN, BURST_FACTOR = 1 / 90, (3, 8), (1.3, 1.8)
 _BURST_SHARE = BURST_P * sum(BURST_LEN) / 2 / (1 + BURST_P * sum(BURST_LEN) / 2)
 BURST_EXTRA = _BURST_SHARE * (sum(BURST_FACTOR) / 2 - 1)
+START_JITTER_S = (0, 120)  # added to each gap
 # Long-run extra chat from moments per second, for spans without an end: one cycle of the
-# four kinds adds a spike (x6.5 for ~90 s) and a raid (+22.5% for ~90 s) over ~2490 s.
-MOMENT_EXTRA = (5.5 * 90 + 0.225 * 90) / (4 * sum(GAP_S) / 2 + 330)
+# four kinds adds a spike (x6.5 for ~90 s) and a raid (+15% for ~90 s) over ~2730 s.
+MOMENT_EXTRA = (5.5 * 90 + 0.15 * 90) / (4 * (sum(GAP_S) + sum(START_JITTER_S)) / 2 + 330)
 META_P = 1 / 1800  # a title/category change about every 30 minutes
-RAID_DECAY_S = 900  # raiders drift away after the raid
+RAID_DECAY_S = 600  # raiders drift away after the raid
 OU_THETA, OU_SD = 1 / 180, 0.08  # viewers: reversion rate (1/s), stationary sd of log
 CHAT_AUDIENCE_EXP = 0.5  # chat ~ audience^0.5 (bigger rooms lurk more)
 
@@ -114,6 +116,7 @@ class ChannelSim:
         self.bad_ratio, self.dup_ratio = bad_ratio, bad_ratio / 5
         self.recent: deque[tuple[str, bytes]] = deque(maxlen=256)
         self.fmt = TsFormatter()
+        self.sid_json = json.dumps(stream_id, ensure_ascii=False)
         self.truth: list[Moment] = []
 
         self.mu = rng.uniform(math.log(300), math.log(20_000))
@@ -155,7 +158,7 @@ class ChannelSim:
             self._kinds = list(MOMENT_KINDS)
             rng.shuffle(self._kinds)
         kind = self._kinds.pop()
-        start = after_ms + 1000 * rng.randint(0, 120)
+        start = after_ms + 1000 * rng.randint(*START_JITTER_S)
         dur_s = rng.randint(50, 70) if kind == "revenue_burst" else rng.randint(60, 120)
         end = start + 1000 * dur_s
         if self.end_ms is not None and end > self.end_ms - TAIL_MS:
@@ -165,12 +168,12 @@ class ChannelSim:
             m.factor = rng.uniform(5, 8)
             m.emote = V.SPIKE_EMOTES[int(rng.random() * len(V.SPIKE_EMOTES))]
         elif kind == "raid":
-            m.factor, m.chat_extra = rng.uniform(0.55, 1.5), rng.uniform(0.15, 0.3)
+            m.factor, m.chat_extra = rng.uniform(0.55, 1.5), rng.uniform(0.1, 0.2)
             m.raider = V.NAME_HEADS[int(rng.random() * 20)] + V.NAME_TAILS[int(rng.random() * 20)]
         elif kind == "sentiment_swing":
             m.polarity = NEG if rng.random() < 0.6 else POS
         else:
-            target = max(12 * self.revenue_per_min, 150.0)
+            target = max(15 * self.revenue_per_min, 150.0)
             m.txs, m.total_usd = self.room.burst_transactions(start, end, target)
         self.upcoming.append(m)
         return m
@@ -219,28 +222,33 @@ class ChannelSim:
 
     def _open(self, m: Moment) -> None:
         if m.kind == "raid":
-            self.raid_boost = m.factor * math.exp(self.x)
+            # Relative to everyone watching now, raiders of an earlier raid included.
+            self.raid_boost += m.factor * (math.exp(self.x) + self.raid_boost)
 
     def _close(self, m: Moment) -> None:
         self.truth.append(m)
         if self.end_ms is None and not self.upcoming:
             self._schedule(m.end_ms + 1000 * self.rng.randint(*GAP_S))
 
-    def _event(self, ms: int, etype: str, payload: dict) -> dict:
+    def _uuid(self) -> str:
         bits = self.rng.getrandbits(128) & _UUID_CLEAR | _UUID_SET
         h = f"{bits:032x}"
-        event = {
-            "event_id": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}",
-            "event_type": etype,
-            "stream_id": self.sid,
-            "ts": self.fmt(ms),
-            "schema_version": 1,
-        }
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    def _event(self, ms: int, etype: str, payload: dict) -> dict:
+        event = {"event_id": self._uuid(), "event_type": etype, "stream_id": self.sid,
+                 "ts": self.fmt(ms), "schema_version": 1}  # fmt: skip
         event.update(payload)
         return event
 
     def _record(self, ms: int, etype: str, payload: dict) -> Record:
-        return Record(etype, self.sid, encode_event(self._event(ms, etype, payload)), ms, "good")
+        # The bytes encode_event(self._event(...)) would give, without building the dict:
+        # the envelope's values are JSON-safe by construction (stream_id is pre-encoded).
+        head = (
+            f'{{"event_id":"{self._uuid()}","event_type":"{etype}","stream_id":{self.sid_json},'
+            f'"ts":"{self.fmt(ms)}","schema_version":1,'
+        )
+        return Record(etype, self.sid, (head + encode_payload(payload)[1:]).encode(), ms, "good")
 
     def _tick(self, t: int, sec: int, m: Moment | None) -> list[tuple[int, str, dict]]:
         rng, room, out = self.rng, self.room, []

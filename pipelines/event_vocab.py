@@ -2,12 +2,13 @@
 
 Kept apart from ``events.py`` so the simulation reads as logic. Chat phrases are grouped
 by the sentiment VADER gives them (tests check that), so an injected sentiment swing is a
-swing the silver layer can actually measure. Emotes are real Twitch / BTTV / FFZ names,
-most popular first (the generator draws them with Zipf weights by this order).
+swing the silver layer can actually measure. Emotes are real Twitch / BTTV / FFZ / 7TV
+names.
 """
 
 from __future__ import annotations
 
+# Most popular first: the generator draws them with Zipf weights by this order.
 EMOTES = (
     "PogChamp",
     "KEKW",
@@ -17,25 +18,42 @@ EMOTES = (
     "monkaS",
     "Kreygasm",
     "BibleThump",
+    "catJAM",
     "4Head",
     "ResidentSleeper",
+    "Pog",
     "TriHard",
     "PepeHands",
     "NotLikeThis",
+    "KomodoHype",
     "Jebaited",
     "SeemsGood",
     "DansGame",
+    "HYPERS",
     "WutFace",
     "SwiftRage",
     "HeyGuys",
+    "CurseLit",
     "CoolStoryBob",
     "FailFish",
     "BabyRage",
     "VoHiYo",
     "PJSalt",
 )
-# Emotes chat spams during a hype moment.
-SPIKE_EMOTES = ("PogChamp", "KEKW", "LUL", "OMEGALUL", "Kreygasm")
+# Which emotes go with which mood of message. Silver scores emotes too
+# (conf/emote_sentiment.csv; tests check these groups agree with it), so a negative
+# message carries sad emotes, not PogChamp.
+HAPPY_EMOTES = frozenset(
+    {"PogChamp", "KEKW", "LUL", "Kappa", "OMEGALUL", "Kreygasm", "4Head", "TriHard",
+     "SeemsGood", "HeyGuys", "VoHiYo"}
+)  # fmt: skip
+SAD_EMOTES = frozenset(
+    {"monkaS", "BibleThump", "ResidentSleeper", "PepeHands", "NotLikeThis", "Jebaited",
+     "DansGame", "WutFace", "SwiftRage", "CoolStoryBob", "FailFish", "BabyRage", "PJSalt"}
+)  # fmt: skip
+# Hype emotes chat spams during a chat spike: real ones that carry no sentiment in either
+# lexicon, so a spike adds volume without moving the sentiment of chat.
+SPIKE_EMOTES = ("catJAM", "Pog", "KomodoHype", "HYPERS", "CurseLit")
 
 POSITIVE_PHRASES = (
     "I love this stream",

@@ -20,19 +20,22 @@ Per channel, one simulated second at a time (``pipelines/event_sim.py``):
   ``offline`` at the span end (when there is one).
 
 ``rate`` is the average number of events per second of event time per channel, all types
-together; the chat rate is lowered by exactly the extra chat the injected moments add.
+together: the base chat rate is lowered by the extra chat the injected moments add
+(exactly, in expectation, for a bounded span; by the long-run average for an unbounded one).
 
 Injected moments (ground truth rows ``{"stream_id", "kind", "start", "end"}``, ISO UTC):
 none in the first 12 minutes of the span (so a trailing baseline exists), then one every
-~10 minutes (8-10 minutes from the end of one to the start of the next), kinds taken
+~11 minutes (8-12 minutes from the end of one to the start of the next), kinds taken
 from a shuffled cycle of the four, each ending at least a minute before the span ends.
 ``start``/``end`` bound the interval where the effect is injected:
 
-- ``chat_spike``: chat rate x5-8 for 60-120 s, messages spamming one hype emote;
-- ``raid``: viewers jump by +55-150% at ``start`` and stay up until ``end`` (60-120 s),
-  then raiders drift away (15-minute decay); raiders add chat x1.15-1.3 during the
-  interval only, so a raid is never also a chat spike;
-- ``revenue_burst``: ~60 s of USD donations and gift subs worth at least 12x the
+- ``chat_spike``: chat rate x5-8 for 60-120 s, most messages spamming one hype emote
+  (the positive/negative/neutral mix stays as usual, so it is not a sentiment swing);
+- ``raid``: viewers jump by +55-150% of everyone watching at ``start`` and stay up until
+  ``end`` (60-120 s), then raiders drift away (10-minute decay); raiders add chat
+  x1.1-1.2 ("raid from <name> is here ...") during the interval only, so a raid is never
+  also a chat spike;
+- ``revenue_burst``: ~60 s of USD donations and gift subs worth at least 15x the
   channel's expected per-minute revenue (and at least 150 USD);
 - ``sentiment_swing``: 60-120 s where 85% of chat is negative (60% of swings) or
   positive, at the normal rate.

@@ -12,13 +12,11 @@ from __future__ import annotations
 import logging
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError, NoBrokersAvailable
+from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from kafka.partitioner import DefaultPartitioner
 from kafka.partitioner.abc import Partitioner
 
 from pipelines.config import EVENT_TYPES, Settings
-
-log = logging.getLogger(__name__)
 
 
 class ProducerError(RuntimeError):
@@ -73,13 +71,19 @@ class Sink:
             "client_id": "telemetra-producer",
             **overrides,
         }
+        net_log = logging.getLogger("kafka.net")
+        level = net_log.level
+        # Each refused bootstrap attempt logs ERROR lines; the failure is reported once below.
+        net_log.setLevel(logging.CRITICAL)
         try:
             self._producer = KafkaProducer(**config)
-        except (NoBrokersAvailable, KafkaTimeoutError, OSError) as exc:
+        except (KafkaConnectionError, KafkaTimeoutError, OSError) as exc:
             raise BrokerUnavailable(
                 f"cannot reach Kafka at {self.servers} within {connect_timeout_s:.0f}s "
                 f"({type(exc).__name__}); is the broker up? (`telemetra kafka start`)"
             ) from None
+        finally:
+            net_log.setLevel(level)
 
     def send(self, event_type: str, key: str, value: bytes) -> None:
         key_bytes = self._keys.get(key)
@@ -107,7 +111,9 @@ class Sink:
         except KafkaError as exc:
             raise ProducerError(f"flushing to {self.servers} failed: {exc}") from None
         if self.failed:
-            raise ProducerError(f"{self.failed} records were not delivered; first: {self.first_error}")
+            raise ProducerError(
+                f"{self.failed} records were not delivered; first: {self.first_error}"
+            )
 
     def close(self) -> None:
         self._producer.close(timeout=10)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
+import queue as queue_module
 import signal
 import sys
 import threading
@@ -29,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from pipelines.config import Settings
-from pipelines.event_codec import from_ms, to_ms
+from pipelines.event_codec import from_ms
 from pipelines.events import generate
 from pipelines.kafka_sink import BrokerUnavailable, ProducerError, Sink
 from pipelines.producer_progress import Progress
@@ -111,7 +112,9 @@ def produce(
     started = time.monotonic()
     workers = min(processes, len(channels))
     if processes > workers:
-        log.warning("%d processes asked for %d channels: using %d", processes, len(channels), workers)
+        log.warning(
+            "%d processes asked for %d channels: using %d", processes, len(channels), workers
+        )
     if workers <= 1:
         stats, truth = _run(settings, plan, Progress.local(plan, progress))
     else:
@@ -151,9 +154,8 @@ def _run(settings: Settings, plan: _Plan, bar: Progress) -> tuple[ProduceStats, 
     try:
         with Sink(settings) as sink, bar:
             last_ms = _send_all(gen, plan, sink, stats, bar, stop)
-            end_ms = None if plan.end is None else to_ms(plan.end)
-            if plan.paced and last_ms is not None and (end_ms is None or last_ms < end_ms - 1):
-                # Stopped before the span ended: tell consumers the channels went offline.
+            if stop.is_set() and plan.paced and last_ms is not None:
+                # Stopped by Ctrl-C / SIGTERM: tell consumers the channels went offline.
                 for rec in gen.offline_records(from_ms(last_ms + 1)):
                     sink.send(rec.topic_type, rec.key, rec.value)
                     stats.by_topic[rec.topic_type] += 1
@@ -170,7 +172,10 @@ def _run(settings: Settings, plan: _Plan, bar: Progress) -> tuple[ProduceStats, 
 
 
 def _send_all(gen, plan: _Plan, sink: Sink, stats: ProduceStats, bar: Progress, stop) -> int | None:
-    """The hot loop; returns the due time of the last record sent (epoch ms)."""
+    """The hot loop; returns the due time of the last record sent (epoch ms).
+
+    Sets ``stop`` when interrupted by Ctrl-C, so the caller knows the run was cut short.
+    """
     by_topic, by_kind, paced, count = stats.by_topic, stats.by_kind, plan.paced, plan.count
     last_ms = None
     try:
@@ -191,6 +196,7 @@ def _send_all(gen, plan: _Plan, sink: Sink, stats: ProduceStats, bar: Progress, 
                 break
     except KeyboardInterrupt:
         log.info("interrupted: flushing what was sent")
+        stop.set()
     return last_ms
 
 
@@ -228,7 +234,8 @@ def _split(plan: _Plan, workers: int) -> list[_Plan]:
 def _worker(settings: Settings, plan: _Plan, index: int, queue) -> None:
     """A spawned process: run one plan, report progress and the result on ``queue``."""
     logging.basicConfig(level=settings.log_level)
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    # Starved of CPU on purpose, the client warns about its own slow event loop: noise here.
+    logging.getLogger("kafka").setLevel(logging.ERROR)
     try:
         stats, truth = _run(settings, plan, Progress.remote(queue, index))
         queue.put(("done", index, stats, truth))
@@ -257,31 +264,7 @@ def _run_parallel(
         with Progress.local(plan, progress) as bar:
             pending = set(range(workers))
             while pending:
-                if stop.is_set():
-                    for proc in procs:
-                        proc.terminate()  # SIGTERM: each worker flushes and reports
-                    stop.clear()
-                try:
-                    msg = queue.get(timeout=0.5)
-                except Exception:  # noqa: BLE001 - queue.Empty; check the workers
-                    dead = [i for i in pending if not procs[i].is_alive()]
-                    if dead and queue.empty():
-                        errors += [f"worker {i} exited with {procs[i].exitcode}" for i in dead]
-                        pending -= set(dead)
-                    continue
-                kind, index = msg[0], msg[1]
-                if kind == "progress":
-                    bar.worker_update(index, msg[2], msg[3])
-                elif kind == "done":
-                    stats.add(msg[2])
-                    truth += msg[3]
-                    pending.discard(index)
-                else:
-                    errors.append(f"worker {index}: {msg[2]}")
-                    pending.discard(index)
-    except KeyboardInterrupt:
-        log.info("interrupted: workers flush and stop")
-        raise
+                _collect(queue, procs, pending, stop, bar, stats, truth, errors)
     finally:
         restore()
         for proc in procs:
@@ -289,6 +272,36 @@ def _run_parallel(
     if errors:
         raise ProducerError("; ".join(errors))
     return stats, truth
+
+
+def _collect(queue, procs, pending: set, stop, bar: Progress, stats, truth, errors) -> None:
+    """Handle one message from the workers (or notice one died, or pass on a stop)."""
+    try:
+        if stop.is_set():
+            stop.clear()
+            for i in pending:
+                procs[i].terminate()  # SIGTERM: the worker stops, flushes and reports
+        msg = queue.get(timeout=0.5)
+    except KeyboardInterrupt:
+        # Ctrl-C reached the workers too; they flush and report, so keep collecting.
+        log.info("interrupted: waiting for the workers to flush")
+        return
+    except queue_module.Empty:
+        dead = [i for i in pending if not procs[i].is_alive()]
+        if dead and queue.empty():
+            errors += [f"worker {i} exited with code {procs[i].exitcode}" for i in dead]
+            pending -= set(dead)
+        return
+    kind, index = msg[0], msg[1]
+    if kind == "progress":
+        bar.worker_update(index, msg[2], msg[3])
+        return
+    pending.discard(index)
+    if kind == "done":
+        stats.add(msg[2])
+        truth += msg[3]
+    else:
+        errors.append(f"worker {index}: {msg[2]}")
 
 
 def _write_truth(path: Path, rows: list[dict]) -> None:

@@ -19,7 +19,7 @@ class Progress:
         self.total, self.by_count, self.start_ms = total, by_count, start_ms
         self._rich: RichProgress | None = None
         self._task = None
-        self._queue, self._index = (sink if isinstance(sink, tuple) else (None, None))
+        self._queue, self._index = sink if isinstance(sink, tuple) else (None, None)
         self._workers: dict[int, tuple[int, int | None]] = {}
 
     @classmethod

@@ -98,7 +98,9 @@ def test_silver_is_deduplicated_and_accounts_for_every_bronze_row(spark, produce
 def test_every_bad_record_is_quarantined_with_its_reason(spark, produced):
     settings, stats, _ = produced
     quarantine = _table(spark, settings, "silver", "quarantine")
-    reasons = Counter({r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()})
+    reasons = Counter(
+        {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
+    )
     expected = Counter()
     for kind, reason in EXPECTED_REASON.items():
         expected[reason] += stats.by_kind.get(kind, 0)
@@ -122,16 +124,30 @@ def test_injected_moments_are_found(spark, produced):
 def test_batch_rebuild_equals_the_stream(spark, produced, tmp_path):
     settings, _, _ = produced
     rebuilt = settings.model_copy(update={"lake_root": str(tmp_path / "lake")})
-    shutil.copytree(Path(settings.table_path("bronze", "events")), Path(rebuilt.table_path("bronze", "events")))
+    shutil.copytree(
+        Path(settings.table_path("bronze", "events")), Path(rebuilt.table_path("bronze", "events"))
+    )
     runner.run_batch(spark, rebuilt, "silver")
     runner.run_batch(spark, rebuilt, "gold")
-    tables = [("silver", t) for t in (*TYPED, "quarantine", "chat_summary_minute",
-                                      "viewer_timeseries", "transactions_minute")]
-    tables += [("gold", t) for t in ("stream_minute_metrics", "moments", "stream_summary", "streams")]
+    tables = [
+        ("silver", t)
+        for t in (
+            *TYPED,
+            "quarantine",
+            "chat_summary_minute",
+            "viewer_timeseries",
+            "transactions_minute",
+        )
+    ]
+    tables += [
+        ("gold", t) for t in ("stream_minute_metrics", "moments", "stream_summary", "streams")
+    ]
     for layer, name in tables:
         streamed = _table(spark, settings, layer, name)
         batch = _table(spark, rebuilt, layer, name)
-        cols = [c for c in streamed.columns if c not in ("updated_at", "detected_at", "quarantined_at")]
+        cols = [
+            c for c in streamed.columns if c not in ("updated_at", "detected_at", "quarantined_at")
+        ]
         a, b = streamed.select(cols), batch.select(cols)
         assert a.count() == b.count(), f"{layer}/{name} row count differs"
         assert a.exceptAll(b).count() == 0, f"{layer}/{name}: stream rows missing from batch"
