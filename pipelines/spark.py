@@ -68,9 +68,12 @@ def build_spark(settings: Settings, app_name: str = "telemetra", **extra_conf: s
     # Under spark-submit (it exports the gateway port to the Python driver) the master,
     # memory and --jars come from its command line; elsewhere we launch the JVM ourselves.
     if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        # Local mode: the driver, its block manager and UI listen on loopback only.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = (
             builder.master(settings.spark_master)
             .config("spark.driver.memory", settings.spark_driver_memory)
+            .config("spark.driver.host", "127.0.0.1")
             .config("spark.jars", ",".join(extra_spark_jars(settings.jars_path)))
             # Python workers use this interpreter (the venv), not whatever python3 is on PATH.
             .config("spark.pyspark.python", sys.executable)
