@@ -105,11 +105,11 @@ class Settings(BaseSettings):
     # Moments
     moment_baseline_seconds: int = Field(600, ge=60)
     moment_min_baseline_windows: int = Field(12, ge=2)
-    moment_chat_z: float = Field(4.0, gt=0)
+    moment_chat_z: float = Field(8.0, gt=0)
     moment_chat_min_count: int = Field(30, ge=0)
     moment_viewer_jump_ratio: float = Field(0.3, gt=0)
     moment_viewer_min_jump: int = Field(100, ge=0)
-    moment_revenue_z: float = Field(4.0, gt=0)
+    moment_revenue_z: float = Field(8.0, gt=0)
     moment_revenue_min: float = Field(50.0, ge=0)
     moment_sentiment_z: float = Field(4.0, gt=0)
     moment_sentiment_min_messages: int = Field(30, ge=0)
@@ -122,6 +122,16 @@ class Settings(BaseSettings):
     app_host: str = "127.0.0.1"
     app_port: int = Field(8501, ge=1024, le=65535)
     app_refresh_seconds: int = Field(5, ge=1)
+
+    # Quality
+    quality_suites_file: str = "conf/quality.yaml"
+    quality_reports_dir: str = ""
+    quality_max_quarantine_rate: float = Field(0.05, ge=0, le=1)
+    quality_quarantine_lookback_minutes: int = Field(60, ge=0)
+    quality_freshness_max_age_seconds: int = Field(300, ge=1)
+    quality_interval_seconds: int = Field(300, ge=10)
+    quality_report_retention_hours: float = Field(48.0, gt=0)
+    quality_driver_memory: str = Field("1g", pattern=r"^\d+[mMgG]$")
 
     @field_validator("slide_seconds")
     @classmethod

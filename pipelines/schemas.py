@@ -10,6 +10,7 @@ from __future__ import annotations
 from pyspark.sql.types import (
     ArrayType,
     BinaryType,
+    BooleanType,
     DateType,
     DecimalType,
     DoubleType,
@@ -165,6 +166,18 @@ QUARANTINE = StructType(
     ]
 )
 
+# Per-stream progress the silver stream keeps between micro-batches (lateness reference).
+STREAM_WATERMARKS = StructType(
+    [
+        StructField("stream_id", StringType(), False),
+        StructField("max_event_ts", TimestampType()),  # max ts of valid events seen
+        StructField("last_event_ts", TimestampType()),  # ts of the last valid arrival
+        StructField("last_ingest_time", TimestampType()),  # its bronze ingest_time
+        StructField("batch_id", LongType()),  # silver micro-batch; null after a batch rebuild
+        StructField("updated_at", TimestampType()),
+    ]
+)
+
 # ---- silver: windowed aggregates (stream × window) --------------------------------------
 EMOTE_COUNTS = ArrayType(
     StructType([StructField("emote", StringType()), StructField("count", LongType())])
@@ -269,5 +282,28 @@ STREAMS = StructType(
         StructField("language", StringType()),
         StructField("started_at", TimestampType()),
         StructField("last_event_ts", TimestampType()),
+    ]
+)
+
+# ---- gold: data quality (one row per validated table or check per run) -------------------
+QUALITY_RUNS = StructType(
+    [
+        StructField("run_id", StringType(), False),
+        StructField("run_time", TimestampType(), False),
+        StructField("layer", StringType(), False),
+        StructField("table", StringType(), False),  # a table, or a cross-table check
+        StructField("suite", StringType(), False),  # <layer>.<table>
+        StructField("status", StringType(), False),  # passed | warning | failed | missing | error
+        StructField("success", BooleanType()),  # no critical expectation failed; null if missing
+        StructField("expectations", IntegerType()),
+        StructField("passed", IntegerType()),
+        StructField("failed", IntegerType()),
+        StructField("critical_failed", IntegerType()),
+        StructField("warning_failed", IntegerType()),
+        StructField("failed_expectations", ArrayType(StringType())),
+        StructField("row_count", LongType()),
+        StructField("observed_value", DoubleType()),  # a check's headline number (e.g. the rate)
+        StructField("report_path", StringType()),  # the Data Docs page of this validation
+        StructField("duration_seconds", DoubleType()),
     ]
 )

@@ -14,12 +14,14 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from pyspark.sql import functions as F
 
 from pipelines.gold import join_minute_metrics, latest_stream_state, summarize_broadcasts
 from pipelines.gold_moments import (
     MomentRules,
     detect_moments,
     explode_flagged_windows,
+    moment_scope,
     with_trailing_baseline,
 )
 from pipelines.schemas import (
@@ -245,6 +247,48 @@ def test_moment_context_top_emotes_and_samples(spark, rules):
 def test_moments_schema_is_the_contract(spark, rules):
     out = detect_moments(metrics_df(spark, spike_series("a", {})), no_chat(spark), rules)
     assert [(f.name, f.dataType) for f in out.schema] == [(f.name, f.dataType) for f in MOMENTS]
+
+
+def test_scoped_recompute_equals_full_rebuild(spark, rules):
+    # Viewers 100, then 1000 from w(18): a raid while 1000 >= 1.3 x baseline mean, i.e.
+    # while at most 8 of the 12 baseline windows are raised: w(18..32), one moment.
+    # A late revision drops w(28) to 100: no merge gap (0), so w(18..27) and w(29..32).
+    # Its scope must reach back to the old moment's start w(18): recomputing only from
+    # w(28) - 10 s would leave the old w(18..32) moment beside the new pieces.
+    rules = replace(rules, merge_gap_seconds=0)
+
+    def series(dip: bool):
+        level = {i: 100 if i < 18 or (dip and i == 28) else 1000 for i in range(41)}
+        return metrics_df(spark, [metric("a", i, avg=float(v), peak=v) for i, v in level.items()])
+
+    old = detect_moments(series(False), no_chat(spark), rules)
+    assert [(epoch(m.start_ts), epoch(m.end_ts)) for m in old.collect()] == [
+        (epoch(w(18)), epoch(w(32)) + 60)
+    ]
+    t28 = int(w(28).timestamp())
+    changes = spark.createDataFrame([("a", t28, t28)], "stream_id string, lo_s long, hi_s long")
+    scope = moment_scope(changes, old, rules)
+    # Changed flags reach w(28) + 180 s; islands within 10 s of [w(28), w(46)] may change.
+    assert {(s.kind, s.scope_lo, s.scope_hi) for s in scope.collect()} == {
+        ("raid", int(w(18).timestamp()), int(w(47).timestamp())),
+        *((k, int(w(27).timestamp()), int(w(47).timestamp()))
+          for k in ("chat_spike", "revenue_burst", "sentiment_swing")),
+    }  # fmt: skip
+
+    fresh = detect_moments(series(True), no_chat(spark), rules, scope=scope)
+    in_scope = F.unix_seconds("start_ts").between(F.col("scope_lo"), F.col("scope_hi"))
+    kept = (
+        old.join(scope, on=["stream_id", "kind"], how="left")
+        .filter(F.col("scope_lo").isNull() | ~in_scope)
+        .select(*MOMENTS.names)
+    )
+    upserted = sorted(kept.unionByName(fresh).collect())
+    full = sorted(detect_moments(series(True), no_chat(spark), rules).collect())
+    assert [(epoch(m.start_ts), epoch(m.end_ts)) for m in full] == [
+        (epoch(w(18)), epoch(w(27)) + 60),
+        (epoch(w(29)), epoch(w(32)) + 60),
+    ]
+    assert upserted == full
 
 
 # ---- stream_minute_metrics ------------------------------------------------------------------

@@ -22,7 +22,7 @@ from pipelines.jobs import runner
 from pipelines.moment_scoring import Interval, load_truth, score
 from pipelines.producer import produce
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 TYPED = ("chat_messages", "viewer_counts", "transactions", "stream_meta")
 # Producer's bad-input kind -> the reason silver must give it.

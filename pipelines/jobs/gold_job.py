@@ -1,21 +1,21 @@
 """Gold job: silver -> ``gold/{stream_minute_metrics, moments, stream_summary, streams}``.
 
 Batch rebuilds every gold table from silver (overwrite: a rerun changes nothing).
-Streaming follows silver's change data feed: each micro-batch takes the keys that changed
-(the window aggregates' CDF, plus appended chat messages and stream metadata), recomputes
-what those keys can influence with the same transforms as batch, and MERGEs it in, so
-gold ends equal to a batch rebuild of the same silver. Every MERGE of a micro-batch
-carries txnAppId (the query id) / txnVersion (the batch id): a replayed batch is a no-op.
+Streaming follows silver's change data feed: each micro-batch takes what changed (the
+window aggregates' CDF, plus appended chat messages and stream metadata), recomputes the
+part of each gold table those changes can influence with the same transforms as batch,
+and overwrites exactly that part (``replaceWhere``), so gold ends equal to a batch rebuild
+of the same silver. Every write of a micro-batch carries txnAppId (the query id) /
+txnVersion (the batch id): a replayed batch is a no-op. One micro-batch costs four Delta
+writes (one per gold table) whatever its size.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
@@ -26,7 +26,7 @@ from pipelines.gold import (
     latest_stream_state,
     summarize_broadcasts,
 )
-from pipelines.gold_moments import MomentRules, detect_moments, filter_in_scope, moment_scope
+from pipelines.gold_moments import MomentRules, detect_moments, moment_scope
 from pipelines.schemas import (
     CHAT_MESSAGES,
     CHAT_SUMMARY_MINUTE,
@@ -60,8 +60,6 @@ GOLD_TABLES = {
     "streams": (STREAMS, ["stream_id"]),
 }
 QUERY_NAME = "gold"
-_TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
-_TXN_VERSION = "spark.databricks.delta.write.txnVersion"
 
 
 def gold_path(settings: Settings, table: str) -> str:
@@ -183,7 +181,9 @@ def read_changes(spark: SparkSession, settings: Settings) -> DataFrame:
     for table in ("chat_messages", "stream_meta"):
         appended = (
             spark.readStream.format("delta")
-            .option("skipChangeCommits", "true")  # OPTIMIZE/dedupe rewrites add no events
+            # A silver rebuild overwrites these (skipped here); the aggregates' change
+            # feed then reports every window, which recomputes everything anyway.
+            .option("skipChangeCommits", "true")
             .load(silver_path(settings, table))
         )
         lo, hi = epoch("ts") - settings.window_seconds, epoch("ts")
@@ -214,124 +214,126 @@ def start_stream(spark: SparkSession, settings: Settings, trigger: dict) -> Stre
     )
 
 
-@contextmanager
-def _idempotent(spark: SparkSession, app_id: str, version: int) -> Iterator[None]:
-    """Delta skips a write whose (txnAppId, txnVersion) the table has already committed.
-    ``spark`` is the micro-batch's own session, so other queries never see these confs."""
-    spark.conf.set(_TXN_APP_ID, app_id)
-    spark.conf.set(_TXN_VERSION, str(version))
-    try:
-        yield
-    finally:
-        spark.conf.unset(_TXN_APP_ID)
-        spark.conf.unset(_TXN_VERSION)
-
-
-def merge_replace(
-    spark: SparkSession,
-    path: str,
-    upserts: DataFrame,
-    stale: DataFrame | None,
-    keys: list[str],
-    txn: tuple[str, int],
-) -> None:
-    """One MERGE that upserts ``upserts`` and deletes the target rows in ``stale`` (rows
-    of the recomputed scope that the recomputation no longer produces)."""
-    source = upserts.withColumn("_delete", F.lit(False))
-    if stale is not None:
-        source = source.unionByName(
-            stale.select(*upserts.columns).withColumn("_delete", F.lit(True))
-        )
-    values = {c: f"s.`{c}`" for c in upserts.columns}
-    with _idempotent(spark, *txn):
-        (
-            DeltaTable.forPath(spark, path)
-            .alias("t")
-            .merge(source.alias("s"), " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys))
-            .whenMatchedDelete(condition="s._delete")
-            .whenMatchedUpdate(set=values)
-            .whenNotMatchedInsert(condition="NOT s._delete", values=values)
-            .execute()
-        )
-
-
 def upsert_gold_batch(batch_df: DataFrame, batch_id: int, settings: Settings) -> None:
-    """foreachBatch: bring gold up to date with the silver keys in ``batch_df``."""
+    """foreachBatch: bring gold up to date with the silver changes in ``batch_df``.
+
+    Each gold table gets one overwrite of the part the changes can influence
+    (``replaceWhere``), tagged txnAppId/txnVersion so a replayed batch is skipped. The app
+    id is the query id, which lives in the checkpoint: a new checkpoint starts again at
+    batch 0 under a new id instead of being skipped as already written.
+    """
     spark = batch_df.sparkSession
     query_id = spark.sparkContext.getLocalProperty("sql.streaming.queryId")
-    # The query id lives in the checkpoint: a new checkpoint restarts batch ids at 0 under
-    # a new app id instead of being skipped as already written.
-    txn = (f"telemetra-gold-{query_id or 'query'}", batch_id)
-    changes = (
-        batch_df.groupBy("stream_id", "window_start")
-        .agg(F.min("lo_s").alias("lo_s"), F.max("hi_s").alias("hi_s"))
-        .persist()
+    txn = {"txnAppId": f"telemetra-gold-{query_id or 'query'}", "txnVersion": str(batch_id)}
+    # One small row per stream: everything below is planned from these.
+    changed = (
+        batch_df.groupBy("stream_id")
+        .agg(
+            F.min(epoch("window_start")).alias("ws_lo"),
+            F.max(epoch("window_start")).alias("ws_hi"),
+            F.min("lo_s").alias("lo_s"),
+            F.max("hi_s").alias("hi_s"),
+        )
+        .collect()
     )
-    try:
-        if changes.isEmpty():
-            return
-        _upsert_minute_metrics(spark, settings, changes, txn)
-        _upsert_moments(spark, settings, changes, txn)
-        streams = changes.select("stream_id").distinct()
-        _upsert_stream_tables(spark, settings, streams, txn)
-    finally:
-        changes.unpersist()
+    if not changed:
+        return
+    _upsert_minute_metrics(spark, settings, changed, txn)
+    _upsert_moments(spark, settings, changed, txn)
+    _upsert_stream_tables(spark, settings, sorted(r.stream_id for r in changed), txn)
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _any_of(terms: list[str]) -> str:
+    return " OR ".join(f"({t})" for t in terms)
+
+
+def _between(col: str, lo: int, hi: int) -> str:
+    """Window starts and event times compared on epoch seconds, whatever the session zone."""
+    return f"{col} >= timestamp_seconds({lo}) AND {col} < timestamp_seconds({hi + 1})"
+
+
+def _replace(df: DataFrame, settings: Settings, table: str, where: str, txn: dict) -> None:
+    """Overwrite exactly the rows matching ``where`` with ``df`` (whose rows all match it)."""
+    (
+        df.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", where)
+        .options(**txn)
+        .save(gold_path(settings, table))
+    )
 
 
 def _upsert_minute_metrics(
-    spark: SparkSession, settings: Settings, changes: DataFrame, txn: tuple[str, int]
+    spark: SparkSession, settings: Settings, changed: list[Row], txn: dict
 ) -> None:
-    keys = GOLD_TABLES["stream_minute_metrics"][1]
-    changed = changes.filter(F.col("window_start").isNotNull()).select(*keys)
+    """Recompute every window of each stream between its first and last changed one."""
+    ranges = [
+        f"stream_id = {_sql_str(r.stream_id)} AND {_between('window_start', r.ws_lo, r.ws_hi)}"
+        for r in changed
+        if r.ws_lo is not None
+    ]
+    if not ranges:
+        return
+    where = _any_of(ranges)
 
     def part(table: str) -> DataFrame:
-        return read_silver(spark, settings, table).join(changed, on=keys, how="left_semi")
+        return read_silver(spark, settings, table).filter(F.expr(where))
 
     fresh = join_minute_metrics(
         part("chat_summary_minute"), part("viewer_timeseries"), part("transactions_minute")
     )
-    gone = changed.join(fresh, on=keys, how="left_anti")
-    stale = _read_gold(spark, settings, "stream_minute_metrics").join(
-        gone, on=keys, how="left_semi"
-    )
-    merge_replace(spark, gold_path(settings, "stream_minute_metrics"), fresh, stale, keys, txn)
+    _replace(fresh, settings, "stream_minute_metrics", where, txn)
 
 
-def _upsert_moments(
-    spark: SparkSession, settings: Settings, changes: DataFrame, txn: tuple[str, int]
-) -> None:
-    """Recompute the moments in each stream's scope (see ``moment_scope``) and replace the
-    old ones starting in it."""
+def _upsert_moments(spark: SparkSession, settings: Settings, changed: list[Row], txn: dict) -> None:
+    """Recompute the moments in each (stream, kind) scope (see ``moment_scope``), replacing
+    the old ones that start in it."""
     rules = MomentRules.from_settings(settings)
-    old = _read_gold(spark, settings, "moments")
-    scope = moment_scope(changes, old, rules)
-    # The windows the scope's baselines reach back to, and the chat its moments can hold.
-    reach = scope.groupBy("stream_id").agg(
-        (F.min("scope_lo") - rules.reach_seconds).alias("_from"),
-        (F.max("scope_hi") + rules.window_seconds).alias("_to"),
+    changes = spark.createDataFrame(
+        [(r.stream_id, r.lo_s, r.hi_s) for r in changed], "stream_id string, lo_s long, hi_s long"
     )
-
-    def near(df: DataFrame, ts: str) -> DataFrame:
-        return (
-            df.join(reach, on="stream_id", how="inner")
-            .filter(epoch(ts).between(F.col("_from"), F.col("_to")))
-            .drop("_from", "_to")
+    scopes = moment_scope(changes, _read_gold(spark, settings, "moments"), rules).collect()
+    if not scopes:
+        return
+    scope = spark.createDataFrame(
+        scopes, "stream_id string, kind string, scope_lo long, scope_hi long"
+    )
+    # The windows the scopes' baselines reach back to, and the chat their moments can hold.
+    metrics_near, chat_near = [], []
+    for stream_id in {s.stream_id for s in scopes}:
+        lo = min(s.scope_lo for s in scopes if s.stream_id == stream_id) - rules.reach_seconds
+        hi = max(s.scope_hi for s in scopes if s.stream_id == stream_id) + rules.window_seconds
+        metrics_near.append(
+            f"stream_id = {_sql_str(stream_id)} AND {_between('window_start', lo, hi)}"
         )
-
-    metrics = near(_read_gold(spark, settings, "stream_minute_metrics"), "window_start")
-    chat = near(read_silver(spark, settings, "chat_messages"), "ts")
+        chat_near.append(f"stream_id = {_sql_str(stream_id)} AND {_between('ts', lo, hi)}")
+    metrics = _read_gold(spark, settings, "stream_minute_metrics").filter(
+        F.expr(_any_of(metrics_near))
+    )
+    chat = read_silver(spark, settings, "chat_messages").filter(F.expr(_any_of(chat_near)))
     fresh = detect_moments(metrics, chat, rules, scope=scope)
-    stale = filter_in_scope(old, scope, ts_col="start_ts").join(fresh, "moment_id", "left_anti")
-    merge_replace(spark, gold_path(settings, "moments"), fresh, stale, ["moment_id"], txn)
+    where = _any_of(
+        [
+            f"stream_id = {_sql_str(s.stream_id)} AND kind = {_sql_str(s.kind)} "
+            f"AND {_between('start_ts', s.scope_lo, s.scope_hi)}"
+            for s in scopes
+        ]
+    )
+    _replace(fresh, settings, "moments", where, txn)
 
 
 def _upsert_stream_tables(
-    spark: SparkSession, settings: Settings, streams: DataFrame, txn: tuple[str, int]
+    spark: SparkSession, settings: Settings, stream_ids: list[str], txn: dict
 ) -> None:
     """stream_summary and streams, recomputed whole for the streams that changed."""
+    where = f"stream_id IN ({', '.join(_sql_str(s) for s in stream_ids)})"
 
     def mine(df: DataFrame) -> DataFrame:
-        return df.join(streams, on="stream_id", how="left_semi")
+        return df.filter(F.expr(where))
 
     meta = mine(read_silver(spark, settings, "stream_meta"))
     summary = summarize_broadcasts(
@@ -342,8 +344,6 @@ def _upsert_stream_tables(
         mine(_read_gold(spark, settings, "moments")),
         settings.top_emotes,
     )
-    keys = GOLD_TABLES["stream_summary"][1]
-    stale = mine(_read_gold(spark, settings, "stream_summary")).join(summary, keys, "left_anti")
-    merge_replace(spark, gold_path(settings, "stream_summary"), summary, stale, keys, txn)
+    _replace(summary, settings, "stream_summary", where, txn)
     state = latest_stream_state(meta, mine(read_last_events(spark, settings)))
-    merge_replace(spark, gold_path(settings, "streams"), state, None, ["stream_id"], txn)
+    _replace(state, settings, "streams", where, txn)

@@ -167,10 +167,10 @@ def report_viewer(latest: pd.DataFrame) -> None:
         mime="text/html",
         key="q_download",
     )
-    st.caption(
-        f"Report: [{path.name}]({path.as_uri()}) at `{path}`; every report is listed in "
-        f"`{path.parents[5] / 'index.html'}`."
-    )
+    # GE writes pages under <site>/validations/...; the site's index lists every report.
+    index = next((p.parent / "index.html" for p in path.parents if p.name == "validations"), None)
+    listed = f"; every report is listed in `{index}`" if index else ""
+    st.caption(f"Report: [{path.name}]({path.as_uri()}) at `{path}`{listed}.")
 
 
 ctx = page_context()

@@ -1,0 +1,251 @@
+"""Silver job: ``bronze/events`` -> the silver tables, as a stream or as a batch rebuild.
+
+Both modes run :func:`process_bronze` (``pipelines.silver.classify`` and the windows of
+``pipelines.silver_windows``) on a set of bronze rows:
+
+- **stream** (:func:`start_stream`): each micro-batch of the bronze Delta stream goes
+  through the named ``foreachBatch`` function from :func:`make_batch_function`. Writes
+  come in a fixed order (quarantine, typed tables, aggregates, ``stream_watermarks``) and
+  each carries txnAppId (``telemetra-silver-<query id>``) / txnVersion (the batch id):
+  appends as writer options, MERGEs through the session confs Delta 4.x honours
+  (``spark.databricks.delta.write.txnAppId``/``txnVersion``, auto-reset after each write),
+  set on the micro-batch's own session. A replayed batch therefore writes nothing, and a
+  batch that died half-way classifies its rows the same on retry (quarantine is written
+  before any table that could make them look like duplicates).
+- **batch** (:func:`run_batch`): all of bronze (pinned to one version) in one go, empty
+  watermarks, every table overwritten, so a rerun changes nothing. It records the bronze
+  version it read on ``stream_watermarks`` and drops the silver checkpoint, so the next
+  stream resumes right after that version instead of re-reading what the batch covered.
+
+Stream and batch give the same silver as long as a micro-batch does not split one bronze
+commit (rows sharing an ``ingest_time``): Delta admits files up to ``maxFilesPerTrigger``
+and may cut a commit at that limit, and within the cut commit "earlier" then means
+"in the earlier micro-batch" rather than "earlier Kafka timestamp". The limits below are
+far above what a bronze commit holds (one file per ingest date, optimizeWrite on).
+
+Tables are not partitioned: a channel makes a few million rows a day at most, date
+partitions would multiply small files per micro-batch, and Delta's per-file min/max on
+``ts`` (files are written roughly in ts order) already prunes the dedupe and window reads.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.types import DecimalType, StringType, StructField, StructType
+
+from pipelines import schemas
+from pipelines.config import CONF_DIR, Settings
+from pipelines.jobs import bronze_job
+from pipelines.jobs.silver_process import SilverJob, SilverSinks, process_bronze
+from pipelines.sentiment import lexicon_df, small_frame
+from pipelines.silver import SilverParams, rates_to_base
+
+QUERY_NAME = "silver"
+RATES_CSV = CONF_DIR / "currency_rates.csv"
+EMOTES_CSV = CONF_DIR / "emote_sentiment.csv"
+# Rate limits for the bronze stream: a backfill goes in slices a 2-core laptop digests.
+MAX_FILES_PER_TRIGGER = 1000
+MAX_BYTES_PER_TRIGGER = "256m"
+BRONZE_VERSION_PROPERTY = "telemetra.bronzeVersion"
+AGGREGATE_TABLES = ("chat_summary_minute", "viewer_timeseries", "transactions_minute")
+TABLE_SCHEMAS: dict[str, StructType] = {
+    "chat_messages": schemas.CHAT_MESSAGES,
+    "viewer_counts": schemas.VIEWER_COUNTS,
+    "transactions": schemas.TRANSACTIONS,
+    "stream_meta": schemas.STREAM_META,
+    "quarantine": schemas.QUARANTINE,
+    "chat_summary_minute": schemas.CHAT_SUMMARY_MINUTE,
+    "viewer_timeseries": schemas.VIEWER_TIMESERIES,
+    "transactions_minute": schemas.TRANSACTIONS_MINUTE,
+    "stream_watermarks": schemas.STREAM_WATERMARKS,
+}
+RATE_SCHEMA = StructType(
+    [StructField("currency", StringType(), False), StructField("rate_to_usd", DecimalType(18, 8))]
+)
+
+
+def silver_paths(settings: Settings) -> dict[str, str]:
+    return {name: settings.table_path("silver", name) for name in TABLE_SCHEMAS}
+
+
+def ensure_tables(spark: SparkSession, settings: Settings) -> None:
+    """Create every silver table (and bronze, the way bronze does) if missing."""
+    bronze_job.ensure_table(spark, settings)
+    for name, path in silver_paths(settings).items():
+        builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(TABLE_SCHEMAS[name])
+        if name in AGGREGATE_TABLES:  # gold streams from their change feed
+            builder = builder.property("delta.enableChangeDataFeed", "true")
+        try:
+            builder.execute()
+        except Exception:
+            # gold may create the tables it follows at the same moment; only missing is wrong.
+            if not DeltaTable.isDeltaTable(spark, path):
+                raise
+
+
+def read_rates(path: Path) -> list[tuple[str, Decimal]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
+        return [(r["currency"].strip().upper(), Decimal(r["rate_to_usd"])) for r in rows]
+
+
+def rates_df(spark: SparkSession, path: Path, base_currency: str) -> DataFrame:
+    """(currency, rate_to_base) from the rate table; fails when the base is not in it."""
+    rates = read_rates(path)
+    if base_currency not in {c for c, _ in rates}:
+        raise ValueError(f"base_currency {base_currency} is not in {path}")
+    return rates_to_base(small_frame(spark, rates, RATE_SCHEMA), base_currency)
+
+
+def build_job(spark: SparkSession, settings: Settings) -> SilverJob:
+    return SilverJob(
+        params=SilverParams.from_settings(settings),
+        bronze_path=bronze_job.bronze_path(settings),
+        paths=silver_paths(settings),
+        rates_base=rates_df(spark, RATES_CSV, settings.base_currency),
+        lexicon=lexicon_df(spark, EMOTES_CSV),
+    )
+
+
+# ---- stream -----------------------------------------------------------------------------
+_TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
+_TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+_TXN_AUTO_RESET = "spark.databricks.delta.write.txnVersion.autoReset.enabled"
+
+
+@contextmanager
+def _merge_txn(spark: SparkSession, app_id: str, version: int) -> Iterator[None]:
+    spark.conf.set(_TXN_AUTO_RESET, "true")
+    spark.conf.set(_TXN_APP_ID, app_id)
+    spark.conf.set(_TXN_VERSION, str(version))
+    try:
+        yield
+    finally:
+        spark.conf.unset(_TXN_APP_ID)
+        spark.conf.unset(_TXN_VERSION)
+
+
+def _stream_sinks(spark: SparkSession, app_id: str, batch_id: int) -> SilverSinks:
+    def append(df: DataFrame, path: str) -> None:
+        df.write.format("delta").mode("append").option("txnAppId", app_id).option(
+            "txnVersion", batch_id
+        ).save(path)
+
+    def merge(df: DataFrame, path: str, keys: list[str], update: dict | None) -> None:
+        condition = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        with _merge_txn(spark, app_id, batch_id):
+            merger = DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
+            merger = (
+                merger.whenMatchedUpdate(set=update) if update else merger.whenMatchedUpdateAll()
+            )
+            merger.whenNotMatchedInsertAll().execute()
+
+    return SilverSinks(incremental=True, append=append, merge=merge, batch_id=batch_id)
+
+
+def make_batch_function(
+    job: SilverJob, app_id: str | None = None
+) -> Callable[[DataFrame, int], None]:
+    """The foreachBatch function. ``app_id`` defaults to ``telemetra-silver-<query id>``:
+    a new checkpoint is a new query id, so its batch ids (from 0 again) are not skipped."""
+
+    def process_silver_batch(batch_df: DataFrame, batch_id: int) -> None:
+        spark = batch_df.sparkSession  # the query's own session: conf changes stay local
+        txn_app = app_id
+        if txn_app is None:
+            query_id = spark.sparkContext.getLocalProperty("sql.streaming.queryId")
+            if not query_id:
+                raise ValueError("not inside a streaming query: pass app_id explicitly")
+            txn_app = f"telemetra-silver-{query_id}"
+        process_bronze(spark, job, batch_df, _stream_sinks(spark, txn_app, batch_id))
+
+    return process_silver_batch
+
+
+def _hadoop_path(spark: SparkSession, path: str):
+    jvm = spark.sparkContext._jvm
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath
+
+
+def _latest_version(spark: SparkSession, path: str) -> int:
+    return DeltaTable.forPath(spark, path).history(1).select("version").first()[0]
+
+
+def _starting_version(spark: SparkSession, settings: Settings, job: SilverJob) -> str | None:
+    """Where a fresh checkpoint starts: right after the bronze version a batch rebuild read."""
+    fs, offsets = _hadoop_path(spark, settings.checkpoint_path(QUERY_NAME) + "/offsets")
+    if fs.exists(offsets):
+        return None
+    props = DeltaTable.forPath(spark, job.paths["stream_watermarks"]).detail().first()
+    covered = (props["properties"] or {}).get(BRONZE_VERSION_PROPERTY)
+    if covered is None:
+        return None
+    # Delta refuses a startingVersion past the latest; "latest" means "after the current one".
+    return (
+        str(int(covered) + 1)
+        if _latest_version(spark, job.bronze_path) > int(covered)
+        else "latest"
+    )
+
+
+def start_stream(spark: SparkSession, settings: Settings, trigger: dict) -> StreamingQuery:
+    """Follow bronze into silver; checkpoint ``settings.checkpoint_path("silver")``."""
+    ensure_tables(spark, settings)
+    job = build_job(spark, settings)
+    reader = (
+        spark.readStream.format("delta")
+        .option("maxFilesPerTrigger", MAX_FILES_PER_TRIGGER)
+        .option("maxBytesPerTrigger", MAX_BYTES_PER_TRIGGER)
+    )
+    starting = _starting_version(spark, settings, job)
+    if starting is not None:
+        reader = reader.option("startingVersion", starting)
+    return (
+        reader.load(job.bronze_path)
+        .writeStream.foreachBatch(make_batch_function(job))
+        .option("checkpointLocation", settings.checkpoint_path(QUERY_NAME))
+        .queryName(QUERY_NAME)
+        .trigger(**trigger)
+        .start()
+    )
+
+
+# ---- batch ------------------------------------------------------------------------------
+def _batch_sinks() -> SilverSinks:
+    def overwrite(df: DataFrame, path: str) -> None:
+        df.write.format("delta").mode("overwrite").save(path)
+
+    def merge(df: DataFrame, path: str, keys: list[str], update: dict | None) -> None:
+        overwrite(df, path)
+
+    return SilverSinks(incremental=False, append=overwrite, merge=merge, batch_id=None)
+
+
+def run_batch(spark: SparkSession, settings: Settings) -> dict[str, int]:
+    """Rebuild every silver table from all of bronze; returns the row count of each."""
+    ensure_tables(spark, settings)
+    job = build_job(spark, settings)
+    version = _latest_version(spark, job.bronze_path)
+    bronze = spark.read.format("delta").option("versionAsOf", version).load(job.bronze_path)
+    process_bronze(spark, job, bronze, _batch_sinks())
+    spark.sql(
+        f"ALTER TABLE delta.`{job.paths['stream_watermarks']}` "
+        f"SET TBLPROPERTIES ('{BRONZE_VERSION_PROPERTY}' = '{version}')"
+    )
+    fs, checkpoint = _hadoop_path(spark, settings.checkpoint_path(QUERY_NAME))
+    fs.delete(checkpoint, True)  # the stream must not redo what the rebuild covered
+    counts = {
+        f"silver.{name}": spark.read.format("delta").load(path).count()
+        for name, path in job.paths.items()
+    }
+    counts["silver.input_rows"] = bronze.count()
+    return counts

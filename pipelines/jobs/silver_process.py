@@ -1,0 +1,227 @@
+"""What one set of bronze rows does to silver: shared by the stream's foreachBatch and the
+batch rebuild (``pipelines.jobs.silver_job``); only the sinks differ.
+
+:func:`process_bronze` classifies the rows once (persisted), then writes in this order:
+quarantine, the typed tables, the window aggregates, ``stream_watermarks``. Incremental
+(stream) sinks append/MERGE and read what earlier batches left (watermarks, typed tables);
+batch sinks overwrite and start from nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import reduce
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType, TimestampType
+
+from pipelines import schemas
+from pipelines.sentiment import small_frame
+from pipelines.silver import (
+    ARRIVAL_ORDER,
+    SilverParams,
+    classify,
+    to_quarantine,
+    to_typed,
+    with_silver_dedupe,
+)
+from pipelines.silver_windows import (
+    chat_summary_minute,
+    transactions_minute,
+    viewer_timeseries,
+    window_keys,
+)
+
+TYPED_TABLES = {
+    "chat": "chat_messages",
+    "viewer": "viewer_counts",
+    "transaction": "transactions",
+    "stream_meta": "stream_meta",
+}
+WINDOW_TABLES: dict[str, tuple[str, Callable[[DataFrame, SilverParams], DataFrame]]] = {
+    "chat_summary_minute": (
+        "chat",
+        lambda df, p: chat_summary_minute(df, p.window_seconds, p.slide_seconds, p.top_emotes),
+    ),
+    "viewer_timeseries": (
+        "viewer",
+        lambda df, p: viewer_timeseries(df, p.window_seconds, p.slide_seconds),
+    ),
+    "transactions_minute": (
+        "transaction",
+        lambda df, p: transactions_minute(df, p.window_seconds, p.slide_seconds, p.base_currency),
+    ),
+}
+WINDOW_MERGE_KEYS = ["stream_id", "window_start"]
+SEEN_SCHEMA = StructType(
+    [StructField("event_type", StringType()), StructField("event_id", StringType())]
+)
+STORED_MAX_SCHEMA = StructType(
+    [StructField("stream_id", StringType()), StructField("max_event_ts", TimestampType())]
+)
+
+
+@dataclass(frozen=True)
+class SilverJob:
+    """Everything a silver run needs, built once per job (lexicon and rates included)."""
+
+    params: SilverParams
+    bronze_path: str
+    paths: dict[str, str]  # silver table name -> path
+    rates_base: DataFrame  # (currency, rate_to_base)
+    lexicon: DataFrame  # pipelines.sentiment.lexicon_df
+
+
+@dataclass(frozen=True)
+class SilverSinks:
+    """How results land: ``incremental`` (stream: append/MERGE, idempotent per batch id)
+    or not (batch: every table overwritten, merge = overwrite)."""
+
+    incremental: bool
+    append: Callable[[DataFrame, str], None]
+    merge: Callable[[DataFrame, str, list[str], dict[str, str] | None], None]
+    batch_id: int | None
+
+
+@dataclass(frozen=True)
+class _TypeStats:
+    min_us: int  # min / max ts of the valid, non-late rows, as epoch microseconds
+    max_us: int
+    streams: list[str]
+
+
+def _at(micros: int, shift_seconds: int = 0):
+    return F.timestamp_micros(F.lit(micros + shift_seconds * 1_000_000))
+
+
+def _read(spark: SparkSession, path: str) -> DataFrame:
+    return spark.read.format("delta").load(path)
+
+
+def _candidate_stats(classified: DataFrame) -> tuple[dict[str, _TypeStats], bool]:
+    """Per event type, the ts range and streams of the valid, non-late rows; and whether
+    any row passed validation (the watermarks then move)."""
+    candidate_ts = F.when(F.col("_candidate"), F.col("ts"))
+    rows = (
+        classified.filter(F.col("_valid"))
+        .groupBy("event_type")
+        .agg(
+            F.unix_micros(F.min(candidate_ts)).alias("lo"),
+            F.unix_micros(F.max(candidate_ts)).alias("hi"),
+            F.collect_set(F.when(F.col("_candidate"), F.col("stream_id"))).alias("streams"),
+        )
+        .collect()
+    )
+    stats = {
+        r["event_type"]: _TypeStats(r["lo"], r["hi"], sorted(r["streams"]))
+        for r in rows
+        if r["lo"] is not None
+    }
+    return stats, bool(rows)
+
+
+def _seen_in_silver(spark: SparkSession, job: SilverJob, stats: dict[str, _TypeStats]) -> DataFrame:
+    """(event_type, event_id) silver holds from ``batch min ts − watermark`` on."""
+    parts = [
+        _read(spark, job.paths[TYPED_TABLES[t]])
+        .filter(F.col("ts") >= _at(s.min_us, -job.params.watermark_seconds))
+        .select(F.lit(t).alias("event_type"), "event_id")
+        for t, s in stats.items()
+    ]
+    empty = small_frame(spark, [], SEEN_SCHEMA)
+    return reduce(DataFrame.unionByName, parts, empty)
+
+
+def _write_windows(
+    spark: SparkSession,
+    job: SilverJob,
+    classified: DataFrame,
+    stats: dict[str, _TypeStats],
+    sinks: SilverSinks,
+) -> None:
+    """Recompute the windows the batch touched from the typed tables (all of them in batch)."""
+    p = job.params
+    for table, (event_type, compute) in WINDOW_TABLES.items():
+        typed = _read(spark, job.paths[TYPED_TABLES[event_type]])
+        if not sinks.incremental:
+            sinks.append(compute(typed, p), job.paths[table])
+            continue
+        s = stats.get(event_type)
+        if s is None:
+            continue
+        # Keys from every valid, non-late row, duplicates included: a retried batch whose
+        # rows already reached the typed table still refreshes their windows.
+        touched = classified.filter(F.col("_candidate") & (F.col("event_type") == event_type))
+        keys = window_keys(touched, p.window_seconds, p.slide_seconds)
+        rows = typed.filter(
+            (F.col("ts") >= _at(s.min_us, -p.window_seconds))
+            & (F.col("ts") < _at(s.max_us, p.window_seconds))
+            & F.col("stream_id").isin(*s.streams)
+        )
+        fresh = compute(rows, p).join(keys, on=WINDOW_MERGE_KEYS, how="left_semi")
+        sinks.merge(fresh, job.paths[table], WINDOW_MERGE_KEYS, None)
+
+
+def _write_watermarks(job: SilverJob, classified: DataFrame, sinks: SilverSinks) -> None:
+    last = F.max(F.struct(*ARRIVAL_ORDER, "ts"))
+    progress = (
+        classified.filter(F.col("_valid"))
+        .groupBy("stream_id")
+        .agg(
+            F.max("ts").alias("max_event_ts"),
+            last["ts"].alias("last_event_ts"),
+            last["ingest_time"].alias("last_ingest_time"),
+        )
+        .withColumn("batch_id", F.lit(sinks.batch_id).cast("long"))
+        .withColumn("updated_at", F.current_timestamp())
+        .select(*[F.col(f.name).cast(f.dataType) for f in schemas.STREAM_WATERMARKS.fields])
+    )
+    update = {
+        "max_event_ts": "greatest(t.max_event_ts, s.max_event_ts)",
+        **{c: f"s.{c}" for c in ("last_event_ts", "last_ingest_time", "batch_id", "updated_at")},
+    }
+    sinks.merge(progress, job.paths["stream_watermarks"], ["stream_id"], update)
+
+
+def process_bronze(
+    spark: SparkSession, job: SilverJob, bronze: DataFrame, sinks: SilverSinks
+) -> dict[str, int]:
+    """Classify ``bronze`` and write every silver table; returns rows per outcome."""
+    p = job.params
+    if sinks.incremental:
+        stored = _read(spark, job.paths["stream_watermarks"]).select("stream_id", "max_event_ts")
+    else:
+        stored = small_frame(spark, [], STORED_MAX_SCHEMA)
+    stage = classify(bronze, p, job.rates_base, stored).persist()
+    classified = None
+    try:
+        stats, any_valid = _candidate_stats(stage)
+        seen = _seen_in_silver(spark, job, stats) if sinks.incremental else None
+        classified = stage if seen is None else stage.transform(with_silver_dedupe, seen)
+        classified = classified.persist()
+        counts = {
+            (r["event_type"] if r["accepted"] else "quarantine"): r["count"]
+            for r in classified.groupBy(
+                F.when(F.col("reason").isNull(), F.col("event_type")).alias("event_type"),
+                F.col("reason").isNull().alias("accepted"),
+            )
+            .count()
+            .collect()
+        }
+        # Quarantine first: on a retry, rows already in a typed table would look like duplicates.
+        if counts.get("quarantine") or not sinks.incremental:
+            sinks.append(to_quarantine(classified), job.paths["quarantine"])
+        for event_type, table in TYPED_TABLES.items():
+            if counts.get(event_type) or not sinks.incremental:
+                typed = to_typed(classified, event_type, job.lexicon)
+                sinks.append(typed, job.paths[table])
+        _write_windows(spark, job, classified, stats, sinks)
+        if any_valid or not sinks.incremental:
+            _write_watermarks(job, classified, sinks)
+        return counts
+    finally:
+        if classified is not None:
+            classified.unpersist()
+        stage.unpersist()

@@ -1,0 +1,242 @@
+"""Silver job on a hand-written bronze table: batch rebuild, the stream, replays.
+
+Bronze holds 21 records in two appends (ingest 12:10 and 12:11). By hand:
+
+- accepted: chat c1 c2 c3 c4 c5 c7, viewer v1 v2 v3, transaction t1 t2 t3, stream_meta m1;
+- quarantined (8): broken JSON, negative viewers, unknown currency, not UTF-8, topic
+  mismatch, c1's second copy (same append), c2's second copy (next append) and c6, late:
+  11:56:00 is behind s1's max of 12:00:30 by more than the 120 s watermark.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from chispa import assert_df_equality
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+from silver_fixture import ARRIVAL, at, bronze_df, event, record
+
+from pipelines.jobs import bronze_job
+from pipelines.jobs.silver_job import build_job, make_batch_function, run_batch, start_stream
+from pipelines.jobs.silver_process import TYPED_TABLES
+
+SECOND = ARRIVAL + timedelta(minutes=1)
+THIRD = ARRIVAL + timedelta(minutes=2)
+
+
+def chat(eid, seconds, message, emotes, user, stream="s1"):
+    return event("chat", eid, at(seconds), stream=stream, message=message, emotes=emotes,
+                 user_id=user, username=user)  # fmt: skip
+
+
+C1 = chat("c1", 5, "I love this stream PogChamp", ["PogChamp"], "u1")
+C2 = chat("c2", 15, "this is boring", [], "u2")
+PART1 = [
+    record(C1, "chat", 0),
+    record(C2, "chat", 1),
+    record(chat("c3", 25, "hello Kappa", ["Kappa"], "u1"), "chat", 2),
+    record(chat("c4", 180, "gg", [], "u3", stream="s2"), "chat", 3, key="s2"),
+    record(C1, "chat", 4),
+    record(b'{"event_id":"x","event_type":"chat","str', "chat", 5),
+    record(event("viewer", "v1", at(0), viewer_count=100), "viewer", 0),
+    record(event("viewer", "v2", at(30), viewer_count=120), "viewer", 1),
+    record(event("viewer", "vbad", at(31), viewer_count=-5), "viewer", 2),
+    record(event("transaction", "t1", at(10), amount=10.0, currency="EUR"), "transaction", 0),
+    record(event("transaction", "t2", at(20), tx_type="bits", amount=1.0), "transaction", 1),
+    record(event("transaction", "tbad", at(21), currency="XYZ"), "transaction", 2),
+    record(event("stream_meta", "m1", at(0)), "stream_meta", 0),
+]
+PART2 = [
+    record(chat("c5", 45, "LUL LUL", ["LUL", "LUL"], "u3"), "chat", 6, ingest=SECOND),
+    record(C2, "chat", 7, ingest=SECOND),
+    record(chat("c6", -240, "late hi", [], "u1"), "chat", 8, ingest=SECOND),
+    record(chat("c7", 150, "hi", [], "u3", stream="s2"), "chat", 9, key="s2", ingest=SECOND),
+    record(event("viewer", "v3", at(60), viewer_count=90), "viewer", 3, ingest=SECOND),
+    record(b"\xc3\x28 not utf-8", "viewer", 4, ingest=SECOND),
+    record(event("viewer", "vx", at(61)), "chat", 10, ingest=SECOND),  # a viewer on chat
+    record(event("transaction", "t3", at(50), tx_type="subscription", amount=4.99),
+           "transaction", 3, ingest=SECOND),
+]  # fmt: skip
+SILVER = (
+    *TYPED_TABLES.values(),
+    "quarantine",
+    "chat_summary_minute",
+    "viewer_timeseries",
+    "transactions_minute",
+    "stream_watermarks",
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_delta_snapshots(spark):
+    """Delta rebuilds table state in 50 tasks by default: minutes on these tiny tables."""
+    key = "spark.databricks.delta.snapshotPartitions"
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, "2")
+    yield
+    if before is None:
+        spark.conf.unset(key)
+    else:
+        spark.conf.set(key, before)
+
+
+def append_bronze(spark, settings, records):
+    bronze_job.ensure_table(spark, settings)
+    bronze_df(spark, records).write.format("delta").mode("append").save(
+        bronze_job.bronze_path(settings)
+    )
+
+
+def table(spark, settings, name):
+    df = spark.read.format("delta").load(settings.table_path("silver", name))
+    return df.drop("batch_id", "updated_at") if name == "stream_watermarks" else df
+
+
+def version(spark, settings, name):
+    path = settings.table_path("silver", name)
+    return DeltaTable.forPath(spark, path).history(1).first()["version"]
+
+
+def run_available_now(spark, settings):
+    query = start_stream(spark, settings, {"availableNow": True})
+    query.awaitTermination()
+    assert query.exception() is None
+    return query
+
+
+@pytest.fixture(scope="module")
+def batch_lake(spark, tmp_path_factory, base_settings):
+    settings = base_settings.model_copy(
+        update={"lake_root": str(tmp_path_factory.mktemp("silver_batch") / "lake")}
+    )
+    append_bronze(spark, settings, PART1 + PART2)
+    return settings, run_batch(spark, settings)
+
+
+@pytest.fixture(scope="module")
+def stream_lake(spark, tmp_path_factory, base_settings):
+    """Two availableNow runs, one bronze append before each: (settings, last query)."""
+    settings = base_settings.model_copy(
+        update={"lake_root": str(tmp_path_factory.mktemp("silver_stream") / "lake")}
+    )
+    append_bronze(spark, settings, PART1)
+    run_available_now(spark, settings)
+    append_bronze(spark, settings, PART2)
+    return settings, run_available_now(spark, settings)
+
+
+def test_batch_counts(batch_lake):
+    _, counts = batch_lake
+    assert counts["silver.input_rows"] == 21
+    assert counts["silver.chat_messages"] == 6
+    assert counts["silver.viewer_counts"] == 3
+    assert counts["silver.transactions"] == 3
+    assert counts["silver.stream_meta"] == 1
+    assert counts["silver.quarantine"] == 8
+    assert counts["silver.stream_watermarks"] == 2
+    typed = sum(counts[f"silver.{t}"] for t in TYPED_TABLES.values())
+    assert typed + counts["silver.quarantine"] == counts["silver.input_rows"]
+
+
+def test_batch_quarantine_reasons(spark, batch_lake):
+    settings, _ = batch_lake
+    rows = table(spark, settings, "quarantine").collect()
+    assert sorted((r["reason"], r["event_id"]) for r in rows) == sorted(
+        [("invalid_json", None), ("negative_value", "vbad"), ("unknown_currency", "tbad"),
+         ("not_utf8", None), ("topic_mismatch", "vx"), ("duplicate", "c1"),
+         ("duplicate", "c2"), ("late", "c6")]
+    )  # fmt: skip
+    dup = [r for r in rows if r["event_id"] == "c1"][0]
+    assert (dup["offset"], dup["raw_value"]) == (4, PART1[4][1])  # the second copy
+
+
+def test_batch_windows_by_hand(spark, batch_lake):
+    settings, _ = batch_lake
+
+    def window(name, seconds=0, stream="s1"):
+        df = table(spark, settings, name)
+        return df.filter((F.col("stream_id") == stream) & (F.col("window_start") == at(seconds)))
+
+    (chat_w,) = window("chat_summary_minute").collect()  # c1 c2 c3 c5
+    assert (chat_w["chat_count"], chat_w["unique_chatters"]) == (4, 3)
+    assert [(e["emote"], e["count"]) for e in chat_w["top_emotes"]] == [
+        ("LUL", 2), ("Kappa", 1), ("PogChamp", 1),
+    ]  # fmt: skip
+    # 0.827130 (love+PogChamp), -0.318211 (boring), 0.128037 (Kappa 0.5), 0.612372 (LUL×2)
+    mean = (0.827130 - 0.318211 + 0.128037 + 0.612372) / 4
+    assert chat_w["sentiment_mean"] == pytest.approx(mean, abs=1e-5)
+    assert (chat_w["positive_count"], chat_w["negative_count"]) == (3, 1)
+    (viewer_w,) = window("viewer_timeseries").collect()  # v1 100 @0s, v2 120 @30s
+    assert (viewer_w["avg_viewers"], viewer_w["last_viewers"], viewer_w["samples"]) == (
+        110.0,
+        120,
+        2,
+    )
+    (tx_w,) = window("transactions_minute").collect()  # t1 10 EUR = 10.80, t2 1.00, t3 4.99
+    assert (tx_w["tx_count"], tx_w["revenue"]) == (3, Decimal("16.79"))
+    assert (tx_w["donation_revenue"], tx_w["bits_revenue"], tx_w["subscription_revenue"]) == (
+        Decimal("10.80"), Decimal("1.00"), Decimal("4.99"),
+    )  # fmt: skip
+    marks = {r["stream_id"]: r for r in table(spark, settings, "stream_watermarks").collect()}
+    assert set(marks) == {"s1", "s2"}
+
+
+def test_aggregates_have_change_data_feed(spark, batch_lake):
+    settings, _ = batch_lake
+    for name in ("chat_summary_minute", "viewer_timeseries", "transactions_minute"):
+        path = settings.table_path("silver", name)
+        props = DeltaTable.forPath(spark, path).detail().first()["properties"]
+        assert props.get("delta.enableChangeDataFeed") == "true"
+
+
+@pytest.mark.parametrize("name", SILVER)
+def test_stream_equals_batch(spark, batch_lake, stream_lake, name):
+    assert_df_equality(
+        table(spark, stream_lake[0], name),
+        table(spark, batch_lake[0], name),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+
+def test_rerunning_batch_changes_nothing(spark, batch_lake):
+    settings, counts = batch_lake
+    before = {n: table(spark, settings, n).collect() for n in ("quarantine", "chat_summary_minute")}
+    assert run_batch(spark, settings) == counts
+    for name, rows in before.items():
+        assert sorted(map(repr, table(spark, settings, name).collect())) == sorted(map(repr, rows))
+
+
+def test_replayed_batch_id_changes_nothing(spark, stream_lake):
+    """Run the stream's last micro-batch again, as Spark does after a crash before its
+    commit: same query id (txnAppId), same batch id, same bronze rows."""
+    settings, query = stream_lake
+    batch_id = query.lastProgress["batchId"]
+    assert query.lastProgress["numInputRows"] == len(PART2)
+    process = make_batch_function(build_job(spark, settings), app_id=f"telemetra-silver-{query.id}")
+    versions = {n: version(spark, settings, n) for n in SILVER}
+    rows = {n: sorted(map(repr, table(spark, settings, n).collect())) for n in SILVER}
+    process(bronze_df(spark, PART2), batch_id)
+    assert {n: version(spark, settings, n) for n in SILVER} == versions
+    assert {n: sorted(map(repr, table(spark, settings, n).collect())) for n in SILVER} == rows
+    typed = sum(table(spark, settings, t).count() for t in TYPED_TABLES.values())
+    assert typed + table(spark, settings, "quarantine").count() == len(PART1) + len(PART2)
+
+
+def test_batch_function_outside_a_query_needs_an_app_id(spark, stream_lake):
+    process = make_batch_function(build_job(spark, stream_lake[0]))
+    with pytest.raises(ValueError, match="app_id"):
+        process(bronze_df(spark, PART2), 0)
+
+
+def test_stream_after_batch_resumes_after_the_rebuilt_version(spark, batch_lake):
+    settings, counts = batch_lake
+    append_bronze(
+        spark, settings, [record(chat("c8", 55, "nice", [], "u4"), "chat", 11, ingest=THIRD)]
+    )
+    run_available_now(spark, settings)
+    assert table(spark, settings, "chat_messages").count() == counts["silver.chat_messages"] + 1
+    assert table(spark, settings, "quarantine").count() == counts["silver.quarantine"]
