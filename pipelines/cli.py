@@ -186,6 +186,7 @@ def run(
     mode: Annotated[str, typer.Option(help="stream | batch")] = "stream",
     trigger: Annotated[Optional[str], typer.Option(help="availableNow | processing:10s (default from config)")] = None,
     allow_data_loss: Annotated[bool, typer.Option("--allow-data-loss", help="Continue when Kafka offsets aged out (the gap is logged).")] = False,
+    gate: Annotated[bool, typer.Option("--gate", help="Batch only: stop before writing a layer whose input fails a critical expectation.")] = False,
 ) -> None:
     """The pipeline: one layer or all of them, in one Spark application."""
     from pipelines.jobs import runner
@@ -199,8 +200,14 @@ def run(
     spark = build_spark(settings, app_name=f"telemetra-{layer}")
     try:
         if mode == "batch":
-            for table, rows in runner.run_batch(spark, settings, layer).items():
+            if gate:
+                from pipelines.quality_job import run_batch_gated as batch
+            else:
+                batch = runner.run_batch
+            for table, rows in batch(spark, settings, layer).items():
                 console.print(f"{table}: {rows}")
+        elif gate:
+            raise UserError("--gate applies to --mode batch; streaming jobs record quality, never stop on it")
         else:
             runner.run_stream(spark, settings, layer, parsed)
     finally:
@@ -222,6 +229,40 @@ def maintain(
             console.print(line)
     finally:
         spark.stop()
+
+
+@app.command()
+def quality(
+    layer: Annotated[str, typer.Option(help="bronze | silver | gold | all")] = "all",
+    every: Annotated[Optional[float], typer.Option(help="Run on a schedule, every this many seconds, until stopped.")] = None,
+) -> None:
+    """Great Expectations validation of the lake: Data Docs under <lake>/reports, a row per table in
+    gold/quality_runs, exit 1 when a critical expectation fails."""
+    from pipelines.quality import run_quality
+    from pipelines.quality_job import quality_loop, quality_spark
+
+    settings = _settings()
+    if layer not in ("bronze", "silver", "gold", "all"):
+        raise UserError(f"--layer must be bronze, silver, gold or all; got {layer!r}")
+    if every is not None:
+        quality_loop(settings, every)
+        return
+    spark = quality_spark(settings)
+    try:
+        report = run_quality(spark, settings, layer)
+    finally:
+        spark.stop()
+    table = Table(*("suite", "status", "passed", "critical failed", "warnings", "rows"))
+    for row in report.summary_rows():
+        table.add_row(*row[:6])
+    console.print(table)
+    for name in report.critical_failures:
+        console.print(f"[red]FAILED[/red] {name}")
+    for name in report.warnings:
+        console.print(f"[yellow]warning[/yellow] {name}")
+    console.print(f"report: {report.report_path}")
+    if not report.success:
+        raise UserError(f"quality {layer}: {len(report.critical_failures)} critical expectation(s) failed")
 
 
 @app.command("app")

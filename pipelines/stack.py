@@ -33,6 +33,7 @@ def programs(settings: Settings) -> list[Program]:
         Program("pipeline", "run all --mode stream", stopwaitsecs=60),
         Program("producer", "produce"),
         Program("app", "app"),
+        Program("quality", f"quality --every {settings.quality_interval_seconds}"),
     ]
     return progs
 
