@@ -133,6 +133,15 @@ class Settings(BaseSettings):
     quality_report_retention_hours: float = Field(48.0, gt=0)
     quality_driver_memory: str = Field("1g", pattern=r"^\d+[mMgG]$")
 
+    @field_validator("lake_root", "checkpoint_root")
+    @classmethod
+    def _absolute_local_path(cls, value: str) -> str:
+        """A relative local path is taken from the project root; Spark and Delta reject
+        relative locations, and every process then agrees on one place. URIs stay as given."""
+        if not value or "://" in value or Path(value).is_absolute():
+            return value
+        return str((PROJECT_ROOT / value).resolve())
+
     @field_validator("slide_seconds")
     @classmethod
     def _slide_divides_window(cls, slide: int, info) -> int:

@@ -93,3 +93,11 @@ def test_cli_reports_bad_config_in_one_line(clean_env):
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "PRODUCER_RATE_PER_SEC" in lines[0]
+
+
+def test_relative_lake_root_is_anchored_at_the_project(clean_env):
+    from pipelines.config import PROJECT_ROOT
+
+    s = load_settings(lake_root="lake")
+    assert s.lake_root == str(PROJECT_ROOT / "lake")
+    assert load_settings(lake_root="s3a://bucket/lake").lake_root == "s3a://bucket/lake"
