@@ -355,3 +355,10 @@ def to_quarantine(df: DataFrame) -> DataFrame:
         F.col("value").alias("raw_value"),
         *[F.col(f.name) for f in schemas.KAFKA_COORDINATES],
     )
+
+
+if __name__ == "__main__":
+    # spark-submit entry point: ``spark-submit ... pipelines/silver.py [--mode batch]``.
+    from pipelines.jobs.entry import submit_main
+
+    submit_main("silver")
