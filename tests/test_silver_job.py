@@ -50,9 +50,10 @@ PART1 = [
     record(event("stream_meta", "m1", at(0)), "stream_meta", 0),
 ]
 PART2 = [
-    record(chat("c5", 45, "LUL LUL", ["LUL", "LUL"], "u3"), "chat", 6, ingest=SECOND),
-    record(C2, "chat", 7, ingest=SECOND),
-    record(chat("c6", -240, "late hi", [], "u1"), "chat", 8, ingest=SECOND),
+    # c6 arrives first in its append: only the max kept from the first one makes it late.
+    record(chat("c6", -240, "late hi", [], "u1"), "chat", 6, ingest=SECOND),
+    record(chat("c5", 45, "LUL LUL", ["LUL", "LUL"], "u3"), "chat", 7, ingest=SECOND),
+    record(C2, "chat", 8, ingest=SECOND),
     record(chat("c7", 150, "hi", [], "u3", stream="s2"), "chat", 9, key="s2", ingest=SECOND),
     record(event("viewer", "v3", at(60), viewer_count=90), "viewer", 3, ingest=SECOND),
     record(b"\xc3\x28 not utf-8", "viewer", 4, ingest=SECOND),
