@@ -39,10 +39,9 @@ def _app(settings: Settings) -> Check:
 
 def gold_freshness_seconds(settings: Settings) -> float | None:
     """Age of the newest window in gold/stream_minute_metrics (None if the table is empty/missing)."""
+    import pyarrow.compute as pc
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
-
-    import pyarrow.compute as pc
 
     try:
         table = DeltaTable(settings.table_path("gold", "stream_minute_metrics"))
