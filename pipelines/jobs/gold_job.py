@@ -79,22 +79,11 @@ def ensure_gold_tables(spark: SparkSession, settings: Settings) -> None:
 
 def ensure_silver_sources(spark: SparkSession, settings: Settings) -> None:
     """Create the silver tables the stream follows, empty, when silver has not yet: a
-    Delta stream cannot start on a missing table. The aggregates get their change feed on
-    from version 0, as silver creates them."""
-    sources = {**SILVER_AGGREGATES, "chat_messages": CHAT_MESSAGES, "stream_meta": STREAM_META}
-    for table, schema in sources.items():
-        path = silver_path(settings, table)
-        if DeltaTable.isDeltaTable(spark, path):
-            continue
-        builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
-        if table in SILVER_AGGREGATES:
-            builder = builder.property("delta.enableChangeDataFeed", "true")
-        try:
-            builder.execute()
-        except Exception:
-            # Silver may have created it at the same moment; only a still-missing table is wrong.
-            if not DeltaTable.isDeltaTable(spark, path):
-                raise
+    Delta stream cannot start on a missing table. Silver's own creation is used, so the
+    aggregates get their change feed on from version 0 exactly as silver makes them."""
+    from pipelines.jobs import silver_job
+
+    silver_job.ensure_tables(spark, settings)
 
 
 def read_silver(spark: SparkSession, settings: Settings, table: str) -> DataFrame:
