@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from pipelines.config import Settings, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Streamlit's AppTest swaps ``sys.modules["__main__"]`` for the app script and leaves it.
+
+    Spawned processes (the producer's workers) re-import ``__main__`` by path, and the app
+    script does not import outside Streamlit, so a later test would fail for a reason that
+    is not its own. Put the real ``__main__`` back after every test.
+    """
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="session")
