@@ -10,7 +10,7 @@ MVN    := mvn -q -B -s conf/maven/settings.xml
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test test-unit test-integration lint up down ps logs health-check \
-        kafka-start kafka-stop kafka-topics kafka-consume produce run-batch maintain quality app \
+        kafka-start kafka-stop kafka-topics kafka-consume produce run-batch maintain quality app notebook \
         cluster-up cluster-down compose-up compose-up-full compose-down compose-logs compose-ps bench clean clean-lake clean-all browser
 
 help:  ## list targets
@@ -90,11 +90,25 @@ maintain:  ## OPTIMIZE + VACUUM the lake
 app:  ## only the Streamlit app, in the foreground
 	$(TELEMETRA) app
 
+notebook:  ## run notebooks/exploration.ipynb on the lake; writes notebooks/exploration-executed.ipynb
+	$(BIN)/jupyter execute --output '{notebook_name}-executed' notebooks/exploration.ipynb
+
 cluster-up: setup  ## Spark standalone master + 1 worker on this machine (UI :8080)
 	$(TELEMETRA) cluster up $(ARGS)
 
 cluster-down:  ## stop the standalone cluster
 	$(TELEMETRA) cluster down
+
+# ---- benchmarks (about an hour on 2 cores; results in bench/results, summary in BENCHMARKS.md) --
+bench: setup  ## every benchmark, then BENCHMARKS.md; stop `make up` first (it shares the cores)
+	$(TELEMETRA) kafka start
+	$(BIN)/python bench/producer_rate.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/backfill.py
+	$(BIN)/python bench/scale_out.py
+	$(BIN)/python bench/app_queries.py --layout stream
+	$(BIN)/python bench/app_queries.py --layout time
+	$(BIN)/python bench/report.py
 
 # ---- Docker Compose (needs a Docker engine; see docker/README.md) ----------------------------
 COMPOSE := docker compose -f docker/compose.yml --env-file conf/.env.example

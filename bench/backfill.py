@@ -1,0 +1,304 @@
+"""Backfill: time the batch rebuild of silver and gold from a large bronze, beside a
+single-node DuckDB reference over the same bronze Parquet files, and check they agree.
+
+1. Bronze is written straight to Delta (no Kafka) from the producer's own generator:
+   ``--events`` records of ``--channels`` channels, good input only, with synthetic Kafka
+   coordinates. Not timed as part of the rebuild.
+2. Spark: ``runner.run_batch(silver)`` then ``runner.run_batch(gold)``: the very code
+   ``telemetra run all --mode batch`` runs, on ``--master`` (default local[2]).
+3. DuckDB reference (threads = CPU count): JSON parse, dedupe on event_id, the same
+   sliding windows, and chat-spike moments with the same trailing baseline, z-score floor
+   and gaps-and-islands merge, in plain SQL over bronze's Parquet files.
+4. Agreement: per (stream, window) chat_count, unique_chatters, avg/min/max viewers,
+   tx_count and revenue; and the set of chat-spike moments (stream, start, end).
+   The reference covers these columns only (not sentiment, emotes or the other moment
+   kinds); the comparison says so in its output.
+
+    .venv/bin/python bench/backfill.py [--events 10000000] [--channels 50]
+
+Writes JSON to ``--out`` (default bench/results/backfill.json) and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+import zlib
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+
+from pipelines.config import PROJECT_ROOT, load_settings
+from pipelines.events import generate
+from pipelines.gold_moments import MomentRules
+
+CHUNK = 500_000
+
+
+# ---- 1. bronze --------------------------------------------------------------------------
+def write_bronze(path: str, settings, events: int, channels: list[str], rate: float) -> dict:
+    """``events`` generated records as bronze rows (partition by key hash, offsets counted
+    per topic partition, ingest time 2 s after the event), appended in chunks."""
+    end = datetime.now(timezone.utc).replace(microsecond=0)
+    span = timedelta(seconds=events / rate / len(channels) * 1.02)
+    gen = generate(channels, rate, end - span, end, seed=11, bad_ratio=0.0)
+    offsets: dict[tuple[str, int], int] = defaultdict(int)
+    started, written = time.perf_counter(), 0
+    columns: dict[str, list] = defaultdict(list)
+    for record in gen:
+        topic = settings.topic(record.topic_type)
+        partition = zlib.crc32(record.key.encode()) % settings.kafka_partitions
+        ts = datetime.fromtimestamp(record.ts_ms / 1000, timezone.utc)
+        ingest = ts + timedelta(seconds=2)
+        for name, value in (
+            ("key", record.key), ("value", record.value), ("topic", topic),
+            ("partition", partition), ("offset", offsets[topic, partition]),
+            ("kafka_timestamp", ts), ("ingest_time", ingest), ("ingest_date", ingest.date()),
+        ):  # fmt: skip
+            columns[name].append(value)
+        offsets[topic, partition] += 1
+        written += 1
+        if written % CHUNK == 0 or written == events:
+            _append(path, columns)
+            columns = defaultdict(list)
+        if written == events:
+            break
+    if columns:
+        _append(path, columns)
+    return {
+        "records": written,
+        "event_span_hours": round(span.total_seconds() / 3600, 2),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+BRONZE_ARROW = pa.schema([
+    ("key", pa.string()), ("value", pa.binary()), ("topic", pa.string()),
+    ("partition", pa.int32()), ("offset", pa.int64()),
+    ("kafka_timestamp", pa.timestamp("us", tz="UTC")),
+    ("ingest_time", pa.timestamp("us", tz="UTC")),
+    ("ingest_date", pa.date32()),
+])  # fmt: skip
+
+
+def _append(path: str, columns: dict[str, list]) -> None:
+    table = pa.table(columns, schema=BRONZE_ARROW)
+    write_deltalake(path, table, mode="append", partition_by=["ingest_date"])
+
+
+# ---- 2. Spark ---------------------------------------------------------------------------
+def spark_rebuild(settings, master: str) -> dict:
+    from pipelines.jobs import runner
+    from pipelines.spark import build_spark
+
+    spark = build_spark(
+        settings.model_copy(update={"spark_master": master}),
+        app_name="telemetra-bench-backfill",
+        **{"spark.ui.enabled": "false"},
+    )
+    try:
+        timings = {}
+        for layer in ("silver", "gold"):
+            started = time.perf_counter()
+            runner.run_batch(spark, settings, layer)
+            timings[f"{layer}_s"] = round(time.perf_counter() - started, 1)
+    finally:
+        spark.stop()
+    timings["total_s"] = round(sum(timings.values()), 1)
+    return timings
+
+
+# ---- 3. DuckDB reference ------------------------------------------------------------------
+def duckdb_reference(
+    bronze_files: list[str], rates_csv: Path, rules: MomentRules, base_currency: str
+) -> tuple[dict, duckdb.DuckDBPyConnection]:
+    """Run the reference; returns timings and the connection holding its result tables."""
+    con = duckdb.connect()
+    con.execute(f"SET threads = {os.cpu_count()}")
+    w, s = rules.window_seconds, rules.slide_seconds
+    # Values are bound; window geometry and thresholds are numbers from config, formatted in
+    # because DuckDB takes no parameters in window frames.
+    bound = {"files": bronze_files, "rates": str(rates_csv), "base": base_currency}
+    numbers = {
+        "w": int(w), "s": int(s), "k": int(w // s), "reach": int(rules.reach_seconds),
+        "min_n": int(rules.min_baseline_windows), "min_count": int(rules.chat_min_count),
+        "z": float(rules.chat_z), "gap": int(rules.island_gap_seconds),
+    }  # fmt: skip
+    started = time.perf_counter()
+    for step in REFERENCE_SQL:
+        sql = step.format(**numbers)
+        con.execute(sql, {k: v for k, v in bound.items() if f"${k}" in sql})
+    return {"total_s": round(time.perf_counter() - started, 1)}, con
+
+
+REFERENCE_SQL = [
+    # Parse every record once; keep the first arrival of each event_id (as silver does).
+    """CREATE TABLE events AS
+       SELECT * EXCLUDE (rn) FROM (
+         SELECT j->>'event_id' AS event_id, j->>'event_type' AS event_type,
+                j->>'stream_id' AS stream_id, CAST(j->>'ts' AS TIMESTAMPTZ) AS ts,
+                j->>'user_id' AS user_id, CAST(j->>'viewer_count' AS BIGINT) AS viewer_count,
+                CAST(j->>'amount' AS DECIMAL(18, 4)) AS amount, j->>'currency' AS currency,
+                row_number() OVER (PARTITION BY j->>'event_id'
+                                   ORDER BY ingest_time, topic, "partition", "offset") AS rn
+         FROM (SELECT CAST(decode(value) AS JSON) AS j, ingest_time, topic, "partition", "offset"
+               FROM read_parquet($files)))
+       WHERE rn = 1""",
+    """CREATE TABLE rates AS
+       SELECT r.currency, r.rate_to_usd / b.rate_to_usd AS rate_to_base
+       FROM read_csv($rates, comment = '#') r, read_csv($rates, comment = '#') b
+       WHERE b.currency = $base""",
+    # The sliding windows an event falls in: starts aligned to the epoch, every slide.
+    """CREATE TABLE windowed AS
+       SELECT e.*, to_timestamp(floor(epoch(e.ts) / {s}) * {s} - i * {s}) AS window_start
+       FROM events e, range(0, {k}) t(i)
+       WHERE e.event_type IN ('chat', 'viewer', 'transaction')""",
+    """CREATE TABLE ref_windows AS
+       SELECT stream_id, window_start,
+              count(*) FILTER (event_type = 'chat') AS chat_count,
+              count(DISTINCT user_id) FILTER (event_type = 'chat') AS unique_chatters,
+              avg(viewer_count) FILTER (event_type = 'viewer') AS avg_viewers,
+              min(viewer_count) FILTER (event_type = 'viewer') AS min_viewers,
+              max(viewer_count) FILTER (event_type = 'viewer') AS max_viewers,
+              count(*) FILTER (event_type = 'transaction') AS tx_count,
+              sum(round(w.amount * r.rate_to_base, 2)) FILTER (event_type = 'transaction')
+                AS revenue
+       FROM windowed w LEFT JOIN rates r USING (currency)
+       GROUP BY ALL""",
+    # Chat spikes: trailing baseline over the stream's windows (all of them: a window
+    # without chat counts 0, as in stream_minute_metrics) starting in
+    # [start - baseline - window, start - window), population std floored at sqrt(mean) and 1.
+    """CREATE TABLE flagged AS
+       SELECT stream_id, window_start FROM (
+         SELECT stream_id, window_start, chat_count,
+                count(chat_count) OVER b AS n, avg(chat_count) OVER b AS mean,
+                stddev_pop(chat_count) OVER b AS std
+         FROM ref_windows
+         WINDOW b AS (PARTITION BY stream_id ORDER BY epoch(window_start)
+                      RANGE BETWEEN {reach} PRECEDING AND ({w} + 1) PRECEDING))
+       WHERE n >= {min_n} AND chat_count >= {min_count}
+         AND (chat_count - mean) / greatest(std, sqrt(greatest(mean, 0)), 1) >= {z}""",
+    """CREATE TABLE ref_spikes AS
+       SELECT stream_id, min(window_start) AS start_ts,
+              max(window_start) + to_seconds({w}) AS end_ts
+       FROM (SELECT *, sum(opens) OVER (PARTITION BY stream_id ORDER BY window_start) AS island
+             FROM (SELECT *, CASE WHEN epoch(window_start) - lag(epoch(window_start))
+                                   OVER (PARTITION BY stream_id ORDER BY window_start) <= {gap}
+                                  THEN 0 ELSE 1 END AS opens
+                   FROM flagged))
+       GROUP BY stream_id, island""",
+]
+
+
+# ---- 4. agreement ----------------------------------------------------------------------
+def compare(con: duckdb.DuckDBPyConnection, settings) -> dict:
+    """Spark's silver windows and gold chat spikes against the reference tables."""
+    for name, layer, table in (
+        ("chat", "silver", "chat_summary_minute"), ("viewers", "silver", "viewer_timeseries"),
+        ("tx", "silver", "transactions_minute"), ("moments", "gold", "moments"),
+    ):  # fmt: skip
+        table_path = settings.table_path(layer, table)
+        con.register(f"spark_{name}", DeltaTable(table_path).to_pyarrow_dataset())
+    windows = con.execute(COMPARE_WINDOWS).fetchone()
+    spikes = con.execute(COMPARE_SPIKES).fetchone()
+    return {
+        "windows_compared": windows[0],
+        "window_mismatches": dict(
+            zip(("chat", "viewers", "transactions"), windows[1:], strict=True)
+        ),
+        "chat_spikes": {"spark": spikes[0], "reference": spikes[1], "in_both": spikes[2]},
+        "covers": "chat_count, unique_chatters, avg/min/max viewers, tx_count, revenue "
+        "(±0.01 per transaction), chat-spike moments (stream, start, end)",
+        "agree": windows[1:] == (0, 0, 0) and spikes[0] == spikes[1] == spikes[2],
+    }
+
+
+COMPARE_WINDOWS = """
+    SELECT count(*),
+           count(*) FILTER (coalesce(c.chat_count, 0) <> r.chat_count
+                            OR coalesce(c.unique_chatters, 0) <> r.unique_chatters),
+           count(*) FILTER (v.avg_viewers IS DISTINCT FROM r.avg_viewers
+                                AND abs(v.avg_viewers - r.avg_viewers) > 1e-9
+                            OR v.min_viewers IS DISTINCT FROM r.min_viewers
+                            OR v.max_viewers IS DISTINCT FROM r.max_viewers),
+           count(*) FILTER (coalesce(t.tx_count, 0) <> r.tx_count
+                            OR abs(coalesce(t.revenue, 0) - coalesce(r.revenue, 0))
+                               > 0.01 * r.tx_count)
+    FROM ref_windows r
+    LEFT JOIN spark_chat c USING (stream_id, window_start)
+    LEFT JOIN spark_viewers v USING (stream_id, window_start)
+    LEFT JOIN spark_tx t USING (stream_id, window_start)"""
+
+COMPARE_SPIKES = """
+    WITH s AS (SELECT stream_id, start_ts, end_ts FROM spark_moments WHERE kind = 'chat_spike')
+    SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM ref_spikes),
+           (SELECT count(*) FROM s JOIN ref_spikes r USING (stream_id, start_ts, end_ts))"""
+
+
+# ---- run ---------------------------------------------------------------------------------
+def main(args: argparse.Namespace) -> dict:
+    work = Path(args.work or tempfile.mkdtemp(prefix="telemetra-backfill-"))
+    settings = load_settings(lake_root=str(work / "lake"), spark_shuffle_partitions=args.partitions)
+    bronze = settings.table_path("bronze", "events")
+    channels = [f"bench_{i:02d}" for i in range(args.channels)]
+    try:
+        result = {
+            "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                        "load_average_before": [round(x, 2) for x in os.getloadavg()]},
+            "master": args.master,
+            "shuffle_partitions": args.partitions,
+            "bronze": write_bronze(bronze, settings, args.events, channels, args.rate),
+        }  # fmt: skip
+        events = result["bronze"]["records"]
+        spark = spark_rebuild(settings, args.master)
+        files = DeltaTable(bronze).file_uris()
+        ref, con = duckdb_reference(
+            files,
+            PROJECT_ROOT / "conf/currency_rates.csv",
+            MomentRules.from_settings(settings),
+            settings.base_currency,
+        )
+        spark["events_per_s"] = round(events / spark["total_s"])
+        ref["events_per_s"] = round(events / ref["total_s"])
+        result |= {
+            "spark": spark,
+            "duckdb_reference": ref,
+            "spark_time_over_reference": round(spark["total_s"] / ref["total_s"], 2),
+            "agreement": compare(con, settings),
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        }
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return result
+
+
+def _args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--channels", type=int, default=50)
+    parser.add_argument("--rate", type=float, default=20.0, help="events/s per channel")
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--partitions", type=int, default=4, help="spark.sql.shuffle.partitions")
+    parser.add_argument("--work", help="working folder (default: a new temp folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the lake afterwards")
+    parser.add_argument("--out", default=str(PROJECT_ROOT / "bench/results/backfill.json"))
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    main(_args())
