@@ -280,12 +280,16 @@ def cluster_up(
     workers: Annotated[int, typer.Option(help="Number of workers.")] = 1,
     worker_cores: Annotated[int, typer.Option(help="Cores per worker.")] = 1,
     worker_memory: Annotated[str, typer.Option(help="Memory per worker.")] = "2g",
+    port: Annotated[int, typer.Option(help="Master port.")] = 7077,
+    ui_port: Annotated[int, typer.Option(help="Master UI port; worker i's UI: this + i.")] = 8080,
 ) -> None:
     """Start a master (spark://127.0.0.1:7077, UI :8080) and workers from pyspark's spark-class."""
     from pipelines import cluster
 
-    state = cluster.cluster_up(_settings(), workers, worker_cores, worker_memory)
-    console.print(f"master {state['url']} with {len(state['workers'])} worker(s); UI http://127.0.0.1:{cluster.MASTER_UI_PORT}")
+    state = cluster.cluster_up(
+        _settings(), workers, worker_cores, worker_memory, master_port=port, ui_port=ui_port
+    )
+    console.print(f"master {state['url']} with {len(state['workers'])} worker(s); UI http://127.0.0.1:{ui_port}")
 
 
 @cluster_app.command("down")

@@ -25,6 +25,8 @@ from pyspark.sql.types import StructType
 from pipelines import schemas
 from pipelines.sentiment import NEGATIVE_THRESHOLD, POSITIVE_THRESHOLD
 
+SENTIMENT_EXACT = "decimal(20,17)"  # compound scores lie in [-1, 1]
+
 WINDOW_KEY = ["stream_id", "window_start", "window_end"]
 
 
@@ -82,7 +84,9 @@ def chat_summary_minute(
     counts = windowed.groupBy(*WINDOW_KEY).agg(
         F.count(F.lit(1)).alias("chat_count"),
         F.countDistinct("user_id").alias("unique_chatters"),
-        F.avg("sentiment").alias("sentiment_mean"),
+        # A double sum depends on the order rows arrive in (micro-batch files vs. one
+        # rebuild); a decimal sum does not, so stream and batch agree to the last bit.
+        F.avg(F.col("sentiment").cast(SENTIMENT_EXACT)).cast("double").alias("sentiment_mean"),
         F.count(F.when(F.col("sentiment") >= POSITIVE_THRESHOLD, 1)).alias("positive_count"),
         F.count(F.when(F.col("sentiment") <= NEGATIVE_THRESHOLD, 1)).alias("negative_count"),
     )

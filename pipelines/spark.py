@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -40,7 +42,8 @@ def extra_spark_jars(jars_dir: Path) -> list[str]:
     spark_dir = jars_dir / "spark"
     if not spark_dir.is_dir() or not any(spark_dir.glob("delta-spark_*.jar")):
         raise RuntimeError(
-            f"Spark jars missing under {spark_dir}: run `make setup` (resolves them from Maven Central)"
+            f"Spark jars missing under {spark_dir}: "
+            "run `make setup` (resolves them from Maven Central)"
         )
     shipped = {_artifact(p.name) for p in pyspark_jars_dir().glob("*.jar")}
     return sorted(
@@ -53,7 +56,9 @@ def build_spark(settings: Settings, app_name: str = "telemetra", **extra_conf: s
     builder = (
         SparkSession.builder.appName(app_name)
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        .config(
+            "spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+        )
         .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.showConsoleProgress", "false")
@@ -85,4 +90,28 @@ def build_spark(settings: Settings, app_name: str = "telemetra", **extra_conf: s
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN" if settings.log_level != "DEBUG" else "INFO")
+    if not spark.sparkContext.master.startswith("local"):
+        ship_package(spark)
     return spark
+
+
+def ship_package(spark: SparkSession) -> None:
+    """Give executors on other machines the ``pipelines`` package this driver runs (for any
+    Python a query runs there), as a zip added with ``addPyFile``.
+
+    Not spark-submit's ``--py-files``: that also puts the zip first on the driver's own
+    path, and a driver importing ``pipelines`` from a zip finds no ``conf/`` beside it.
+    """
+    import atexit
+
+    import pipelines
+
+    fd, target = tempfile.mkstemp(prefix="telemetra-pipelines-", suffix=".zip")
+    os.close(fd)
+    package = Path(pipelines.__file__).parent
+    with zipfile.ZipFile(target, "w") as zf:
+        for path in package.rglob("*.py"):
+            zf.write(path, Path("pipelines") / path.relative_to(package))
+    spark.sparkContext.addPyFile(target)
+    # Executors fetch it from the driver's file server while the application runs.
+    atexit.register(os.unlink, target)

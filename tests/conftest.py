@@ -49,52 +49,19 @@ def spark(base_settings):
     session.stop()
 
 
-def _free_port_pair() -> int:
-    """A port p with p and p+1 free (client and controller listeners)."""
-    import socket
-
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port < 65000:
-            with socket.socket() as s2:
-                try:
-                    s2.bind(("127.0.0.1", port + 1))
-                    return port
-                except OSError:
-                    continue
-    raise RuntimeError("no free port pair")
-
-
 @pytest.fixture(scope="session")
 def kafka_broker(base_settings, tmp_path_factory):
     """A real single-node Kafka broker for the whole test run, on free ports under tmp.
 
     Yields Settings pointing at it. Tests that need topics of their own use ``kafka_settings``.
     """
-    import subprocess
+    from kafka_helpers import LocalBroker
 
-    from pipelines import kafka_local
-
-    port = _free_port_pair()
-    settings = base_settings.model_copy(
-        update={"kafka_port": port, "kafka_bootstrap_servers": f"127.0.0.1:{port}"}
-    )
-    data_dir = tmp_path_factory.mktemp("kafka")
-    cmd = kafka_local.prepare_broker(settings, data_dir)
-    log = open(data_dir / "broker.log", "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    broker = LocalBroker(base_settings, tmp_path_factory.mktemp("kafka"))
     try:
-        kafka_local.wait_until_ready(settings.kafka_bootstrap_servers, timeout_s=120)
-        yield settings
+        yield broker.start()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        broker.stop()
 
 
 @pytest.fixture

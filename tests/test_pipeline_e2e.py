@@ -11,11 +11,17 @@ with --fast, the pipeline catches up with availableNow, and then:
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
-from pathlib import Path
 
 import pytest
+from lake_checks import (
+    REASON_OF_KIND,
+    assert_batch_rebuild_equals,
+    assert_bronze_exactly_once,
+    assert_silver_accounts_for_bronze,
+    expected_reasons,
+    read_table,
+)
 from pyspark.sql import functions as F
 
 from pipelines.jobs import runner
@@ -23,19 +29,6 @@ from pipelines.moment_scoring import Interval, load_truth, score
 from pipelines.producer import produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
-
-TYPED = ("chat_messages", "viewer_counts", "transactions", "stream_meta")
-# Producer's bad-input kind -> the reason silver must give it.
-EXPECTED_REASON = {
-    "broken_json": "invalid_json",
-    "missing_field": "missing_field",
-    "wrong_type": "wrong_type",
-    "negative_viewers": "negative_value",
-    "future_ts": "future_timestamp",
-    "oversized": "oversized",
-    "unknown_type": "unknown_event_type",
-    "duplicate": "duplicate",
-}
 
 
 @pytest.fixture(scope="module")
@@ -69,43 +62,24 @@ def produced(spark, kafka_broker, tmp_path_factory):
     return settings, stats, truth
 
 
-def _table(spark, settings, layer, name):
-    return spark.read.format("delta").load(settings.table_path(layer, name))
-
-
 def test_bronze_holds_every_record_exactly_once(spark, produced):
     settings, stats, _ = produced
-    bronze = _table(spark, settings, "bronze", "events")
-    assert bronze.count() == stats.sent
-    assert bronze.select("topic", "partition", "offset").distinct().count() == stats.sent
-    by_topic = {r["topic"]: r["count"] for r in bronze.groupBy("topic").count().collect()}
-    assert by_topic == {settings.topic(t): n for t, n in stats.by_topic.items()}
+    assert_bronze_exactly_once(spark, settings, stats)
 
 
 def test_silver_is_deduplicated_and_accounts_for_every_bronze_row(spark, produced):
     settings, stats, _ = produced
-    silver_rows = 0
-    for name in TYPED:
-        df = _table(spark, settings, "silver", name)
-        n = df.count()
-        assert df.select("event_id").distinct().count() == n, f"duplicate event_id in {name}"
-        silver_rows += n
-    quarantined = _table(spark, settings, "silver", "quarantine").count()
-    assert silver_rows + quarantined == stats.sent
-    assert silver_rows == stats.by_kind["good"]
+    assert_silver_accounts_for_bronze(spark, settings, stats)
 
 
 def test_every_bad_record_is_quarantined_with_its_reason(spark, produced):
     settings, stats, _ = produced
-    quarantine = _table(spark, settings, "silver", "quarantine")
+    quarantine = read_table(spark, settings, "silver", "quarantine")
     reasons = Counter(
         {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
     )
-    expected = Counter()
-    for kind, reason in EXPECTED_REASON.items():
-        expected[reason] += stats.by_kind.get(kind, 0)
-    assert +expected == reasons
-    assert all(stats.by_kind.get(k, 0) > 0 for k in EXPECTED_REASON), stats.by_kind
+    assert expected_reasons(stats.by_kind) == reasons
+    assert all(stats.by_kind.get(k, 0) > 0 for k in REASON_OF_KIND), stats.by_kind
     assert quarantine.filter(F.col("raw_value").isNull()).count() == 0
 
 
@@ -113,7 +87,7 @@ def test_injected_moments_are_found(spark, produced):
     settings, _, truth = produced
     labels = load_truth(truth)
     assert len(labels) >= 8
-    rows = _table(spark, settings, "gold", "moments").collect()
+    rows = read_table(spark, settings, "gold", "moments").collect()
     detected = [Interval(r.stream_id, r.kind, r.start_ts, r.end_ts) for r in rows]
     result = score(detected, labels, tolerance_s=30)
     print(f"moments: {result} precision={result.precision:.2f} recall={result.recall:.2f}")
@@ -123,32 +97,4 @@ def test_injected_moments_are_found(spark, produced):
 
 def test_batch_rebuild_equals_the_stream(spark, produced, tmp_path):
     settings, _, _ = produced
-    rebuilt = settings.model_copy(update={"lake_root": str(tmp_path / "lake")})
-    shutil.copytree(
-        Path(settings.table_path("bronze", "events")), Path(rebuilt.table_path("bronze", "events"))
-    )
-    runner.run_batch(spark, rebuilt, "silver")
-    runner.run_batch(spark, rebuilt, "gold")
-    tables = [
-        ("silver", t)
-        for t in (
-            *TYPED,
-            "quarantine",
-            "chat_summary_minute",
-            "viewer_timeseries",
-            "transactions_minute",
-        )
-    ]
-    tables += [
-        ("gold", t) for t in ("stream_minute_metrics", "moments", "stream_summary", "streams")
-    ]
-    for layer, name in tables:
-        streamed = _table(spark, settings, layer, name)
-        batch = _table(spark, rebuilt, layer, name)
-        cols = [
-            c for c in streamed.columns if c not in ("updated_at", "detected_at", "quarantined_at")
-        ]
-        a, b = streamed.select(cols), batch.select(cols)
-        assert a.count() == b.count(), f"{layer}/{name} row count differs"
-        assert a.exceptAll(b).count() == 0, f"{layer}/{name}: stream rows missing from batch"
-        assert b.exceptAll(a).count() == 0, f"{layer}/{name}: batch rows missing from stream"
+    assert_batch_rebuild_equals(spark, settings, tmp_path)

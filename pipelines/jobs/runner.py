@@ -11,8 +11,11 @@ import importlib
 import logging
 import re
 import signal
+import threading
 
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQuery
 
 from pipelines.config import Settings
 
@@ -22,7 +25,7 @@ LAYERS = ("bronze", "silver", "gold")
 
 
 def parse_trigger(trigger: str | None, settings: Settings) -> dict:
-    """'availableNow' | 'processing:10s' | None (config default) -> DataStreamWriter.trigger kwargs."""
+    """'availableNow' | 'processing:10s' | None (config default) -> trigger(...) kwargs."""
     if trigger is None:
         return {"processingTime": f"{settings.spark_trigger_seconds} seconds"}
     if trigger == "availableNow":
@@ -60,34 +63,109 @@ def run_stream(spark: SparkSession, settings: Settings, layer: str, trigger: dic
     if trigger.get("availableNow"):
         # Catch up layer by layer so one call carries new Kafka records all the way to gold.
         for name in names:
-            query = _job(name).start_stream(spark, settings, trigger)
-            query.awaitTermination()
+            query = _start(spark, settings, name, trigger)
+            _await(query)
+            if _hit_spark_55271(query):
+                query = _start(spark, settings, name, trigger)
+                _await(query)
             _raise_if_failed(query)
         return
-    queries = [_job(name).start_stream(spark, settings, trigger) for name in names]
-    _stop_on_sigterm(queries)
+    queries = {name: _start(spark, settings, name, trigger) for name in names}
+    stopping = _stop_on_sigterm()
+    restarted: set[str] = set()
     try:
-        spark.streams.awaitAnyTermination()
+        while True:
+            _await_any(spark, stopping)
+            if stopping.is_set():
+                log.info("SIGTERM: stopping %d queries", len(queries))
+                break
+            ended = [name for name, query in queries.items() if not query.isActive]
+            again = [n for n in ended if n not in restarted and _hit_spark_55271(queries[n])]
+            if not again or len(again) < len(ended):
+                break
+            spark.streams.resetTerminated()
+            for name in again:
+                restarted.add(name)
+                queries[name] = _start(spark, settings, name, trigger)
     finally:
-        for query in queries:
+        for query in queries.values():
             if query.isActive:
                 query.stop()
-    for query in queries:
+    for query in queries.values():
         _raise_if_failed(query)
+
+
+def _start(spark: SparkSession, settings: Settings, name: str, trigger: dict) -> StreamingQuery:
+    return _job(name).start_stream(spark, settings, trigger)
+
+
+def _await(query: StreamingQuery) -> None:
+    """Block until the query ends; a failure stays on ``query.exception()``."""
+    try:
+        query.awaitTermination()
+    except StreamingQueryException:
+        pass
+
+
+def _await_any(spark: SparkSession, stopping: threading.Event) -> None:
+    """Block until a query ends or SIGTERM arrives; a failure stays on ``query.exception()``.
+
+    Waits in one-second slices so the signal handler never has to call into the JVM while
+    this thread is inside a py4j call (that fails with a reentrant-read error)."""
+    while not stopping.is_set():
+        try:
+            if spark.streams.awaitAnyTermination(timeout=1):
+                return
+        except StreamingQueryException:
+            return
+
+
+# SPARK-55271 (Spark 4.1.1): a Kafka query restarted with a planned but uncommitted batch (the
+# driver died mid-batch) runs that batch, commits it, then fails in the progress report
+# (KafkaMicroBatchStream.metrics on offsets it has not fetched yet). The checkpoint is
+# consistent by then and the next start plans normally, so starting once more is safe.
+_SPARK_55271 = 'because the return value of "scala.Option.get()" is null'
+
+
+def _hit_spark_55271(query: StreamingQuery) -> bool:
+    error = query.exception()
+    if query.name != "bronze" or error is None or _SPARK_55271 not in _error_text(error):
+        return False
+    log.warning("bronze: restarting once after SPARK-55271 (Kafka source metrics on recovery)")
+    return True
+
+
+# Spark's Kafka source names these failures (error class KAFKA_DATA_LOSS.*) and suggests
+# a source option the user cannot set; say what happened and which flag to use instead.
+_DATA_LOSS_MARKS = ("KAFKA_DATA_LOSS", "Some data may have been lost")
+
+
+def _error_text(error: Exception | None) -> str:
+    """The message and its causes: Spark often wraps the reason ("Exception thrown in
+    awaitResult") and keeps it only in the cause chain (PySpark's captured ``_cause``)."""
+    parts = []
+    while error is not None and len(parts) < 20:
+        parts += [str(error), str(getattr(error, "_stackTrace", "") or "")]
+        error = getattr(error, "_cause", None) or error.__cause__
+    return "\n".join(parts)
 
 
 def _raise_if_failed(query) -> None:
     error = query.exception()
-    if error is not None:
-        raise RuntimeError(f"streaming query {query.name} failed: {error}")
+    if error is None:
+        return
+    if any(mark in _error_text(error) for mark in _DATA_LOSS_MARKS):
+        raise RuntimeError(
+            f"streaming query {query.name} failed: Kafka no longer holds records the checkpoint "
+            "has not read yet (aged out by retention, or the topic was recreated); run again "
+            "with --allow-data-loss to skip them (Spark logs each gap; bronze's offsets show it)"
+        )
+    raise RuntimeError(f"streaming query {query.name} failed: {error}")
 
 
-def _stop_on_sigterm(queries) -> None:
-    """Supervisor stops us with SIGTERM: stop the queries cleanly so checkpoints are consistent."""
-
-    def handler(signum, frame):
-        log.info("signal %s: stopping %d queries", signum, len(queries))
-        for query in queries:
-            query.stop()
-
-    signal.signal(signal.SIGTERM, handler)
+def _stop_on_sigterm() -> threading.Event:
+    """Supervisor stops us with SIGTERM: the handler only sets the returned event; the wait
+    loop sees it and stops the queries cleanly, so checkpoints stay consistent."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    return stopping

@@ -1,0 +1,61 @@
+"""A real single-node Kafka broker the tests start, stop and restart themselves."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+from pipelines import kafka_local
+from pipelines.config import Settings
+
+
+def free_port_pair() -> int:
+    """A port p with p and p+1 free (client and controller listeners)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port < 65000:
+            with socket.socket() as s2:
+                try:
+                    s2.bind(("127.0.0.1", port + 1))
+                    return port
+                except OSError:
+                    continue
+    raise RuntimeError("no free port pair")
+
+
+class LocalBroker:
+    """The project's broker (``kafka_local``) on free ports with its data under ``data_dir``.
+
+    ``stop`` then ``start`` restarts it on the same ports and data, as an outage would.
+    """
+
+    def __init__(self, base: Settings, data_dir: Path) -> None:
+        port = free_port_pair()
+        self.settings = base.model_copy(
+            update={"kafka_port": port, "kafka_bootstrap_servers": f"127.0.0.1:{port}"}
+        )
+        self.data_dir = data_dir
+        self._proc: subprocess.Popen | None = None
+        self._log = None
+
+    def start(self, timeout_s: float = 120) -> Settings:
+        cmd = kafka_local.prepare_broker(self.settings, self.data_dir)
+        self._log = open(self.data_dir / "broker.log", "a")
+        self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
+        kafka_local.wait_until_ready(self.settings.kafka_bootstrap_servers, timeout_s=timeout_s)
+        return self.settings
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._log.close()
+        self._proc = None

@@ -1,0 +1,350 @@
+"""Faults and bad input on the real broker and real Spark (issue 7).
+
+One produced dataset serves the crash, bad-input and maintenance tests: a minute of two
+channels with 10% bad records, after a flood of raw junk (bytes that are not UTF-8, ~1 MB
+records, a null and an empty value). The broker outage, retention and lateness tests need
+topics (or a broker) of their own and a few dozen records each.
+
+Covered elsewhere, so not repeated: each producer bad kind under its reason (2%, one hour:
+test_pipeline_e2e), the lateness and dedupe rules row by row (test_silver,
+test_silver_job), bound parameters on simple injections (test_queries), a lost Spark
+worker (test_cluster).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from fault_helpers import (
+    age_out,
+    delta_rows,
+    end_offsets,
+    kill_hard,
+    run_cli,
+    send_raw,
+    small_delta_snapshots,
+    start_pipeline,
+    wait_for,
+    with_extra,
+)
+from gold_fixture import gold_lake  # noqa: F401 (fixture)
+from kafka_helpers import LocalBroker
+from lake_checks import (
+    assert_batch_rebuild_equals,
+    assert_bronze_exactly_once,
+    assert_silver_accounts_for_bronze,
+    expected_reasons,
+    read_table,
+)
+from pyspark.sql import functions as F
+from silver_fixture import event
+
+from pipelines import kafka_local
+from pipelines.event_codec import encode_event
+from pipelines.jobs import bronze_job, gold_job, runner, silver_job
+from pipelines.jobs.maintain import maintain_lake
+from pipelines.producer import produce
+from pipelines.queries import GOLD_SCHEMAS, GoldQueries, quarantine_reasons
+
+AVAILABLE_NOW = {"availableNow": True}
+EVERY_SECOND = {"processingTime": "1 seconds"}
+MB = 1024 * 1024
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _small_snapshots(spark):
+    with small_delta_snapshots(spark):
+        yield
+
+
+def _own_topics(broker_settings, root):
+    settings = broker_settings.model_copy(
+        update={
+            "kafka_topic_prefix": f"fault{uuid.uuid4().hex[:6]}.events",
+            "lake_root": str(root / "lake"),
+        }
+    )
+    kafka_local.ensure_topics(settings)
+    return settings
+
+
+def _junk() -> tuple[list[tuple[str, str, bytes | None]], Counter]:
+    """Raw records no producer would send, and the quarantine reasons they must get."""
+    big_chat = event("chat", "big-1", datetime.now(timezone.utc), stream="alpha",
+                     message="x" * MB)  # fmt: skip
+    records = [
+        *[("chat", "alpha", b"\xff\xfe" + bytes(range(i, i + 40))) for i in range(10)],
+        *[("viewer", "beta", b"\xc3\x28" + b"\x80" * i) for i in range(10)],
+        ("viewer", "alpha", b"\xff" * MB),  # 1 MB, not UTF-8
+        ("chat", "alpha", encode_event(big_chat)),  # 1 MB of valid JSON
+        ("chat", "beta", b"[" * (MB + 10)),  # 1 MB of broken JSON
+        ("chat", "alpha", None),  # a tombstone
+        ("viewer", "beta", b""),
+        ("transaction", "alpha", b"[1, 2, 3]"),
+    ]
+    return records, Counter(not_utf8=21, oversized=2, invalid_json=3)
+
+
+@pytest.fixture(scope="module")
+def flood(kafka_broker, tmp_path_factory):
+    """Junk first, then 1 minute × 2 channels at 5 events/s with 10% bad records.
+
+    Returns (settings, stats of everything sent, quarantine rows expected per reason)."""
+    settings = _own_topics(kafka_broker, tmp_path_factory.mktemp("flood"))
+    records, junk_reasons = _junk()
+    send_raw(settings, records)
+    stats = produce(settings, channels=["alpha", "beta"], rate=5.0, duration=60, fast=True,
+                    seed=3, bad_ratio=0.1, progress=False)  # fmt: skip
+    total = with_extra(stats, Counter(event_type for event_type, _, _ in records))
+    return settings, total, expected_reasons(stats.by_kind) + junk_reasons
+
+
+# ---- 1. kill -9 mid-stream, and 3. the flood of bad input -----------------------------------
+def _got_going(proc, bronze: str, chat: str, sent: int) -> bool:
+    """Exited, or silver has rows, or bronze holds half: time to pull the plug."""
+    return proc.poll() is not None or delta_rows(chat) > 0 or delta_rows(bronze) >= sent // 2
+
+
+@pytest.fixture(scope="module")
+def crashed(spark, flood, tmp_path_factory):
+    """The pipeline as a process of its own, kill -9'd mid-stream, then caught up in-process.
+
+    Returns (settings, bronze rows at the kill, whether it was still running then)."""
+    base, stats, _ = flood
+    root = tmp_path_factory.mktemp("crash")
+    settings = base.model_copy(update={"lake_root": str(root / "lake")})
+    proc = start_pipeline(settings, root / "pipeline.log", "all", "--trigger", "processing:1s",
+                          TELEMETRA_KAFKA_MAX_OFFSETS_PER_TRIGGER="60")  # fmt: skip
+    bronze = settings.table_path("bronze", "events")
+    chat = settings.table_path("silver", "chat_messages")
+    try:
+        wait_for(lambda: _got_going(proc, bronze, chat, stats.sent), 300, "the pipeline to start")
+        running = proc.poll() is None
+    finally:
+        at_kill = delta_rows(bronze)
+        kill_hard(proc)
+    assert running, (root / "pipeline.log").read_text()[-3000:]
+    runner.run_stream(spark, settings, "all", AVAILABLE_NOW)
+    return settings, at_kill
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(1800)
+def test_kill_9_mid_stream_then_restart_from_the_checkpoint(spark, flood, crashed, tmp_path):
+    _, stats, _ = flood
+    settings, at_kill = crashed
+    assert 0 < at_kill < stats.sent, f"killed with {at_kill} of {stats.sent} records in bronze"
+    assert_bronze_exactly_once(spark, settings, stats)
+    assert_silver_accounts_for_bronze(spark, settings, stats)
+    assert_batch_rebuild_equals(spark, settings, tmp_path)
+
+
+def _reasons(spark, settings) -> Counter:
+    quarantine = read_table(spark, settings, "silver", "quarantine")
+    return Counter(
+        {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
+    )
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(1800)
+def test_a_flood_of_bad_input_is_quarantined_with_reasons(spark, flood, crashed):
+    _, _, expected = flood
+    settings, _ = crashed
+    assert _reasons(spark, settings) == expected
+    quarantine = read_table(spark, settings, "silver", "quarantine")
+    # Bytes are kept as received: the three 1 MB records whole, null only for the tombstone.
+    assert quarantine.filter(F.length("raw_value") >= MB).count() == 3
+    assert quarantine.filter(F.col("raw_value").isNull()).count() == 1
+
+
+# ---- 6. OPTIMIZE and VACUUM while the streams write -------------------------------------------
+def _start_all(spark, settings) -> list:
+    return [job.start_stream(spark, settings, EVERY_SECOND)
+            for job in (bronze_job, silver_job, gold_job)]  # fmt: skip
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(1800)
+def test_optimize_and_vacuum_while_the_streams_write(spark, flood, tmp_path):
+    base, stats, expected = flood
+    settings = base.model_copy(
+        update={"lake_root": str(tmp_path / "lake"), "kafka_max_offsets_per_trigger": 300}
+    )
+    queries = _start_all(spark, settings)
+    chat = settings.table_path("silver", "chat_messages")
+    try:
+        wait_for(lambda: delta_rows(chat) > 0, 300, "silver to get going")
+        for _ in range(2):  # while bronze still has records to take and silver to classify
+            compacted = list(maintain_lake(spark, settings))
+        failures = [f"{q.name}: {q.exception()}" for q in queries if not q.isActive]
+    finally:
+        for query in queries:
+            query.stop()
+    assert failures == []
+    assert len(compacted) == 14  # every table but gold/quality_runs exists
+    runner.run_stream(spark, settings, "all", AVAILABLE_NOW)
+    assert_bronze_exactly_once(spark, settings, stats)
+    assert_silver_accounts_for_bronze(spark, settings, stats)
+    assert _reasons(spark, settings) == expected
+
+
+# ---- 2. the broker goes away and comes back ---------------------------------------------------
+@pytest.fixture
+def own_broker(base_settings, tmp_path):
+    (tmp_path / "kafka").mkdir()
+    broker = LocalBroker(base_settings, tmp_path / "kafka")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(1800)
+def test_broker_restart_while_the_stream_runs(spark, own_broker, tmp_path):
+    settings = _own_topics(own_broker.settings, tmp_path)
+    stats = produce(settings, ["alpha"], rate=5.0, count=100, fast=True, seed=1, progress=False)
+    query = bronze_job.start_stream(spark, settings, EVERY_SECOND)
+    bronze = settings.table_path("bronze", "events")
+    try:
+        wait_for(lambda: delta_rows(bronze) == stats.sent, 180, "bronze to take the first part")
+        own_broker.stop()
+        time.sleep(20)  # many triggers meet the outage
+        # It waits for the broker, or it fails with a reason; it never just stops.
+        failure = query.exception()
+        assert query.isActive or failure is not None
+        own_broker.start()
+        stats.add(produce(settings, ["beta"], rate=5.0, count=100, fast=True, seed=2,
+                          progress=False))  # fmt: skip
+        wait_for(lambda: delta_rows(bronze) == stats.sent or not query.isActive, 240,
+                 "bronze to catch up after the outage")  # fmt: skip
+        still_running = query.isActive
+    finally:
+        query.stop()
+    assert still_running, f"the stream died of the outage: {query.exception()}"
+    runner.run_stream(spark, settings, "all", AVAILABLE_NOW)
+    assert_bronze_exactly_once(spark, settings, stats)
+    assert_silver_accounts_for_bronze(spark, settings, stats)
+
+
+# ---- 5. Kafka retention overtakes a stopped pipeline --------------------------------------------
+def _bronze_offsets(spark, settings) -> dict[tuple[str, int], list[int]]:
+    rows = read_table(spark, settings, "bronze", "events").select("topic", "partition", "offset")
+    found: dict[tuple[str, int], list[int]] = {}
+    for r in rows.collect():
+        found.setdefault((r["topic"], r["partition"]), []).append(r["offset"])
+    return {tp: sorted(offsets) for tp, offsets in found.items()}
+
+
+def _some(settings, seed: int):
+    return produce(settings, ["alpha"], rate=5.0, count=30, fast=True, seed=seed, progress=False)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(1800)
+def test_retention_overtaking_a_stopped_pipeline(spark, kafka_settings):
+    settings = kafka_settings
+    _some(settings, seed=1)
+    runner.run_stream(spark, settings, "bronze", AVAILABLE_NOW)
+    read_up_to = end_offsets(settings)
+    _some(settings, seed=2)  # never read: retention takes it while the pipeline is stopped
+    aged_out_to = end_offsets(settings)
+    age_out(settings, aged_out_to)
+    _some(settings, seed=3)
+    ends = end_offsets(settings)
+    with pytest.raises(RuntimeError, match="--allow-data-loss"):
+        runner.run_stream(spark, settings, "bronze", AVAILABLE_NOW)
+    result = run_cli(settings, "run", "bronze", "--trigger", "availableNow", "--allow-data-loss")
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = {
+        (tp.topic, tp.partition): [*range(read_up_to[tp]), *range(aged_out_to[tp], end)]
+        for tp, end in ends.items()
+        if end
+    }
+    assert _bronze_offsets(spark, settings) == expected
+    assert "lost" in result.stderr.lower(), result.stderr[-3000:]
+
+
+# ---- 4. late events ------------------------------------------------------------------------------
+def _chat(event_id: str, ts: datetime) -> tuple[str, str, bytes]:
+    value = event("chat", event_id, ts, stream="latecomer", user_id=event_id, username=event_id)
+    return "chat", "latecomer", encode_event(value)
+
+
+def _window_counts(times: list[datetime], window_s: int = 60, slide_s: int = 10) -> dict:
+    """chat_count per window start, counted by hand from event times."""
+    counts: Counter = Counter()
+    for t in times:
+        start = t.replace(microsecond=0) - timedelta(seconds=t.second % slide_s)
+        for k in range(window_s // slide_s):
+            counts[start - timedelta(seconds=k * slide_s)] += 1
+    return dict(counts)
+
+
+def _chat_counts(spark, settings, layer: str, table: str) -> dict:
+    rows = read_table(spark, settings, layer, table).filter(F.col("chat_count") > 0).collect()
+    return {r["window_start"].replace(tzinfo=timezone.utc): r["chat_count"] for r in rows}
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(1800)
+def test_late_events_update_their_windows_or_are_counted_late(spark, kafka_settings):
+    settings = kafka_settings
+    t0 = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=15)
+    on_time = [t0 + timedelta(seconds=10 * i) for i in range(31)]  # t0 .. t0 + 300 s
+    send_raw(settings, [_chat(f"c{i}", t) for i, t in enumerate(on_time)])
+    for layer in ("bronze", "silver"):  # gold reads silver's change feed from the start later
+        runner.run_stream(spark, settings, layer, AVAILABLE_NOW)
+    assert _chat_counts(spark, settings, "silver", "chat_summary_minute") == _window_counts(on_time)
+    # 100 s behind the stream's newest event (within the 120 s watermark), and 200 s behind.
+    within, late = t0 + timedelta(seconds=200.5), t0 + timedelta(seconds=100.5)
+    send_raw(settings, [_chat("within", within), _chat("late", late)])
+    runner.run_stream(spark, settings, "all", AVAILABLE_NOW)
+    expected = _window_counts([*on_time, within])
+    assert _chat_counts(spark, settings, "silver", "chat_summary_minute") == expected
+    assert _chat_counts(spark, settings, "gold", "stream_minute_metrics") == expected
+    quarantine = read_table(spark, settings, "silver", "quarantine").collect()
+    assert [(r["event_id"], r["reason"]) for r in quarantine] == [("late", "late")]
+    assert read_table(spark, settings, "bronze", "events").count() == 33
+    reasons = quarantine_reasons(settings.lake_root)  # what the data-quality page shows
+    assert reasons[["reason", "records"]].values.tolist() == [["late", 1]]
+
+
+# ---- 7. the query layer given hostile input -----------------------------------------------------
+HOSTILE = [
+    "alpha' OR '1'='1",
+    "alpha'; DROP TABLE streams; --",
+    'alpha" OR "1"="1',
+    "alpha\\'; SELECT * FROM read_csv('/etc/passwd'); --",
+    "$stream_id",
+    "alpha\x00beta",
+    "🙂" * 1000,
+    "a" * MB,
+    "",
+]
+
+
+def test_the_query_layer_given_hostile_input(gold_lake):  # noqa: F811
+    q = GoldQueries(gold_lake)
+    before = q.table_versions()
+    for value in HOSTILE:
+        assert q.live_snapshot(value).empty
+        assert q.minute_metrics(value).empty
+        assert q.top_emotes(value).empty
+        assert q.moments(stream_ids=[value], kinds=[value]).empty
+        assert q.broadcast_summaries(value).empty
+        assert q.compare_broadcasts([(value, value)]).empty
+    compared = q.compare_streams([*HOSTILE, "alpha"])
+    # Values are bound, never pasted: each comes back verbatim, unknown ones without data.
+    assert compared["stream_id"].tolist() == [*HOSTILE, "alpha"]
+    assert compared["messages"].tolist() == [0] * len(HOSTILE) + [compared["messages"].iloc[-1]]
+    assert compared["messages"].iloc[-1] > 0
+    assert len(q.compare_streams([f"unknown{i}" for i in range(500)])) == 500
+    assert len(q.list_streams()) == 3
+    assert q.table_versions() == before == dict.fromkeys(GOLD_SCHEMAS, 0)
