@@ -6,17 +6,16 @@ Config is read once here (conf/defaults.yaml + environment) and passed down.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.config import ConfigError, Settings, load_settings
+from pipelines.config import ConfigError, Settings, configure_logging, load_settings
 
 app = typer.Typer(
     help="Telemetra: live-stream analytics lakehouse (Kafka -> Spark -> Delta -> DuckDB/Streamlit).",
@@ -37,11 +36,7 @@ class UserError(RuntimeError):
 
 def _settings(**overrides) -> Settings:
     settings = load_settings(**overrides)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # kafka-python narrates every connection at INFO.
-    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
+    configure_logging(settings)
     return settings
 
 
@@ -103,7 +98,7 @@ def kafka_topics(
 
 @kafka_app.command("consume")
 def kafka_consume(
-    topic: Annotated[Optional[str], typer.Option(help="Topic (default: all four event topics).")] = None,
+    topic: Annotated[str | None, typer.Option(help="Topic (default: all four event topics).")] = None,
     max_messages: Annotated[int, typer.Option("--max", help="Stop after N messages.")] = 10,
     timeout: Annotated[float, typer.Option(help="Stop after this many idle seconds.")] = 10.0,
 ) -> None:
@@ -134,14 +129,14 @@ def kafka_run() -> None:
 # ---- events ------------------------------------------------------------------------------------
 @app.command()
 def produce(
-    channels: Annotated[Optional[str], typer.Option(help="Comma-separated stream ids (PRODUCER_CHANNELS).")] = None,
-    rate: Annotated[Optional[float], typer.Option(help="Events/s of event time per channel (PRODUCER_RATE_PER_SEC).")] = None,
-    count: Annotated[Optional[int], typer.Option(help="Stop after N events.")] = None,
-    duration: Annotated[Optional[float], typer.Option(help="Seconds of event time to produce.")] = None,
+    channels: Annotated[str | None, typer.Option(help="Comma-separated stream ids (PRODUCER_CHANNELS).")] = None,
+    rate: Annotated[float | None, typer.Option(help="Events/s of event time per channel (PRODUCER_RATE_PER_SEC).")] = None,
+    count: Annotated[int | None, typer.Option(help="Stop after N events.")] = None,
+    duration: Annotated[float | None, typer.Option(help="Seconds of event time to produce.")] = None,
     fast: Annotated[bool, typer.Option(help="Generate the whole span ending now and send it as fast as possible.")] = False,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed (runs repeat).")] = None,
-    bad_ratio: Annotated[Optional[float], typer.Option(help="Fraction of bad records to mix in.")] = None,
-    truth_file: Annotated[Optional[Path], typer.Option(help="Write injected moments (ground truth) as JSONL.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (runs repeat).")] = None,
+    bad_ratio: Annotated[float | None, typer.Option(help="Fraction of bad records to mix in.")] = None,
+    truth_file: Annotated[Path | None, typer.Option(help="Write injected moments (ground truth) as JSONL.")] = None,
     processes: Annotated[int, typer.Option(help="Producer processes (for high rates).")] = 1,
 ) -> None:
     """Synthetic live-stream events to Kafka: paced to the wall clock, or --fast."""
@@ -183,7 +178,7 @@ def replay(
 def run(
     layer: Annotated[str, typer.Argument(help="bronze | silver | gold | all")],
     mode: Annotated[str, typer.Option(help="stream | batch")] = "stream",
-    trigger: Annotated[Optional[str], typer.Option(help="availableNow | processing:10s (default from config)")] = None,
+    trigger: Annotated[str | None, typer.Option(help="availableNow | processing:10s (default from config)")] = None,
     allow_data_loss: Annotated[bool, typer.Option("--allow-data-loss", help="Continue when Kafka offsets aged out (the gap is logged).")] = False,
     gate: Annotated[bool, typer.Option("--gate", help="Batch only: stop before writing a layer whose input fails a critical expectation.")] = False,
 ) -> None:
@@ -233,7 +228,7 @@ def maintain(
 @app.command()
 def quality(
     layer: Annotated[str, typer.Option(help="bronze | silver | gold | all")] = "all",
-    every: Annotated[Optional[float], typer.Option(help="Run on a schedule, every this many seconds, until stopped.")] = None,
+    every: Annotated[float | None, typer.Option(help="Run on a schedule, every this many seconds, until stopped.")] = None,
 ) -> None:
     """Great Expectations validation of the lake: Data Docs under <lake>/reports, a row per table in
     gold/quality_runs, exit 1 when a critical expectation fails."""
@@ -266,7 +261,7 @@ def quality(
 
 @app.command("app")
 def app_cmd(
-    port: Annotated[Optional[int], typer.Option(help="Port (default from config, 8501).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from config, 8501).")] = None,
 ) -> None:
     """The Streamlit app (binds to 127.0.0.1 by default)."""
     from pipelines.app_runner import run_app
@@ -306,8 +301,8 @@ def cluster_submit(
     layer: Annotated[str, typer.Argument(help="bronze | silver | gold | all")] = "all",
     master: Annotated[str, typer.Option(help="Spark master URL.")] = "spark://127.0.0.1:7077",
     mode: Annotated[str, typer.Option(help="stream | batch")] = "stream",
-    trigger: Annotated[Optional[str], typer.Option(help="availableNow | processing:10s")] = None,
-    conf: Annotated[Optional[list[str]], typer.Option("--conf", help="Extra Spark conf KEY=VALUE (repeatable).")] = None,
+    trigger: Annotated[str | None, typer.Option(help="availableNow | processing:10s")] = None,
+    conf: Annotated[list[str] | None, typer.Option("--conf", help="Extra Spark conf KEY=VALUE (repeatable).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the spark-submit line only.")] = False,
 ) -> None:
     """spark-submit a layer's entry point to a master, jars passed by path (no resolution)."""
@@ -368,7 +363,7 @@ def ps() -> None:
 
 @app.command()
 def logs(
-    name: Annotated[Optional[str], typer.Argument(help="kafka | pipeline | producer | app (default: all)")] = None,
+    name: Annotated[str | None, typer.Argument(help="kafka | pipeline | producer | app (default: all)")] = None,
     lines: Annotated[int, typer.Option("-n", "--lines")] = 40,
     follow: Annotated[bool, typer.Option("-f", "--follow")] = False,
 ) -> None:

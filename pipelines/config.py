@@ -9,6 +9,7 @@ Transformations never read the environment: they get a ``Settings`` (or plain va
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Literal
@@ -215,3 +216,15 @@ def _env_name(loc: str) -> str:
     info = Settings.model_fields.get(field)
     has_seed_name = info is not None and info.validation_alias is not None
     return field.upper() if has_seed_name else f"TELEMETRA_{field.upper()}"
+
+
+# Libraries that narrate every connection or expectation at INFO.
+_CHATTY_LOGGERS = ("kafka", "great_expectations", "py4j")
+
+
+def configure_logging(settings: Settings) -> None:
+    """Log at ``LOG_LEVEL``; the chatty libraries only from WARNING up."""
+    level = logging.getLevelName(settings.log_level)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, level))

@@ -21,7 +21,7 @@ import time
 
 from pyspark.sql import SparkSession
 
-from pipelines.config import ConfigError, Settings, load_settings
+from pipelines.config import ConfigError, Settings, configure_logging, load_settings
 from pipelines.quality import run_quality
 from pipelines.quality_report import QualityReport
 
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         print(f"telemetra: {exc}", file=sys.stderr)
         sys.exit(2)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging(settings)
     if args.loop:
         quality_loop(settings, args.interval)
         return

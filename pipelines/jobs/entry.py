@@ -7,10 +7,9 @@ Under spark-submit the master and ``--jars`` come from the spark-submit command 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
-from pipelines.config import ConfigError, load_settings
+from pipelines.config import ConfigError, configure_logging, load_settings
 
 
 def submit_main(layer: str, argv: list[str] | None = None) -> None:
@@ -23,7 +22,7 @@ def submit_main(layer: str, argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         print(f"telemetra: {exc}", file=sys.stderr)
         sys.exit(2)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging(settings)
 
     from pipelines.jobs import runner
     from pipelines.spark import build_spark
