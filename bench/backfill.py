@@ -256,6 +256,7 @@ def main(args: argparse.Namespace) -> dict:
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                         "load_average_before": [round(x, 2) for x in os.getloadavg()]},
             "master": args.master,
+            "driver_memory": settings.spark_driver_memory,
             "shuffle_partitions": args.partitions,
             "bronze": write_bronze(bronze, settings, args.events, channels, args.rate),
         }  # fmt: skip

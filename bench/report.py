@@ -127,12 +127,16 @@ compared window by window.
         text
         + table(["", "seconds", "events/s"], rows)
         + f"\n\n{r['bronze']['records']:,} events ({r['bronze']['event_span_hours']} h of "
-        + f"event time), master `{r['master']}`; silver {s['silver_s']} s, gold {s['gold_s']} s; "
+        + f"event time), master `{r['master']}`, driver memory {r.get('driver_memory', '?')}, "
+        + f"load average before/after {r['machine']['load_average_before']} / "
+        + f"{r['load_average_after']}; silver {s['silver_s']} s, gold {s['gold_s']} s; "
         + f"Spark takes {r['spark_time_over_reference']}× the reference's time. "
         + f"Agreement over {a['windows_compared']:,} windows: mismatches "
         + f"{a['window_mismatches']}, chat spikes {a['chat_spikes']} "
         + f"({'agree' if a['agree'] else 'DO NOT agree'}; compared: {a['covers']}). "
-        + f"Taken {r['when']}.\n"
+        + f"Taken {r['when']}."
+        + (f" Note: {r['note']}" if r.get("note") else "")
+        + "\n"
     )
 
 

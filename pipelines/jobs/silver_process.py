@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
@@ -194,13 +195,15 @@ def process_bronze(
         stored = _read(spark, job.paths["stream_watermarks"]).select("stream_id", "max_event_ts")
     else:
         stored = small_frame(spark, [], STORED_MAX_SCHEMA)
-    stage = classify(bronze, p, job.rates_base, stored).persist()
+    # On disk, not in the heap: a backfill's classified rows (raw bytes, decoded text, parsed
+    # fields) are wide, and caching 1M of them in memory ran a 2 GB driver out of heap.
+    stage = classify(bronze, p, job.rates_base, stored).persist(StorageLevel.DISK_ONLY)
     classified = None
     try:
         stats, any_valid = _candidate_stats(stage)
         seen = _seen_in_silver(spark, job, stats) if sinks.incremental else None
         classified = stage if seen is None else stage.transform(with_silver_dedupe, seen)
-        classified = classified.persist()
+        classified = classified.persist(StorageLevel.DISK_ONLY)
         counts = {
             (r["event_type"] if r["accepted"] else "quarantine"): r["count"]
             for r in classified.groupBy(
