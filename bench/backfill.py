@@ -22,7 +22,6 @@ Writes JSON to ``--out`` (default bench/results/backfill.json) and prints it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -36,6 +35,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
+from results_io import write_result
 
 from pipelines.config import PROJECT_ROOT, load_settings
 from pipelines.events import generate
@@ -281,11 +281,7 @@ def main(args: argparse.Namespace) -> dict:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return result
+    return write_result(result, args.out)
 
 
 def _args() -> argparse.Namespace:

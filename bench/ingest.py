@@ -38,6 +38,7 @@ import psutil
 import pyarrow as pa
 from deltalake import DeltaTable
 from kafka import KafkaConsumer, TopicPartition
+from results_io import write_result
 
 from pipelines import kafka_local, stack
 from pipelines.config import PROJECT_ROOT, Settings, load_settings
@@ -198,11 +199,7 @@ def main(args: argparse.Namespace) -> dict:
         "steps": steps,
         "max_sustained_per_s": max(sustained, default=0),
     }  # fmt: skip
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return result
+    return write_result(result, args.out)
 
 
 def _args() -> argparse.Namespace:

@@ -16,16 +16,15 @@ CPU seconds are reported too: ``events_per_cpu_s`` is the producer's own cost.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from kafka.admin import KafkaAdminClient
+from results_io import write_result
 
 from pipelines import kafka_local
 from pipelines.config import PROJECT_ROOT, load_settings
@@ -106,11 +105,7 @@ def main() -> dict:
         ],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
-    out = Path(ARGS.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return result
+    return write_result(result, ARGS.out)
 
 
 def _args() -> argparse.Namespace:

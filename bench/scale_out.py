@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from backfill import write_bronze
+from results_io import write_result
 
 from pipelines import cluster
 from pipelines.config import PROJECT_ROOT, load_settings
@@ -72,11 +73,7 @@ def main(args: argparse.Namespace) -> dict:
         "events": bronze["records"],
         "runs": runs,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return result
+    return write_result(result, args.out)
 
 
 def _args() -> argparse.Namespace:
