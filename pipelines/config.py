@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -228,3 +229,14 @@ def configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name in _CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.WARNING, level))
+
+
+def entry_point_settings() -> Settings:
+    """Settings for a spark-submit entry point: a bad value ends it with one line (exit 2)."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"telemetra: {exc}", file=sys.stderr)
+        sys.exit(2)
+    configure_logging(settings)
+    return settings

@@ -21,7 +21,7 @@ import time
 
 from pyspark.sql import SparkSession
 
-from pipelines.config import ConfigError, Settings, configure_logging, load_settings
+from pipelines.config import Settings, entry_point_settings
 from pipelines.quality import run_quality
 from pipelines.quality_report import QualityReport
 
@@ -135,12 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loop", action="store_true", help="run on a schedule until stopped")
     parser.add_argument("--interval", type=float, default=None, help="seconds between runs")
     args = parser.parse_args(argv)
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"telemetra: {exc}", file=sys.stderr)
-        sys.exit(2)
-    configure_logging(settings)
+    settings = entry_point_settings()
     if args.loop:
         quality_loop(settings, args.interval)
         return

@@ -7,9 +7,8 @@ Under spark-submit the master and ``--jars`` come from the spark-submit command 
 from __future__ import annotations
 
 import argparse
-import sys
 
-from pipelines.config import ConfigError, configure_logging, load_settings
+from pipelines.config import entry_point_settings
 
 
 def submit_main(layer: str, argv: list[str] | None = None) -> None:
@@ -17,12 +16,7 @@ def submit_main(layer: str, argv: list[str] | None = None) -> None:
     parser.add_argument("--mode", choices=("stream", "batch"), default="stream")
     parser.add_argument("--trigger", default=None, help="availableNow | processing:10s")
     args = parser.parse_args(argv)
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"telemetra: {exc}", file=sys.stderr)
-        sys.exit(2)
-    configure_logging(settings)
+    settings = entry_point_settings()
 
     from pipelines.jobs import runner
     from pipelines.spark import build_spark
