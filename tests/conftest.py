@@ -67,15 +67,6 @@ def kafka_broker(base_settings, tmp_path_factory):
 @pytest.fixture
 def kafka_settings(kafka_broker, tmp_path):
     """Settings with a fresh topic prefix (four new, empty topics) and a lake under tmp_path."""
-    import uuid
+    from kafka_helpers import with_fresh_topics
 
-    from pipelines import kafka_local
-
-    settings = kafka_broker.model_copy(
-        update={
-            "kafka_topic_prefix": f"test{uuid.uuid4().hex[:8]}.events",
-            "lake_root": str(tmp_path / "lake"),
-        }
-    )
-    kafka_local.ensure_topics(settings)
-    return settings
+    return with_fresh_topics(kafka_broker, tmp_path, "test")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import uuid
 from pathlib import Path
 
 from pipelines import kafka_local
@@ -59,3 +60,17 @@ class LocalBroker:
             self._proc.wait()
         self._log.close()
         self._proc = None
+
+
+def with_fresh_topics(broker: Settings, root: Path, prefix: str, **update) -> Settings:
+    """``broker``'s settings on four new, empty topics (a unique prefix), the lake under
+    ``root``, plus any other ``update``; the topics are created."""
+    settings = broker.model_copy(
+        update={
+            "kafka_topic_prefix": f"{prefix}{uuid.uuid4().hex[:8]}.events",
+            "lake_root": str(Path(root) / "lake"),
+            **update,
+        }
+    )
+    kafka_local.ensure_topics(settings)
+    return settings

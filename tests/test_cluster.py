@@ -21,15 +21,15 @@ import socket
 import subprocess
 import time
 import urllib.request
-import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
+from kafka_helpers import with_fresh_topics
 from lake_checks import TYPED, assert_bronze_exactly_once, assert_silver_accounts_for_bronze
 
-from pipelines import cluster, kafka_local
+from pipelines import cluster
 from pipelines.config import Settings
 from pipelines.producer import ProduceStats, produce
 
@@ -69,16 +69,9 @@ def _get_json(url: str):
 
 def _cluster_settings(broker: Settings, root) -> Settings:
     """Fresh topics, a lake and run state (pid files, daemon logs) under ``root``."""
-    settings = broker.model_copy(
-        update={
-            "kafka_topic_prefix": f"cl{uuid.uuid4().hex[:6]}.events",
-            "lake_root": str(root / "lake"),
-            "run_dir": str(root / "run"),
-            "spark_driver_memory": DRIVER_MEMORY,
-        }
+    return with_fresh_topics(
+        broker, root, "cl", run_dir=str(root / "run"), spark_driver_memory=DRIVER_MEMORY
     )
-    kafka_local.ensure_topics(settings)
-    return settings
 
 
 @contextmanager

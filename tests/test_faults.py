@@ -18,7 +18,6 @@ it is out of the suite until it can be made cheaper.
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -36,7 +35,7 @@ from fault_helpers import (
     with_extra,
 )
 from gold_fixture import gold_lake  # noqa: F401 (fixture)
-from kafka_helpers import LocalBroker
+from kafka_helpers import LocalBroker, with_fresh_topics
 from lake_checks import (
     assert_batch_rebuild_equals,
     assert_bronze_exactly_once,
@@ -47,7 +46,6 @@ from lake_checks import (
 from pyspark.sql import functions as F
 from silver_fixture import event
 
-from pipelines import kafka_local
 from pipelines.event_codec import encode_event
 from pipelines.jobs import bronze_job, runner
 from pipelines.producer import produce
@@ -65,14 +63,7 @@ def _small_snapshots(spark):
 
 
 def _own_topics(broker_settings, root):
-    settings = broker_settings.model_copy(
-        update={
-            "kafka_topic_prefix": f"fault{uuid.uuid4().hex[:6]}.events",
-            "lake_root": str(root / "lake"),
-        }
-    )
-    kafka_local.ensure_topics(settings)
-    return settings
+    return with_fresh_topics(broker_settings, root, "fault")
 
 
 def _junk() -> tuple[list[tuple[str, str, bytes | None]], Counter]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from kafka_helpers import with_fresh_topics
 from lake_checks import (
     REASON_OF_KIND,
     assert_batch_rebuild_equals,
@@ -34,18 +35,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 @pytest.fixture(scope="module")
 def produced(spark, kafka_broker, tmp_path_factory):
     """Produce once, run the streaming pipeline once (availableNow) for the module's tests."""
-    import uuid
-
-    from pipelines import kafka_local
-
     root = tmp_path_factory.mktemp("e2e")
-    settings = kafka_broker.model_copy(
-        update={
-            "kafka_topic_prefix": f"e2e{uuid.uuid4().hex[:6]}.events",
-            "lake_root": str(root / "lake"),
-        }
-    )
-    kafka_local.ensure_topics(settings)
+    settings = with_fresh_topics(kafka_broker, root, "e2e")
     truth = root / "truth.jsonl"
     stats = produce(
         settings,
