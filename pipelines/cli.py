@@ -229,6 +229,7 @@ def maintain(
 def quality(
     layer: Annotated[str, typer.Option(help="bronze | silver | gold | all")] = "all",
     every: Annotated[float | None, typer.Option(help="Run on a schedule, every this many seconds, until stopped.")] = None,
+    start_after: Annotated[float, typer.Option(help="With --every: seconds to wait before the first run.")] = 0.0,
 ) -> None:
     """Great Expectations validation of the lake: Data Docs under <lake>/reports, a row per table in
     gold/quality_runs, exit 1 when a critical expectation fails."""
@@ -239,7 +240,7 @@ def quality(
     if layer not in ("bronze", "silver", "gold", "all"):
         raise UserError(f"--layer must be bronze, silver, gold or all; got {layer!r}")
     if every is not None:
-        quality_loop(settings, every)
+        quality_loop(settings, every, start_after_s=start_after)
         return
     spark = quality_spark(settings)
     try:

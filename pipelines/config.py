@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     spark_shuffle_partitions: int = Field(4, ge=1)
     spark_driver_memory: str = Field("2g", pattern=r"^\d+[mMgG]$")
     spark_trigger_seconds: int = Field(5, ge=1)
+    # Extra Spark settings, applied after Telemetra's own (env: a JSON object).
+    spark_conf: dict[str, str] = Field(default_factory=dict)
     kafka_starting_offsets: Literal["earliest", "latest"] = "earliest"
     kafka_fail_on_data_loss: bool = True
     kafka_max_offsets_per_trigger: int = Field(200_000, ge=1)

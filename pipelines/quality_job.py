@@ -94,9 +94,11 @@ def quality_loop(
     *,
     spark: SparkSession | None = None,
     runs: int | None = None,
+    start_after_s: float = 0.0,
 ) -> None:
-    """Run every suite every ``interval_s`` seconds (default ``quality_interval_seconds``)
-    until SIGTERM/SIGINT (or ``runs`` runs). Failures are logged and recorded in
+    """Run every suite every ``interval_s`` seconds (default ``quality_interval_seconds``),
+    the first run ``start_after_s`` seconds from now, until SIGTERM/SIGINT (or ``runs``
+    runs). Failures are logged and recorded in
     ``gold/quality_runs``; a run that raises is logged and the loop goes on. Without
     ``spark`` it starts (and at the end stops) its own small session."""
     interval = interval_s or settings.quality_interval_seconds
@@ -105,6 +107,8 @@ def quality_loop(
     if threading.current_thread() is threading.main_thread():  # signals only reach it
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    if stop.wait(start_after_s):
+        return
     session = spark or quality_spark(settings)
     done = 0
     try:

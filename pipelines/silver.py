@@ -245,6 +245,20 @@ def with_validation(df: DataFrame, params: SilverParams) -> DataFrame:
     )
 
 
+def _narrowed(df: DataFrame) -> DataFrame:
+    """Keep what quarantine needs of the raw JSON (its event_id, stream_id and type) and
+    drop the wide working columns (decoded text, the field map) before any shuffle."""
+    fields = F.col("_fields")
+    known_type = F.when(F.col("_json_type").isin(*EVENT_TYPES), F.col("_json_type"))
+    return df.withColumns(
+        {
+            "_q_event_type": F.coalesce(known_type, F.col("_topic_type")),
+            "_q_event_id": fields["event_id"],
+            "_q_stream_id": F.coalesce(fields["stream_id"], F.col("key")),
+        }
+    ).drop("_text", "_fields", "_utf8", "_size", "_json_type", "_currency", "_rate", "key")
+
+
 def _reject(df: DataFrame, condition: Column, reason: str, detail: Column) -> DataFrame:
     return df.withColumns(
         {
@@ -307,6 +321,7 @@ def classify(
         .transform(with_typed, params.topic_types)
         .transform(with_amount_base, rates_base)
         .transform(with_validation, params)
+        .transform(_narrowed)
         .transform(with_lateness, stored_max, params.watermark_seconds)
         .transform(with_batch_dedupe)
     )
@@ -344,14 +359,12 @@ def to_typed(df: DataFrame, event_type: str, lexicon: DataFrame | None = None) -
 
 def to_quarantine(df: DataFrame) -> DataFrame:
     """Rejected rows -> ``silver/quarantine``, raw bytes and Kafka coordinates kept."""
-    fields = F.col("_fields")
-    known_type = F.when(F.col("_json_type").isin(*EVENT_TYPES), F.col("_json_type"))
     return df.filter(F.col("reason").isNotNull()).select(
         F.col("reason"),
         F.col("detail"),
-        F.coalesce(known_type, F.col("_topic_type")).alias("event_type"),
-        fields["event_id"].alias("event_id"),
-        F.coalesce(fields["stream_id"], F.col("key")).alias("stream_id"),
+        F.col("_q_event_type").alias("event_type"),
+        F.col("_q_event_id").alias("event_id"),
+        F.col("_q_stream_id").alias("stream_id"),
         F.col("value").alias("raw_value"),
         *[F.col(f.name) for f in schemas.KAFKA_COORDINATES],
     )

@@ -4,7 +4,7 @@ Windows are Spark's ``window(ts, "<window_seconds> seconds", "<slide_seconds> se
 aligned to the epoch: with 60 s / 10 s an event at 12:00:25 counts in the six windows
 starting 11:59:30 … 12:00:20. Each aggregate is a plain function of the typed rows it is
 given, so the stream recomputes the windows a micro-batch touched from the typed tables
-(all their events, earlier batches included) and MERGEs them, and the batch run computes
+(all their events, earlier batches included) and replaces them, and the batch run computes
 every window at once: both give the same tables.
 
 - ``chat_summary_minute``: chat_count, unique_chatters (exact distinct user_id),
@@ -42,16 +42,6 @@ def explode_windows(df: DataFrame, window_seconds: int, slide_seconds: int) -> D
         .withColumn("window_start", F.col("_window.start"))
         .withColumn("window_end", F.col("_window.end"))
         .drop("_window")
-    )
-
-
-def window_keys(df: DataFrame, window_seconds: int, slide_seconds: int) -> DataFrame:
-    """The distinct (stream_id, window_start) a set of events touches."""
-    return (
-        df.select("stream_id", "ts")
-        .transform(explode_windows, window_seconds, slide_seconds)
-        .select("stream_id", "window_start")
-        .distinct()
     )
 
 

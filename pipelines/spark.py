@@ -86,7 +86,7 @@ def build_spark(settings: Settings, app_name: str = "telemetra", **extra_conf: s
             # Python workers use this interpreter (the venv), not whatever python3 is on PATH.
             .config("spark.pyspark.python", sys.executable)
         )
-    for key, value in extra_conf.items():
+    for key, value in {**settings.spark_conf, **extra_conf}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN" if settings.log_level != "DEBUG" else "INFO")

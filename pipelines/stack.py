@@ -24,6 +24,9 @@ class Program:
     stopwaitsecs: int = 30
 
 
+QUALITY_START_S = 120
+
+
 def programs(settings: Settings) -> list[Program]:
     """Start order. The broker only when Kafka is the local one."""
     progs = []
@@ -33,7 +36,12 @@ def programs(settings: Settings) -> list[Program]:
         Program("pipeline", "run all --mode stream", stopwaitsecs=60),
         Program("producer", "produce"),
         Program("app", "app"),
-        Program("quality", f"quality --every {settings.quality_interval_seconds}"),
+        # The first check waits until the pipeline's first batches are through: both are
+        # Spark on the same 2 cores, and the first gold rows matter more.
+        Program(
+            "quality",
+            f"quality --every {settings.quality_interval_seconds} --start-after {QUALITY_START_S}",
+        ),
     ]
     return progs
 
@@ -114,9 +122,7 @@ def ensure_supervisord(settings: Settings) -> None:
     if supervisord_running(settings):
         ctl(settings, "update")
         return
-    subprocess.run(
-        [sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)], check=True
-    )
+    subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)], check=True)
     deadline = time.monotonic() + 20
     while not supervisord_running(settings):
         if time.monotonic() > deadline:
@@ -127,7 +133,9 @@ def ensure_supervisord(settings: Settings) -> None:
 def start(settings: Settings, name: str) -> None:
     result = ctl(settings, "start", name)
     if "ERROR" in result.stdout and "already started" not in result.stdout:
-        raise RuntimeError(f"{name} did not start: {result.stdout.strip()} (see `telemetra logs {name}`)")
+        raise RuntimeError(
+            f"{name} did not start: {result.stdout.strip()} (see `telemetra logs {name}`)"
+        )
 
 
 def stop(settings: Settings, name: str) -> str:

@@ -18,6 +18,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from pipelines.config import Settings
 from pipelines.gold import (
@@ -40,6 +41,7 @@ from pipelines.schemas import (
     VIEWER_COUNTS,
     VIEWER_TIMESERIES,
 )
+from pipelines.sentiment import small_frame
 
 SILVER_AGGREGATES = {
     "chat_summary_minute": CHAT_SUMMARY_MINUTE,
@@ -60,6 +62,14 @@ GOLD_TABLES = {
     "streams": (STREAMS, ["stream_id"]),
 }
 QUERY_NAME = "gold"
+_CHANGES = StructType(
+    [StructField(n, t) for n, t in [("stream_id", StringType()), ("lo_s", LongType()),
+                                    ("hi_s", LongType())]]
+)  # fmt: skip
+_SCOPES = StructType(
+    [StructField(n, t) for n, t in [("stream_id", StringType()), ("kind", StringType()),
+                                    ("scope_lo", LongType()), ("scope_hi", LongType())]]
+)  # fmt: skip
 
 
 def gold_path(settings: Settings, table: str) -> str:
@@ -282,15 +292,13 @@ def _upsert_moments(spark: SparkSession, settings: Settings, changed: list[Row],
     """Recompute the moments in each (stream, kind) scope (see ``moment_scope``), replacing
     the old ones that start in it."""
     rules = MomentRules.from_settings(settings)
-    changes = spark.createDataFrame(
-        [(r.stream_id, r.lo_s, r.hi_s) for r in changed], "stream_id string, lo_s long, hi_s long"
-    )
+    # small_frame, not createDataFrame(list): a list becomes a Python RDD, and Python
+    # workers start on every micro-batch that scans it.
+    changes = small_frame(spark, [(r.stream_id, r.lo_s, r.hi_s) for r in changed], _CHANGES)
     scopes = moment_scope(changes, _read_gold(spark, settings, "moments"), rules).collect()
     if not scopes:
         return
-    scope = spark.createDataFrame(
-        scopes, "stream_id string, kind string, scope_lo long, scope_hi long"
-    )
+    scope = small_frame(spark, [tuple(r) for r in scopes], _SCOPES)
     # The windows the scopes' baselines reach back to, and the chat their moments can hold.
     metrics_near, chat_near = [], []
     for stream_id in {s.stream_id for s in scopes}:

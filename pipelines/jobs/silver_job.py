@@ -5,13 +5,15 @@ Both modes run :func:`process_bronze` (``pipelines.silver.classify`` and the win
 
 - **stream** (:func:`start_stream`): each micro-batch of the bronze Delta stream goes
   through the named ``foreachBatch`` function from :func:`make_batch_function`. Writes
-  come in a fixed order (quarantine, typed tables, aggregates, ``stream_watermarks``) and
-  each carries txnAppId (``telemetra-silver-<query id>``) / txnVersion (the batch id):
-  appends as writer options, MERGEs through the session confs Delta 4.x honours
-  (``spark.databricks.delta.write.txnAppId``/``txnVersion``, auto-reset after each write),
-  set on the micro-batch's own session. A replayed batch therefore writes nothing, and a
-  batch that died half-way classifies its rows the same on retry (quarantine is written
-  before any table that could make them look like duplicates).
+  come in a fixed order (quarantine; then each event type's typed table and its
+  aggregates, the four types side by side; ``stream_watermarks`` last) and each carries
+  txnAppId (``telemetra-silver-<query id>``) / txnVersion (the batch id) as writer
+  options: appends, and overwrites with ``replaceWhere`` for the windows a batch touched
+  (a keyed upsert by stream and window start, cheaper here than a MERGE and safe to run
+  in parallel, since the txn ids are options of each write, not session confs). A
+  replayed batch therefore writes nothing, and a batch that died half-way classifies its
+  rows the same on retry (quarantine is written before any table that could make them
+  look like duplicates, watermarks after every table).
 - **batch** (:func:`run_batch`): all of bronze (pinned to one version) in one go, empty
   watermarks, every table overwritten, so a rerun changes nothing. It records the bronze
   version it read on ``stream_watermarks`` and drops the silver checkpoint, so the next
@@ -31,8 +33,7 @@ partitions would multiply small files per micro-batch, and Delta's per-file min/
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -116,39 +117,18 @@ def build_job(spark: SparkSession, settings: Settings) -> SilverJob:
 
 
 # ---- stream -----------------------------------------------------------------------------
-_TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
-_TXN_VERSION = "spark.databricks.delta.write.txnVersion"
-_TXN_AUTO_RESET = "spark.databricks.delta.write.txnVersion.autoReset.enabled"
-
-
-@contextmanager
-def _merge_txn(spark: SparkSession, app_id: str, version: int) -> Iterator[None]:
-    spark.conf.set(_TXN_AUTO_RESET, "true")
-    spark.conf.set(_TXN_APP_ID, app_id)
-    spark.conf.set(_TXN_VERSION, str(version))
-    try:
-        yield
-    finally:
-        spark.conf.unset(_TXN_APP_ID)
-        spark.conf.unset(_TXN_VERSION)
-
-
 def _stream_sinks(spark: SparkSession, app_id: str, batch_id: int) -> SilverSinks:
     def append(df: DataFrame, path: str) -> None:
         df.write.format("delta").mode("append").option("txnAppId", app_id).option(
             "txnVersion", batch_id
         ).save(path)
 
-    def merge(df: DataFrame, path: str, keys: list[str], update: dict | None) -> None:
-        condition = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-        with _merge_txn(spark, app_id, batch_id):
-            merger = DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
-            merger = (
-                merger.whenMatchedUpdate(set=update) if update else merger.whenMatchedUpdateAll()
-            )
-            merger.whenNotMatchedInsertAll().execute()
+    def replace(df: DataFrame, path: str, where: str) -> None:
+        df.write.format("delta").mode("overwrite").option("replaceWhere", where).option(
+            "txnAppId", app_id
+        ).option("txnVersion", batch_id).save(path)
 
-    return SilverSinks(incremental=True, append=append, merge=merge, batch_id=batch_id)
+    return SilverSinks(incremental=True, append=append, replace=replace, batch_id=batch_id)
 
 
 def make_batch_function(
@@ -224,10 +204,10 @@ def _batch_sinks() -> SilverSinks:
     def overwrite(df: DataFrame, path: str) -> None:
         df.write.format("delta").mode("overwrite").save(path)
 
-    def merge(df: DataFrame, path: str, keys: list[str], update: dict | None) -> None:
+    def replace(df: DataFrame, path: str, where: str) -> None:
         overwrite(df, path)
 
-    return SilverSinks(incremental=False, append=overwrite, merge=merge, batch_id=None)
+    return SilverSinks(incremental=False, append=overwrite, replace=replace, batch_id=None)
 
 
 def run_batch(spark: SparkSession, settings: Settings) -> dict[str, int]:

@@ -2,14 +2,16 @@
 batch rebuild (``pipelines.jobs.silver_job``); only the sinks differ.
 
 :func:`process_bronze` classifies the rows once (persisted), then writes in this order:
-quarantine, the typed tables, the window aggregates, ``stream_watermarks``. Incremental
-(stream) sinks append/MERGE and read what earlier batches left (watermarks, typed tables);
-batch sinks overwrite and start from nothing.
+quarantine; then per event type its typed table and its window aggregates (the four types
+side by side in a micro-batch); ``stream_watermarks`` last. Incremental (stream) sinks
+append and replace (windows, watermarks), reading what earlier batches left
+(watermarks, typed tables); batch sinks overwrite and start from nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import reduce
 
@@ -17,6 +19,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
+from pyspark.util import inheritable_thread_target
 
 from pipelines import schemas
 from pipelines.sentiment import small_frame
@@ -32,7 +35,6 @@ from pipelines.silver_windows import (
     chat_summary_minute,
     transactions_minute,
     viewer_timeseries,
-    window_keys,
 )
 
 TYPED_TABLES = {
@@ -55,7 +57,6 @@ WINDOW_TABLES: dict[str, tuple[str, Callable[[DataFrame, SilverParams], DataFram
         lambda df, p: transactions_minute(df, p.window_seconds, p.slide_seconds, p.base_currency),
     ),
 }
-WINDOW_MERGE_KEYS = ["stream_id", "window_start"]
 SEEN_SCHEMA = StructType(
     [StructField("event_type", StringType()), StructField("event_id", StringType())]
 )
@@ -77,12 +78,13 @@ class SilverJob:
 
 @dataclass(frozen=True)
 class SilverSinks:
-    """How results land: ``incremental`` (stream: append/MERGE, idempotent per batch id)
-    or not (batch: every table overwritten, merge = overwrite)."""
+    """How results land: ``incremental`` (stream: append, or replace the rows matching a
+    predicate; each idempotent per batch id through Delta's txnAppId/txnVersion) or not
+    (batch: every table overwritten, whatever the predicate)."""
 
     incremental: bool
     append: Callable[[DataFrame, str], None]
-    merge: Callable[[DataFrame, str, list[str], dict[str, str] | None], None]
+    replace: Callable[[DataFrame, str, str], None]  # (rows, path, SQL predicate)
     batch_id: int | None
 
 
@@ -136,36 +138,46 @@ def _seen_in_silver(spark: SparkSession, job: SilverJob, stats: dict[str, _TypeS
 
 
 def _write_windows(
-    spark: SparkSession,
-    job: SilverJob,
-    classified: DataFrame,
-    stats: dict[str, _TypeStats],
-    sinks: SilverSinks,
+    spark: SparkSession, job: SilverJob, event_type: str, stats: dict, sinks: SilverSinks
 ) -> None:
-    """Recompute the windows the batch touched from the typed tables (all of them in batch)."""
+    """Recompute the windows of ``event_type`` the batch touched from its typed table (all
+    of them in batch mode) and replace them."""
     p = job.params
-    for table, (event_type, compute) in WINDOW_TABLES.items():
+    for table, (source_type, compute) in WINDOW_TABLES.items():
+        if source_type != event_type:
+            continue
         typed = _read(spark, job.paths[TYPED_TABLES[event_type]])
         if not sinks.incremental:
-            sinks.append(compute(typed, p), job.paths[table])
+            sinks.replace(compute(typed, p), job.paths[table], "true")
             continue
         s = stats.get(event_type)
         if s is None:
             continue
-        # Keys from every valid, non-late row, duplicates included: a retried batch whose
-        # rows already reached the typed table still refreshes their windows.
-        touched = classified.filter(F.col("_candidate") & (F.col("event_type") == event_type))
-        keys = window_keys(touched, p.window_seconds, p.slide_seconds)
-        rows = typed.filter(
-            (F.col("ts") >= _at(s.min_us, -p.window_seconds))
-            & (F.col("ts") < _at(s.max_us, p.window_seconds))
-            & F.col("stream_id").isin(*s.streams)
+        # Every window holding a valid, non-late row of the batch (duplicates included, so
+        # a retried batch whose rows already reached the typed table still refreshes them)
+        # starts in (min ts - window, max ts]; its rows lie in (min ts - window, max ts +
+        # window). The windows in that range are recomputed whole and replace the old ones.
+        streams = ", ".join(_sql_str(x) for x in s.streams)
+        lo, hi = s.min_us - p.window_seconds * 1_000_000, s.max_us
+        where = (
+            f"stream_id IN ({streams}) AND window_start > timestamp_micros({lo}) "
+            f"AND window_start <= timestamp_micros({hi})"
         )
-        fresh = compute(rows, p).join(keys, on=WINDOW_MERGE_KEYS, how="left_semi")
-        sinks.merge(fresh, job.paths[table], WINDOW_MERGE_KEYS, None)
+        rows = typed.filter(
+            (F.col("ts") > _at(lo)) & (F.col("ts") < _at(hi, p.window_seconds))
+            & F.col("stream_id").isin(*s.streams)
+        )  # fmt: skip
+        sinks.replace(compute(rows, p).filter(F.expr(where)), job.paths[table], where)
 
 
-def _write_watermarks(job: SilverJob, classified: DataFrame, sinks: SilverSinks) -> None:
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _write_watermarks(
+    spark: SparkSession, job: SilverJob, classified: DataFrame, sinks: SilverSinks
+) -> None:
+    """Per stream: the max ts so far, and the ts and ingest time of its last valid arrival."""
     last = F.max(F.struct(*ARRIVAL_ORDER, "ts"))
     progress = (
         classified.filter(F.col("_valid"))
@@ -177,13 +189,33 @@ def _write_watermarks(job: SilverJob, classified: DataFrame, sinks: SilverSinks)
         )
         .withColumn("batch_id", F.lit(sinks.batch_id).cast("long"))
         .withColumn("updated_at", F.current_timestamp())
-        .select(*[F.col(f.name).cast(f.dataType) for f in schemas.STREAM_WATERMARKS.fields])
     )
-    update = {
-        "max_event_ts": "greatest(t.max_event_ts, s.max_event_ts)",
-        **{c: f"s.{c}" for c in ("last_event_ts", "last_ingest_time", "batch_id", "updated_at")},
-    }
-    sinks.merge(progress, job.paths["stream_watermarks"], ["stream_id"], update)
+    path = job.paths["stream_watermarks"]
+    if sinks.incremental:
+        # One row per stream: rewriting the small table whole is cheaper than a MERGE.
+        old, new = _read(spark, path).alias("t"), progress.alias("s")
+        seen = F.col("s.stream_id").isNotNull()
+        progress = old.join(new, F.col("t.stream_id") == F.col("s.stream_id"), "full_outer")
+        progress = progress.select(
+            F.coalesce("s.stream_id", "t.stream_id").alias("stream_id"),
+            F.greatest("t.max_event_ts", "s.max_event_ts").alias("max_event_ts"),
+            *[
+                F.when(seen, F.col(f"s.{c}")).otherwise(F.col(f"t.{c}")).alias(c)
+                for c in ("last_event_ts", "last_ingest_time", "batch_id", "updated_at")
+            ],
+        )
+    fields = schemas.STREAM_WATERMARKS.fields
+    sinks.replace(progress.select(*[F.col(f.name).cast(f.dataType) for f in fields]), path, "true")
+
+
+def _in_parallel(spark: SparkSession, fn: Callable[[str], None], items, workers: int) -> None:
+    """``fn`` on every item, ``workers`` at a time, each thread with the caller's Spark
+    local properties; the first error is raised once all have ended."""
+    target = inheritable_thread_target(spark)(fn)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(target, item) for item in items]
+    for future in futures:
+        future.result()
 
 
 def process_bronze(
@@ -195,8 +227,8 @@ def process_bronze(
         stored = _read(spark, job.paths["stream_watermarks"]).select("stream_id", "max_event_ts")
     else:
         stored = small_frame(spark, [], STORED_MAX_SCHEMA)
-    # On disk, not in the heap: a backfill's classified rows (raw bytes, decoded text, parsed
-    # fields) are wide, and caching 1M of them in memory ran a 2 GB driver out of heap.
+    # On disk, not in the heap: a backfill's classified rows (raw bytes, parsed fields) are
+    # wide, and caching 1M of them in memory ran a 2 GB driver out of heap.
     stage = classify(bronze, p, job.rates_base, stored).persist(StorageLevel.DISK_ONLY)
     classified = None
     try:
@@ -216,13 +248,20 @@ def process_bronze(
         # Quarantine first: on a retry, rows already in a typed table would look like duplicates.
         if counts.get("quarantine") or not sinks.incremental:
             sinks.append(to_quarantine(classified), job.paths["quarantine"])
-        for event_type, table in TYPED_TABLES.items():
+
+        def write_type(event_type: str) -> None:
             if counts.get(event_type) or not sinks.incremental:
                 typed = to_typed(classified, event_type, job.lexicon)
-                sinks.append(typed, job.paths[table])
-        _write_windows(spark, job, classified, stats, sinks)
+                sinks.append(typed, job.paths[TYPED_TABLES[event_type]])
+            _write_windows(spark, job, event_type, stats, sinks)
+
+        # The four event types touch disjoint tables: a micro-batch writes them side by side
+        # (most of a small commit is waiting on Delta's log, not CPU). A batch rebuild goes
+        # one type at a time, to keep its memory to one big job.
+        workers = len(TYPED_TABLES) if sinks.incremental else 1
+        _in_parallel(spark, write_type, TYPED_TABLES, workers)
         if any_valid or not sinks.incremental:
-            _write_watermarks(job, classified, sinks)
+            _write_watermarks(spark, job, classified, sinks)
         return counts
     finally:
         if classified is not None:
