@@ -104,6 +104,7 @@ bench: setup  ## every benchmark, then BENCHMARKS.md; stop `make up` first (it s
 	$(TELEMETRA) kafka start
 	$(BIN)/python bench/producer_rate.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/catchup.py
 	$(BIN)/python bench/backfill.py
 	$(BIN)/python bench/scale_out.py
 	$(BIN)/python bench/app_queries.py --layout stream

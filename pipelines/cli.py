@@ -341,7 +341,8 @@ def up(
     console.print(stack.status(settings))
     console.print(
         f"\nDashboard: http://{settings.app_host}:{settings.app_port}  "
-        "(gold fills within a minute; `telemetra health` checks it, `telemetra logs` shows logs)"
+        "(the first gold rows take 2-3 minutes on 2 cores; `telemetra health` checks them, "
+        "`telemetra logs` shows logs)"
     )
 
 

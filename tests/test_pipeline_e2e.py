@@ -69,6 +69,7 @@ def test_every_bad_record_is_quarantined_with_its_reason(spark, produced):
     reasons = Counter(
         {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
     )
+    print(f"produced: {stats}; quarantine by reason: {dict(reasons)}")
     assert expected_reasons(stats.by_kind) == reasons
     assert all(stats.by_kind.get(k, 0) > 0 for k in REASON_OF_KIND), stats.by_kind
     assert quarantine.filter(F.col("raw_value").isNull()).count() == 0

@@ -118,7 +118,8 @@ def live_panel(ctx: PageContext, stream_id: str, span: str) -> None:
     freshness_badge(row["last_event_ts"], ctx.tz, ctx.refresh_seconds)
     if pd.isna(row["window_end"]):
         st.info(
-            "No minute metrics for this stream yet: they appear a minute after its first events."
+            "No minute metrics for this stream yet: on a 2-core machine they appear 2-3 minutes "
+            "after its first events."
         )
         return
     end = row["window_end"].to_pydatetime()

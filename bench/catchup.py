@@ -1,0 +1,150 @@
+"""Catch-up: how long the streaming pipeline takes to carry a backlog in Kafka to gold.
+
+Starts a broker of its own (``--kafka-port``, a run folder and lake of its own), puts
+``--events`` events into it with the producer's ``--fast`` mode (``--channels`` channels,
+event times spread over the span that ends now), then times one
+``telemetra run all --mode stream --trigger availableNow``: bronze reads Kafka, silver
+and gold follow, and the command returns when gold holds everything. Then it counts:
+records in Kafka, rows in bronze, silver typed rows + quarantine, gold windows.
+
+    .venv/bin/python bench/catchup.py [--events 1000000] [--channels 20]
+
+Writes JSON to ``--out`` (default bench/results/catchup.json) and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psutil
+from deltalake import DeltaTable
+from kafka import KafkaConsumer
+from results_io import write_result
+
+from pipelines import kafka_local, stack
+from pipelines.config import PROJECT_ROOT, Settings, load_settings
+
+SILVER_TABLES = ("chat_messages", "viewer_counts", "transactions", "stream_meta", "quarantine")
+
+
+def bench_settings(args: argparse.Namespace, work: Path) -> Settings:
+    os.environ.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{args.kafka_port}",
+            "TELEMETRA_KAFKA_PORT": str(args.kafka_port),
+            "TELEMETRA_KAFKA_TOPIC_PREFIX": "catchup.events",
+            "TELEMETRA_LAKE_ROOT": str(work / "lake"),
+            "TELEMETRA_RUN_DIR": str(work / "run"),
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    return load_settings()
+
+
+def rows(settings: Settings, layer: str, table: str) -> int:
+    return DeltaTable(settings.table_path(layer, table)).to_pyarrow_dataset().count_rows()
+
+
+def kafka_records(settings: Settings) -> int:
+    from kafka import TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    try:
+        parts = [
+            TopicPartition(t, p) for t in settings.topics for p in range(settings.kafka_partitions)
+        ]
+        return sum(consumer.end_offsets(parts).values())
+    finally:
+        consumer.close()
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pipelines.cli", *args]
+
+
+def main(args: argparse.Namespace) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="telemetra-catchup-"))
+    settings = bench_settings(args, work)
+    try:
+        stack.ensure_supervisord(settings)
+        stack.start(settings, "kafka")
+        kafka_local.wait_until_ready(settings.kafka_bootstrap_servers, timeout_s=120)
+        kafka_local.ensure_topics(settings)
+        channels = ",".join(f"catchup_{i:02d}" for i in range(args.channels))
+        started = time.monotonic()
+        subprocess.run(
+            cli("produce", "--channels", channels, "--rate", str(args.rate), "--fast",
+                "--count", str(args.events), "--processes", "2", "--seed", "7"),
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        produce_s = time.monotonic() - started
+        in_kafka = kafka_records(settings)
+
+        started = time.monotonic()
+        log = work / "pipeline.log"  # a file, not a pipe: nobody would drain a pipe meanwhile
+        pipeline = subprocess.Popen(
+            cli("run", "all", "--mode", "stream", "--trigger", "availableNow"),
+            stdout=subprocess.DEVNULL, stderr=log.open("w"),
+        )  # fmt: skip
+        peak_rss = 0
+        while pipeline.poll() is None:
+            try:
+                procs = [psutil.Process(pipeline.pid), *psutil.Process(pipeline.pid).children(True)]
+                peak_rss = max(peak_rss, sum(p.memory_info().rss for p in procs))
+            except psutil.NoSuchProcess:
+                pass
+            time.sleep(1)
+        catchup_s = time.monotonic() - started
+        if pipeline.returncode != 0:
+            raise RuntimeError(f"pipeline failed: {log.read_text()[-2000:]}")
+
+        silver = {t: rows(settings, "silver", t) for t in SILVER_TABLES}
+        bronze = rows(settings, "bronze", "events")
+        result = {
+            "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": {"cpus": os.cpu_count(),
+                        "memory_gib": round(psutil.virtual_memory().total / 2**30),
+                        "python": platform.python_version()},
+            "events_requested": args.events,
+            "channels": args.channels,
+            "produce_s": round(produce_s, 1),
+            "records_in_kafka": in_kafka,
+            "catchup_s": round(catchup_s, 1),
+            "catchup_events_per_s": round(in_kafka / catchup_s),
+            "pipeline_peak_rss_mib": round(peak_rss / 2**20),
+            "bronze_rows": bronze,
+            "silver_rows": silver,
+            "silver_plus_quarantine": sum(silver.values()),
+            "gold_minute_windows": rows(settings, "gold", "stream_minute_metrics"),
+            "gold_moments": rows(settings, "gold", "moments"),
+            "nothing_lost": in_kafka == bronze == sum(silver.values()),
+        }  # fmt: skip
+    finally:
+        stack.shutdown(settings)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return write_result(result, args.out)
+
+
+def _args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--channels", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=50.0, help="events/s per channel")
+    parser.add_argument("--kafka-port", type=int, default=19093)
+    parser.add_argument("--keep", action="store_true", help="keep the run folder and lake")
+    parser.add_argument("--out", default=str(PROJECT_ROOT / "bench/results/catchup.json"))
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    main(_args())
