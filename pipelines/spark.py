@@ -46,9 +46,13 @@ def extra_spark_jars(jars_dir: Path) -> list[str]:
             "run `make setup` (resolves them from Maven Central)"
         )
     shipped = {_artifact(p.name) for p in pyspark_jars_dir().glob("*.jar")}
-    return sorted(
-        str(p) for p in spark_dir.glob("*.jar") if _artifact(p.name) not in shipped
-    )
+    return sorted(str(p) for p in spark_dir.glob("*.jar") if _artifact(p.name) not in shipped)
+
+
+def sql_str(value: str) -> str:
+    """``value`` as a Spark SQL string literal (for predicates built as text, such as
+    Delta's replaceWhere)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def build_spark(settings: Settings, app_name: str = "telemetra", **extra_conf: str) -> SparkSession:
@@ -62,8 +66,10 @@ def build_spark(settings: Settings, app_name: str = "telemetra", **extra_conf: s
         .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.streaming.stateStore.providerClass",
-                "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider")
+        .config(
+            "spark.sql.streaming.stateStore.providerClass",
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+        )
         # Small-file hygiene on a small machine: compact as we write.
         .config("spark.databricks.delta.optimizeWrite.enabled", "true")
         .config("spark.databricks.delta.autoCompact.enabled", "true")

@@ -42,6 +42,7 @@ from pipelines.schemas import (
     VIEWER_TIMESERIES,
 )
 from pipelines.sentiment import small_frame
+from pipelines.spark import sql_str
 
 SILVER_AGGREGATES = {
     "chat_summary_minute": CHAT_SUMMARY_MINUTE,
@@ -242,10 +243,6 @@ def upsert_gold_batch(batch_df: DataFrame, batch_id: int, settings: Settings) ->
     _upsert_stream_tables(spark, settings, sorted(r.stream_id for r in changed), txn)
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _any_of(terms: list[str]) -> str:
     return " OR ".join(f"({t})" for t in terms)
 
@@ -271,7 +268,7 @@ def _upsert_minute_metrics(
 ) -> None:
     """Recompute every window of each stream between its first and last changed one."""
     ranges = [
-        f"stream_id = {_sql_str(r.stream_id)} AND {_between('window_start', r.ws_lo, r.ws_hi)}"
+        f"stream_id = {sql_str(r.stream_id)} AND {_between('window_start', r.ws_lo, r.ws_hi)}"
         for r in changed
         if r.ws_lo is not None
     ]
@@ -305,9 +302,9 @@ def _upsert_moments(spark: SparkSession, settings: Settings, changed: list[Row],
         lo = min(s.scope_lo for s in scopes if s.stream_id == stream_id) - rules.reach_seconds
         hi = max(s.scope_hi for s in scopes if s.stream_id == stream_id) + rules.window_seconds
         metrics_near.append(
-            f"stream_id = {_sql_str(stream_id)} AND {_between('window_start', lo, hi)}"
+            f"stream_id = {sql_str(stream_id)} AND {_between('window_start', lo, hi)}"
         )
-        chat_near.append(f"stream_id = {_sql_str(stream_id)} AND {_between('ts', lo, hi)}")
+        chat_near.append(f"stream_id = {sql_str(stream_id)} AND {_between('ts', lo, hi)}")
     metrics = _read_gold(spark, settings, "stream_minute_metrics").filter(
         F.expr(_any_of(metrics_near))
     )
@@ -315,7 +312,7 @@ def _upsert_moments(spark: SparkSession, settings: Settings, changed: list[Row],
     fresh = detect_moments(metrics, chat, rules, scope=scope)
     where = _any_of(
         [
-            f"stream_id = {_sql_str(s.stream_id)} AND kind = {_sql_str(s.kind)} "
+            f"stream_id = {sql_str(s.stream_id)} AND kind = {sql_str(s.kind)} "
             f"AND {_between('start_ts', s.scope_lo, s.scope_hi)}"
             for s in scopes
         ]
@@ -327,7 +324,7 @@ def _upsert_stream_tables(
     spark: SparkSession, settings: Settings, stream_ids: list[str], txn: dict
 ) -> None:
     """stream_summary and streams, recomputed whole for the streams that changed."""
-    where = f"stream_id IN ({', '.join(_sql_str(s) for s in stream_ids)})"
+    where = f"stream_id IN ({', '.join(sql_str(s) for s in stream_ids)})"
 
     def mine(df: DataFrame) -> DataFrame:
         return df.filter(F.expr(where))

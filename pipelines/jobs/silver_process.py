@@ -36,6 +36,7 @@ from pipelines.silver_windows import (
     transactions_minute,
     viewer_timeseries,
 )
+from pipelines.spark import sql_str
 
 TYPED_TABLES = {
     "chat": "chat_messages",
@@ -157,7 +158,7 @@ def _write_windows(
         # a retried batch whose rows already reached the typed table still refreshes them)
         # starts in (min ts - window, max ts]; its rows lie in (min ts - window, max ts +
         # window). The windows in that range are recomputed whole and replace the old ones.
-        streams = ", ".join(_sql_str(x) for x in s.streams)
+        streams = ", ".join(sql_str(x) for x in s.streams)
         lo, hi = s.min_us - p.window_seconds * 1_000_000, s.max_us
         where = (
             f"stream_id IN ({streams}) AND window_start > timestamp_micros({lo}) "
@@ -168,10 +169,6 @@ def _write_windows(
             & F.col("stream_id").isin(*s.streams)
         )  # fmt: skip
         sinks.replace(compute(rows, p).filter(F.expr(where)), job.paths[table], where)
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _write_watermarks(
