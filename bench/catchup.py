@@ -27,6 +27,7 @@ from pathlib import Path
 
 import psutil
 from deltalake import DeltaTable
+from ingest import kafka_records
 from kafka import KafkaConsumer
 from results_io import write_result
 
@@ -54,19 +55,6 @@ def rows(settings: Settings, layer: str, table: str) -> int:
     return DeltaTable(settings.table_path(layer, table)).to_pyarrow_dataset().count_rows()
 
 
-def kafka_records(settings: Settings) -> int:
-    from kafka import TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
-    try:
-        parts = [
-            TopicPartition(t, p) for t in settings.topics for p in range(settings.kafka_partitions)
-        ]
-        return sum(consumer.end_offsets(parts).values())
-    finally:
-        consumer.close()
-
-
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "pipelines.cli", *args]
 
@@ -87,7 +75,9 @@ def main(args: argparse.Namespace) -> dict:
             check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         produce_s = time.monotonic() - started
-        in_kafka = kafka_records(settings)
+        consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+        in_kafka = kafka_records(consumer, settings)
+        consumer.close()
 
         started = time.monotonic()
         log = work / "pipeline.log"  # a file, not a pipe: nobody would drain a pipe meanwhile
