@@ -18,13 +18,18 @@ from rich.table import Table
 from pipelines.config import ConfigError, Settings, configure_logging, load_settings
 
 app = typer.Typer(
-    help="Telemetra: live-stream analytics lakehouse (Kafka -> Spark -> Delta -> DuckDB/Streamlit).",
+    help="Telemetra: live-stream analytics lakehouse "
+    "(Kafka -> Spark -> Delta -> DuckDB/Streamlit).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-cluster_app = typer.Typer(help="A Spark standalone cluster on this machine, and spark-submit to it.", no_args_is_help=True)
-kafka_app = typer.Typer(help="The local single-node Kafka broker and its topics.", no_args_is_help=True)
+cluster_app = typer.Typer(
+    help="A Spark standalone cluster on this machine, and spark-submit to it.", no_args_is_help=True
+)
+kafka_app = typer.Typer(
+    help="The local single-node Kafka broker and its topics.", no_args_is_help=True
+)
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(cluster_app, name="cluster")
 console = Console()
@@ -51,10 +56,16 @@ def kafka_start() -> None:
         stack.ensure_supervisord(settings)
         stack.start(settings, "kafka")
     else:
-        console.print(f"KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}: not local, not starting a broker")
+        console.print(
+            f"KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}: "
+            "not local, not starting a broker"
+        )
     kafka_local.wait_until_ready(settings.kafka_bootstrap_servers, timeout_s=120)
     created = kafka_local.ensure_topics(settings)
-    console.print(f"Kafka at {settings.kafka_bootstrap_servers} answers; topics created: {created or 'none (all exist)'}")
+    console.print(
+        f"Kafka at {settings.kafka_bootstrap_servers} answers; "
+        f"topics created: {created or 'none (all exist)'}"
+    )
 
 
 @kafka_app.command("stop")
@@ -98,7 +109,9 @@ def kafka_topics(
 
 @kafka_app.command("consume")
 def kafka_consume(
-    topic: Annotated[str | None, typer.Option(help="Topic (default: all four event topics).")] = None,
+    topic: Annotated[
+        str | None, typer.Option(help="Topic (default: all four event topics).")
+    ] = None,
     max_messages: Annotated[int, typer.Option("--max", help="Stop after N messages.")] = 10,
     timeout: Annotated[float, typer.Option(help="Stop after this many idle seconds.")] = 10.0,
 ) -> None:
@@ -129,14 +142,28 @@ def kafka_run() -> None:
 # ---- events ------------------------------------------------------------------------------------
 @app.command()
 def produce(
-    channels: Annotated[str | None, typer.Option(help="Comma-separated stream ids (PRODUCER_CHANNELS).")] = None,
-    rate: Annotated[float | None, typer.Option(help="Events/s of event time per channel (PRODUCER_RATE_PER_SEC).")] = None,
+    channels: Annotated[
+        str | None, typer.Option(help="Comma-separated stream ids (PRODUCER_CHANNELS).")
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(help="Events/s of event time per channel (PRODUCER_RATE_PER_SEC)."),
+    ] = None,
     count: Annotated[int | None, typer.Option(help="Stop after N events.")] = None,
-    duration: Annotated[float | None, typer.Option(help="Seconds of event time to produce.")] = None,
-    fast: Annotated[bool, typer.Option(help="Generate the whole span ending now and send it as fast as possible.")] = False,
+    duration: Annotated[
+        float | None, typer.Option(help="Seconds of event time to produce.")
+    ] = None,
+    fast: Annotated[
+        bool,
+        typer.Option(help="Generate the whole span ending now and send it as fast as possible."),
+    ] = False,
     seed: Annotated[int | None, typer.Option(help="Random seed (runs repeat).")] = None,
-    bad_ratio: Annotated[float | None, typer.Option(help="Fraction of bad records to mix in.")] = None,
-    truth_file: Annotated[Path | None, typer.Option(help="Write injected moments (ground truth) as JSONL.")] = None,
+    bad_ratio: Annotated[
+        float | None, typer.Option(help="Fraction of bad records to mix in.")
+    ] = None,
+    truth_file: Annotated[
+        Path | None, typer.Option(help="Write injected moments (ground truth) as JSONL.")
+    ] = None,
     processes: Annotated[int, typer.Option(help="Producer processes (for high rates).")] = 1,
 ) -> None:
     """Synthetic live-stream events to Kafka: paced to the wall clock, or --fast."""
@@ -161,15 +188,25 @@ def produce(
 
 @app.command()
 def replay(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL file of events.")],
-    speed: Annotated[float, typer.Option(help="Replay at this multiple of the original pace.")] = 1.0,
-    max_speed: Annotated[bool, typer.Option("--max-speed", help="Send as fast as possible.")] = False,
-    shift_to_now: Annotated[bool, typer.Option("--shift-to-now", help="Shift timestamps so the last event is now.")] = False,
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="JSONL file of events.")
+    ],
+    speed: Annotated[
+        float, typer.Option(help="Replay at this multiple of the original pace.")
+    ] = 1.0,
+    max_speed: Annotated[
+        bool, typer.Option("--max-speed", help="Send as fast as possible.")
+    ] = False,
+    shift_to_now: Annotated[
+        bool, typer.Option("--shift-to-now", help="Shift timestamps so the last event is now.")
+    ] = False,
 ) -> None:
     """Publish a recorded JSONL event log; bad lines are reported by line number and skipped."""
     from pipelines.replay import replay as run_replay
 
-    stats = run_replay(_settings(), file, speed=speed, max_speed=max_speed, shift_to_now=shift_to_now)
+    stats = run_replay(
+        _settings(), file, speed=speed, max_speed=max_speed, shift_to_now=shift_to_now
+    )
     console.print(stats)
 
 
@@ -178,9 +215,23 @@ def replay(
 def run(
     layer: Annotated[str, typer.Argument(help="bronze | silver | gold | all")],
     mode: Annotated[str, typer.Option(help="stream | batch")] = "stream",
-    trigger: Annotated[str | None, typer.Option(help="availableNow | processing:10s (default from config)")] = None,
-    allow_data_loss: Annotated[bool, typer.Option("--allow-data-loss", help="Continue when Kafka offsets aged out (the gap is logged).")] = False,
-    gate: Annotated[bool, typer.Option("--gate", help="Batch only: stop before writing a layer whose input fails a critical expectation.")] = False,
+    trigger: Annotated[
+        str | None, typer.Option(help="availableNow | processing:10s (default from config)")
+    ] = None,
+    allow_data_loss: Annotated[
+        bool,
+        typer.Option(
+            "--allow-data-loss", help="Continue when Kafka offsets aged out (the gap is logged)."
+        ),
+    ] = False,
+    gate: Annotated[
+        bool,
+        typer.Option(
+            "--gate",
+            help="Batch only: stop before writing a layer whose input fails a critical "
+            "expectation.",
+        ),
+    ] = False,
 ) -> None:
     """The pipeline: one layer or all of them, in one Spark application."""
     from pipelines.jobs import runner
@@ -201,7 +252,9 @@ def run(
             for table, rows in batch(spark, settings, layer).items():
                 console.print(f"{table}: {rows}")
         elif gate:
-            raise UserError("--gate applies to --mode batch; streaming jobs record quality, never stop on it")
+            raise UserError(
+                "--gate applies to --mode batch; streaming jobs record quality, never stop on it"
+            )
         else:
             runner.run_stream(spark, settings, layer, parsed)
     finally:
@@ -210,7 +263,9 @@ def run(
 
 @app.command()
 def maintain(
-    retention_hours: Annotated[float, typer.Option(help="VACUUM retention (Delta's safe minimum is 168).")] = 168.0,
+    retention_hours: Annotated[
+        float, typer.Option(help="VACUUM retention (Delta's safe minimum is 168).")
+    ] = 168.0,
 ) -> None:
     """OPTIMIZE and VACUUM every table of the lake."""
     from pipelines.jobs.maintain import maintain_lake
@@ -228,8 +283,13 @@ def maintain(
 @app.command()
 def quality(
     layer: Annotated[str, typer.Option(help="bronze | silver | gold | all")] = "all",
-    every: Annotated[float | None, typer.Option(help="Run on a schedule, every this many seconds, until stopped.")] = None,
-    start_after: Annotated[float, typer.Option(help="With --every: seconds to wait before the first run.")] = 0.0,
+    every: Annotated[
+        float | None,
+        typer.Option(help="Run on a schedule, every this many seconds, until stopped."),
+    ] = None,
+    start_after: Annotated[
+        float, typer.Option(help="With --every: seconds to wait before the first run.")
+    ] = 0.0,
 ) -> None:
     """Great Expectations validation of the lake: Data Docs under <lake>/reports, a row per table in
     gold/quality_runs, exit 1 when a critical expectation fails."""
@@ -257,7 +317,9 @@ def quality(
         console.print(f"[yellow]warning[/yellow] {name}")
     console.print(f"report: {report.report_path}")
     if not report.success:
-        raise UserError(f"quality {layer}: {len(report.critical_failures)} critical expectation(s) failed")
+        raise UserError(
+            f"quality {layer}: {len(report.critical_failures)} critical expectation(s) failed"
+        )
 
 
 @app.command("app")
@@ -285,7 +347,9 @@ def cluster_up(
     state = cluster.cluster_up(
         _settings(), workers, worker_cores, worker_memory, master_port=port, ui_port=ui_port
     )
-    console.print(f"master {state['url']} with {len(state['workers'])} worker(s); UI http://127.0.0.1:{ui_port}")
+    console.print(
+        f"master {state['url']} with {len(state['workers'])} worker(s); UI http://127.0.0.1:{ui_port}"
+    )
 
 
 @cluster_app.command("down")
@@ -303,8 +367,12 @@ def cluster_submit(
     master: Annotated[str, typer.Option(help="Spark master URL.")] = "spark://127.0.0.1:7077",
     mode: Annotated[str, typer.Option(help="stream | batch")] = "stream",
     trigger: Annotated[str | None, typer.Option(help="availableNow | processing:10s")] = None,
-    conf: Annotated[list[str] | None, typer.Option("--conf", help="Extra Spark conf KEY=VALUE (repeatable).")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the spark-submit line only.")] = False,
+    conf: Annotated[
+        list[str] | None, typer.Option("--conf", help="Extra Spark conf KEY=VALUE (repeatable).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the spark-submit line only.")
+    ] = False,
 ) -> None:
     """spark-submit a layer's entry point to a master, jars passed by path (no resolution)."""
     import shlex
@@ -365,7 +433,9 @@ def ps() -> None:
 
 @app.command()
 def logs(
-    name: Annotated[str | None, typer.Argument(help="kafka | pipeline | producer | app (default: all)")] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="kafka | pipeline | producer | app (default: all)")
+    ] = None,
     lines: Annotated[int, typer.Option("-n", "--lines")] = 40,
     follow: Annotated[bool, typer.Option("-f", "--follow")] = False,
 ) -> None:
@@ -378,7 +448,12 @@ def logs(
     missing = [str(f) for f in files if not f.exists()]
     if len(missing) == len(files):
         raise UserError(f"no logs yet: {', '.join(missing)}")
-    cmd = ["tail", f"-n{lines}", *(["-F"] if follow else []), *[str(f) for f in files if f.exists()]]
+    cmd = [
+        "tail",
+        f"-n{lines}",
+        *(["-F"] if follow else []),
+        *[str(f) for f in files if f.exists()],
+    ]
     os.execvp("tail", cmd)
 
 

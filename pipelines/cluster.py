@@ -101,19 +101,42 @@ def cluster_up(
     cluster.
     """
     if master_state(ui_port) is None:
-        _launch(settings, "master", ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                                     "--port", str(master_port), "--webui-port", str(ui_port)])
+        _launch(
+            settings,
+            "master",
+            [
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(master_port),
+                "--webui-port",
+                str(ui_port),
+            ],
+        )
     first_ui = ui_port + 1 if worker_ui_port is None else worker_ui_port
     for i in range(1, workers + 1):
         pid_file = _cluster_dir(settings) / f"worker{i}.pid"
         if pid_file.exists() and _alive(int(pid_file.read_text())):
             continue
-        _launch(settings, f"worker{i}", [
-            "org.apache.spark.deploy.worker.Worker", master_url(port=master_port),
-            "--host", "127.0.0.1", "--cores", str(worker_cores), "--memory", worker_memory,
-            "--webui-port", str(first_ui + i - 1 if first_ui else 0),
-            "--work-dir", str(_cluster_dir(settings) / f"work{i}"),
-        ])
+        _launch(
+            settings,
+            f"worker{i}",
+            [
+                "org.apache.spark.deploy.worker.Worker",
+                master_url(port=master_port),
+                "--host",
+                "127.0.0.1",
+                "--cores",
+                str(worker_cores),
+                "--memory",
+                worker_memory,
+                "--webui-port",
+                str(first_ui + i - 1 if first_ui else 0),
+                "--work-dir",
+                str(_cluster_dir(settings) / f"work{i}"),
+            ],
+        )
     return _wait_for_workers(settings, workers, ui_port, timeout_s)
 
 
@@ -137,8 +160,9 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def stop_process(settings: Settings, name: str, sig: int = signal.SIGTERM,
-                 timeout_s: float = 20) -> bool:
+def stop_process(
+    settings: Settings, name: str, sig: int = signal.SIGTERM, timeout_s: float = 20
+) -> bool:
     """Signal a daemon's whole process group (a worker's executors are in it), wait for the
     group to go, and SIGKILL what is left after ``timeout_s``: nothing outlives ``down``."""
     pid_file = _cluster_dir(settings) / f"{name}.pid"
@@ -184,26 +208,39 @@ def entry_point(layer: str) -> Path:
     return PROJECT_ROOT / "pipelines" / ("medallion.py" if layer == "all" else f"{layer}.py")
 
 
-def submit_command(settings: Settings, layer: str, master: str, mode: str = "stream",
-                   trigger: str | None = None, executor_memory: str = "1g",
-                   extra_conf: list[str] = ()) -> list[str]:
+def submit_command(
+    settings: Settings,
+    layer: str,
+    master: str,
+    mode: str = "stream",
+    trigger: str | None = None,
+    executor_memory: str = "1g",
+    extra_conf: list[str] = (),
+) -> list[str]:
     """The spark-submit line of a layer's entry point: jars by local path (nothing resolved at
     start), the driver's own Python for the executors unless ``extra_conf`` says otherwise."""
     jars = extra_spark_jars(settings.jars_path)
     cmd = [
         str(_spark_home() / "bin" / "spark-submit"),
-        "--master", master,
-        "--name", f"telemetra-{layer}",
-        "--jars", ",".join(jars),
-        "--conf", f"spark.executor.memory={executor_memory}",
-        "--conf", f"spark.sql.shuffle.partitions={settings.spark_shuffle_partitions}",
-        "--conf", f"spark.pyspark.python={sys.executable}",
+        "--master",
+        master,
+        "--name",
+        f"telemetra-{layer}",
+        "--jars",
+        ",".join(jars),
+        "--conf",
+        f"spark.executor.memory={executor_memory}",
+        "--conf",
+        f"spark.sql.shuffle.partitions={settings.spark_shuffle_partitions}",
+        "--conf",
+        f"spark.pyspark.python={sys.executable}",
         *[arg for kv in extra_conf for arg in ("--conf", kv)],
-        "--driver-memory", settings.spark_driver_memory,
+        "--driver-memory",
+        settings.spark_driver_memory,
         str(entry_point(layer)),
-        "--mode", mode,
+        "--mode",
+        mode,
     ]
     if trigger:
         cmd += ["--trigger", trigger]
     return cmd
-

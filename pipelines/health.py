@@ -38,7 +38,7 @@ def _app(settings: Settings) -> Check:
 
 
 def gold_freshness_seconds(settings: Settings) -> float | None:
-    """Age of the newest window in gold/stream_minute_metrics (None if the table is empty/missing)."""
+    """Age of the newest window in gold/stream_minute_metrics (None: empty or missing)."""
     import pyarrow.compute as pc
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
@@ -65,5 +65,7 @@ def check_health(settings: Settings, max_gold_age_s: float = 120.0) -> list[Chec
     if age is None:
         checks.append(Check("gold freshness", False, "gold/stream_minute_metrics has no rows yet"))
     else:
-        checks.append(Check("gold freshness", age <= max_gold_age_s, f"newest window ended {age:.0f}s ago"))
+        checks.append(
+            Check("gold freshness", age <= max_gold_age_s, f"newest window ended {age:.0f}s ago")
+        )
     return checks

@@ -117,7 +117,14 @@ def prepare_broker(settings: Settings, data_dir: Path | None = None) -> list[str
     config = write_broker_config(settings, data_dir)
     if not (data_dir / "data" / "meta.properties").exists():
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        cmd = _java(settings, data_dir, STORAGE_TOOL, "format", f"--cluster-id={cluster_id}", f"--config={config}")
+        cmd = _java(
+            settings,
+            data_dir,
+            STORAGE_TOOL,
+            "format",
+            f"--cluster-id={cluster_id}",
+            f"--config={config}",
+        )
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             raise RuntimeError(f"formatting Kafka storage failed: {result.stderr.strip()[-500:]}")
@@ -210,8 +217,9 @@ def describe_topics(settings: Settings) -> list[dict]:
         consumer.close()
 
 
-def consume(settings: Settings, topics: list[str], max_messages: int, timeout_s: float = 10.0
-            ) -> Iterator[tuple[str, int, int, bytes | None]]:
+def consume(
+    settings: Settings, topics: list[str], max_messages: int, timeout_s: float = 10.0
+) -> Iterator[tuple[str, int, int, bytes | None]]:
     """Yield (topic, partition, offset, value) from the beginning, up to max_messages."""
     consumer = KafkaConsumer(
         *topics,

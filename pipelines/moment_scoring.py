@@ -62,10 +62,13 @@ def score(detected: list[Interval], labelled: list[Interval], tolerance_s: float
     return Score(detected=len(detected), labelled=len(labelled), true_positives=hits)
 
 
-def score_by_kind(detected: list[Interval], labelled: list[Interval], tolerance_s: float = 30.0
-                  ) -> dict[str, Score]:
+def score_by_kind(
+    detected: list[Interval], labelled: list[Interval], tolerance_s: float = 30.0
+) -> dict[str, Score]:
     kinds = sorted({i.kind for i in detected} | {i.kind for i in labelled})
     return {
-        k: score([d for d in detected if d.kind == k], [x for x in labelled if x.kind == k], tolerance_s)
+        k: score(
+            [d for d in detected if d.kind == k], [x for x in labelled if x.kind == k], tolerance_s
+        )
         for k in kinds
     }

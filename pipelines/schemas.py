@@ -127,9 +127,7 @@ CHAT_MESSAGES = StructType(
     ]
     + _LINEAGE
 )
-VIEWER_COUNTS = StructType(
-    _SILVER_ENVELOPE + [StructField("viewer_count", LongType())] + _LINEAGE
-)
+VIEWER_COUNTS = StructType(_SILVER_ENVELOPE + [StructField("viewer_count", LongType())] + _LINEAGE)
 TRANSACTIONS = StructType(
     _SILVER_ENVELOPE
     + [

@@ -81,8 +81,13 @@ def standalone(settings: Settings):
     master_port, ui_port = _free_port(), _free_port()
     try:
         cluster.cluster_up(
-            settings, workers=2, worker_cores=1, worker_memory=WORKER_MEMORY,
-            master_port=master_port, ui_port=ui_port, worker_ui_port=0,
+            settings,
+            workers=2,
+            worker_cores=1,
+            worker_memory=WORKER_MEMORY,
+            master_port=master_port,
+            ui_port=ui_port,
+            worker_ui_port=0,
         )
         yield cluster.master_url(port=master_port), ui_port
     finally:
@@ -109,12 +114,20 @@ def submitted(settings: Settings, master: str, driver_ui_port: int, log_path):
     """spark-submit the whole pipeline (stream mode) to the master; SIGTERM its process group
     on the way out, as the supervisor does, and SIGKILL whatever is left."""
     cmd = cluster.submit_command(
-        settings, "all", master, "stream", trigger="processing:2s",
-        executor_memory=EXECUTOR_MEMORY, extra_conf=[f"spark.ui.port={driver_ui_port}"],
+        settings,
+        "all",
+        master,
+        "stream",
+        trigger="processing:2s",
+        executor_memory=EXECUTOR_MEMORY,
+        extra_conf=[f"spark.ui.port={driver_ui_port}"],
     )
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            cmd, env=_pipeline_env(settings), stdout=log, stderr=subprocess.STDOUT,
+            cmd,
+            env=_pipeline_env(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
@@ -205,8 +218,14 @@ def _produce(settings: Settings, channels: list[str], seed: int) -> ProduceStats
     """Five minutes of event time per channel at 10 events/s, 2% bad, sent at once. Each batch
     has channels of its own: a stream's events older than its newest are `late` by design."""
     return produce(
-        settings, channels=channels, rate=10.0, duration=300, fast=True, seed=seed,
-        bad_ratio=0.02, progress=False,
+        settings,
+        channels=channels,
+        rate=10.0,
+        duration=300,
+        fast=True,
+        seed=seed,
+        bad_ratio=0.02,
+        progress=False,
     )
 
 

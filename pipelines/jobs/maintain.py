@@ -31,7 +31,9 @@ LAYER_TABLES = {
 }
 
 
-def maintain_lake(spark: SparkSession, settings: Settings, retention_hours: float = 168.0) -> Iterator[str]:
+def maintain_lake(
+    spark: SparkSession, settings: Settings, retention_hours: float = 168.0
+) -> Iterator[str]:
     if retention_hours < 168:
         # Delta refuses short retentions unless this check is off; the caller asked for it.
         spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
