@@ -47,7 +47,7 @@ from pyspark.sql import functions as F
 from silver_fixture import event
 
 from pipelines.event_codec import encode_event
-from pipelines.jobs import bronze_job, runner
+from pipelines.jobs import medallion_job, runner
 from pipelines.producer import produce
 from pipelines.queries import GOLD_SCHEMAS, GoldQueries, quarantine_reasons
 
@@ -173,7 +173,7 @@ def own_broker(base_settings, tmp_path):
 def test_broker_restart_while_the_stream_runs(spark, own_broker, tmp_path):
     settings = _own_topics(own_broker.settings, tmp_path)
     stats = produce(settings, ["alpha"], rate=5.0, count=100, fast=True, seed=1, progress=False)
-    query = bronze_job.start_stream(spark, settings, EVERY_SECOND)
+    query = medallion_job.start_stream(spark, settings, EVERY_SECOND)  # what `run all` runs
     bronze = settings.table_path("bronze", "events")
     try:
         wait_for(lambda: delta_rows(bronze) == stats.sent, 180, "bronze to take the first part")
@@ -262,8 +262,7 @@ def test_late_events_update_their_windows_or_are_counted_late(spark, kafka_setti
     t0 = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=15)
     on_time = [t0 + timedelta(seconds=10 * i) for i in range(31)]  # t0 .. t0 + 300 s
     send_raw(settings, [_chat(f"c{i}", t) for i, t in enumerate(on_time)])
-    for layer in ("bronze", "silver"):  # gold reads silver's change feed from the start later
-        runner.run_stream(spark, settings, layer, AVAILABLE_NOW)
+    runner.run_stream(spark, settings, "all", AVAILABLE_NOW)
     assert _chat_counts(spark, settings, "silver", "chat_summary_minute") == _window_counts(on_time)
     # 100 s behind the stream's newest event (within the 120 s watermark), and 200 s behind.
     within, late = t0 + timedelta(seconds=200.5), t0 + timedelta(seconds=100.5)

@@ -236,6 +236,15 @@ def upsert_gold_batch(batch_df: DataFrame, batch_id: int, settings: Settings) ->
         )
         .collect()
     )
+    upsert_changes(spark, settings, changed, txn)
+
+
+def upsert_changes(spark: SparkSession, settings: Settings, changed: list[Row], txn: dict) -> None:
+    """Bring gold up to date with what changed in silver, one row per stream: ``stream_id``;
+    ``ws_lo``/``ws_hi``, the first and last window start (epoch s) whose aggregates changed
+    (null when none); ``lo_s``/``hi_s``, the time range (epoch s) the changes reach, window
+    starts and new chat alike (null for a metadata-only change). ``txn``: the writes'
+    txnAppId/txnVersion options."""
     if not changed:
         return
     _upsert_minute_metrics(spark, settings, changed, txn)

@@ -1,8 +1,12 @@
 """Runs one layer or all of them, streaming or batch, in one Spark application.
 
-``telemetra run all`` starts the bronze, silver and gold streaming queries in a single
-driver (one JVM on a 2-core machine). With ``availableNow`` the layers catch up one after
-the other and the call returns; with a processing-time trigger it runs until stopped.
+Streaming, ``telemetra run all`` starts one query that carries each micro-batch of Kafka
+records through bronze, silver and gold (``pipelines.jobs.medallion_job``); ``run bronze``,
+``run silver`` and ``run gold`` start that layer's own query, which follows the layer below
+(Kafka, bronze's Delta log, silver's change feed). A lake is fed one way or the other:
+each keeps its own position, so this module refuses to start one where the other ran.
+With ``availableNow`` the call returns once caught up; with a processing-time trigger it
+runs until stopped. Batch, ``run all`` rebuilds the layers one after the other.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import threading
 
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
-from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
 from pipelines.config import Settings
 
@@ -37,8 +41,11 @@ def parse_trigger(trigger: str | None, settings: Settings) -> dict:
     return {"processingTime": f"{match.group(1)} {unit}"}
 
 
-def _job(layer: str):
-    return importlib.import_module(f"pipelines.jobs.{layer}_job")
+MEDALLION = "medallion"  # the one query of `run all`: pipelines.jobs.medallion_job
+
+
+def _job(name: str):
+    return importlib.import_module(f"pipelines.jobs.{name}_job")
 
 
 def layers_for(name: str) -> tuple[str, ...]:
@@ -58,66 +65,91 @@ def run_batch(spark: SparkSession, settings: Settings, layer: str) -> dict[str, 
 
 
 def run_stream(spark: SparkSession, settings: Settings, layer: str, trigger: dict) -> None:
-    """Start the layers' queries; block until they finish (availableNow) or one fails."""
-    names = layers_for(layer)
-    if trigger.get("availableNow"):
-        # Catch up layer by layer so one call carries new Kafka records all the way to gold.
-        for name in names:
-            query = _start(spark, settings, name, trigger)
-            _await(query)
-            if _hit_spark_55271(query):
-                query = _start(spark, settings, name, trigger)
-                _await(query)
-            _raise_if_failed(query)
-        return
-    queries = {name: _start(spark, settings, name, trigger) for name in names}
-    stopping = _stop_on_sigterm()
-    restarted: set[str] = set()
+    """Start the query (``all``: the medallion query, else the layer's); block until it is
+    caught up (availableNow), stopped (SIGTERM) or failed."""
+    name = MEDALLION if layer == "all" else layers_for(layer)[0]
+    _refuse_mixed_feeds(spark, settings, name)
+    listener = BatchLog()
+    spark.streams.addListener(listener)
+    stopping = None if trigger.get("availableNow") else _stop_on_sigterm()
     try:
-        while True:
-            _await_any(spark, stopping)
-            if stopping.is_set():
-                log.info("SIGTERM: stopping %d queries", len(queries))
-                break
-            ended = [name for name, query in queries.items() if not query.isActive]
-            again = [n for n in ended if n not in restarted and _hit_spark_55271(queries[n])]
-            if not again or len(again) < len(ended):
-                break
-            spark.streams.resetTerminated()
-            for name in again:
-                restarted.add(name)
-                queries[name] = _start(spark, settings, name, trigger)
+        query = _start(spark, settings, name, trigger)
+        _wait(query, stopping)
+        if _hit_spark_55271(query):
+            query = _start(spark, settings, name, trigger)
+            _wait(query, stopping)
     finally:
-        for query in queries.values():
-            if query.isActive:
-                query.stop()
-    for query in queries.values():
-        _raise_if_failed(query)
+        spark.streams.removeListener(listener)
+    _raise_if_failed(query)
+
+
+def _wait(query: StreamingQuery, stopping: threading.Event | None) -> None:
+    """Block until the query ends (a failure stays on ``query.exception()``) or, when
+    ``stopping`` is given, until it is set (SIGTERM); then stop the query cleanly.
+
+    Waits in one-second slices so the signal handler never has to call into the JVM while
+    this thread is inside a py4j call (that fails with a reentrant-read error)."""
+    try:
+        while query.isActive and not (stopping and stopping.is_set()):
+            try:
+                query.awaitTermination(timeout=1)
+            except StreamingQueryException:
+                return
+        if stopping and stopping.is_set():
+            log.info("SIGTERM: stopping %s", query.name)
+    finally:
+        if query.isActive:
+            query.stop()
+
+
+class BatchLog(StreamingQueryListener):
+    """One log line per micro-batch that read rows: the query, its rows and how long the
+    batch took (the pipeline log then shows where streaming time goes)."""
+
+    def onQueryStarted(self, event) -> None:
+        log.info("query %s started (run %s)", event.name, event.runId)
+
+    def onQueryProgress(self, event) -> None:
+        progress = event.progress
+        if progress.numInputRows:
+            log.info(
+                "%s batch %d: %d rows in %.1f s",
+                progress.name,
+                progress.batchId,
+                progress.numInputRows,
+                progress.batchDuration / 1000,
+            )
+
+    def onQueryIdle(self, event) -> None:
+        pass
+
+    def onQueryTerminated(self, event) -> None:
+        pass
+
+
+def _refuse_mixed_feeds(spark: SparkSession, settings: Settings, name: str) -> None:
+    """Fail when the lake's checkpoints show it is fed the other way (medallion query vs
+    layer queries): the new query would read Kafka (or bronze) from its own start and write
+    records the lake already holds a second time."""
+    others = LAYERS if name == MEDALLION else (MEDALLION,)
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    found = []
+    for other in others:
+        path = jvm.org.apache.hadoop.fs.Path(settings.checkpoint_path(other))
+        if path.getFileSystem(conf).exists(path):
+            found.append(other)
+    if found:
+        ran = "`run all`" if found == [MEDALLION] else "`run " + "`, `run ".join(found) + "`"
+        raise RuntimeError(
+            f"this lake is fed by {ran} (see {settings.checkpoint_path('')}): starting "
+            f"{name} as well would write its records twice; keep running it "
+            "the way it was started, or use a new lake_root"
+        )
 
 
 def _start(spark: SparkSession, settings: Settings, name: str, trigger: dict) -> StreamingQuery:
     return _job(name).start_stream(spark, settings, trigger)
-
-
-def _await(query: StreamingQuery) -> None:
-    """Block until the query ends; a failure stays on ``query.exception()``."""
-    try:
-        query.awaitTermination()
-    except StreamingQueryException:
-        pass
-
-
-def _await_any(spark: SparkSession, stopping: threading.Event) -> None:
-    """Block until a query ends or SIGTERM arrives; a failure stays on ``query.exception()``.
-
-    Waits in one-second slices so the signal handler never has to call into the JVM while
-    this thread is inside a py4j call (that fails with a reentrant-read error)."""
-    while not stopping.is_set():
-        try:
-            if spark.streams.awaitAnyTermination(timeout=1):
-                return
-        except StreamingQueryException:
-            return
 
 
 # SPARK-55271 (Spark 4.1.1): a Kafka query restarted with a planned but uncommitted batch (the
@@ -129,9 +161,11 @@ _SPARK_55271 = 'because the return value of "scala.Option.get()" is null'
 
 def _hit_spark_55271(query: StreamingQuery) -> bool:
     error = query.exception()
-    if query.name != "bronze" or error is None or _SPARK_55271 not in _error_text(error):
+    if query.name not in ("bronze", MEDALLION) or error is None:
         return False
-    log.warning("bronze: restarting once after SPARK-55271 (Kafka source metrics on recovery)")
+    if _SPARK_55271 not in _error_text(error):
+        return False
+    log.warning("%s: restarting once after SPARK-55271 (Kafka metrics on recovery)", query.name)
     return True
 
 

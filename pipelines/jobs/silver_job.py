@@ -117,7 +117,9 @@ def build_job(spark: SparkSession, settings: Settings) -> SilverJob:
 
 
 # ---- stream -----------------------------------------------------------------------------
-def _stream_sinks(spark: SparkSession, app_id: str, batch_id: int) -> SilverSinks:
+def stream_sinks(app_id: str, batch_id: int) -> SilverSinks:
+    """Appends and replaces that a replayed batch (same app id and batch id) skips."""
+
     def append(df: DataFrame, path: str) -> None:
         df.write.format("delta").mode("append").option("txnAppId", app_id).option(
             "txnVersion", batch_id
@@ -145,7 +147,7 @@ def make_batch_function(
             if not query_id:
                 raise ValueError("not inside a streaming query: pass app_id explicitly")
             txn_app = f"telemetra-silver-{query_id}"
-        process_bronze(spark, job, batch_df, _stream_sinks(spark, txn_app, batch_id))
+        process_bronze(spark, job, batch_df, stream_sinks(txn_app, batch_id))
 
     return process_silver_batch
 

@@ -215,10 +215,42 @@ def _in_parallel(spark: SparkSession, fn: Callable[[str], None], items, workers:
         future.result()
 
 
+@dataclass(frozen=True)
+class SilverChange:
+    """What a micro-batch changed in silver for one stream, as gold reads it (epoch seconds,
+    bounds included): ``ws_lo``..``ws_hi`` holds every window start it recomputed (None: no
+    window changed), ``lo_s``..``hi_s`` those and the windows its new chat can reach (None:
+    only metadata changed)."""
+
+    stream_id: str
+    ws_lo: int | None
+    ws_hi: int | None
+    lo_s: int | None
+    hi_s: int | None
+
+
+def silver_changes(stats: dict[str, _TypeStats], window_seconds: int) -> list[SilverChange]:
+    """Per stream, the ranges :func:`_write_windows` replaced and the new chat reaches."""
+    windowed = {source_type for source_type, _ in WINDOW_TABLES.values()}
+    ranges: dict[str, list[int]] = {}
+    for event_type, s in stats.items():
+        # Windows starting in (min ts − window, max ts]; whole seconds, widened outwards.
+        span = [s.min_us // 1_000_000 - window_seconds, -(-s.max_us // 1_000_000)]
+        for stream_id in s.streams:
+            bounds = ranges.setdefault(stream_id, [])
+            if event_type in windowed:
+                bounds.extend(span)
+    return [
+        SilverChange(stream_id, min(b, default=None), max(b, default=None),
+                     min(b, default=None), max(b, default=None))
+        for stream_id, b in sorted(ranges.items())
+    ]  # fmt: skip
+
+
 def process_bronze(
     spark: SparkSession, job: SilverJob, bronze: DataFrame, sinks: SilverSinks
-) -> dict[str, int]:
-    """Classify ``bronze`` and write every silver table; returns rows per outcome."""
+) -> list[SilverChange]:
+    """Classify ``bronze`` and write every silver table; returns what changed per stream."""
     p = job.params
     if sinks.incremental:
         stored = _read(spark, job.paths["stream_watermarks"]).select("stream_id", "max_event_ts")
@@ -259,7 +291,7 @@ def process_bronze(
         _in_parallel(spark, write_type, TYPED_TABLES, workers)
         if any_valid or not sinks.incremental:
             _write_watermarks(spark, job, classified, sinks)
-        return counts
+        return silver_changes(stats, p.window_seconds)
     finally:
         if classified is not None:
             classified.unpersist()
