@@ -252,8 +252,34 @@ def upsert_changes(spark: SparkSession, settings: Settings, changed: list[Row], 
     _upsert_stream_tables(spark, settings, sorted(r.stream_id for r in changed), txn)
 
 
-def _any_of(terms: list[str]) -> str:
-    return " OR ".join(f"({t})" for t in terms)
+Range = tuple[tuple[str, ...], int, int]  # (key values, lo, hi): epoch seconds, both included
+
+
+def _in_ranges(col: str, keys: tuple[str, ...], ranges: list[Range]) -> str:
+    """SQL: rows whose ``keys`` equal one range's key values and whose ``col`` lies in that
+    range. Written as the first key IN (...) and ``col`` in the overall span, which Delta's
+    file skipping uses, AND an exact CASE per key, which it leaves alone. (One OR term per
+    range made the skipping code outgrow the JVM's 64 KB method limit with a few dozen
+    streams: Spark then spent seconds compiling it on every batch, and failed.)"""
+    first = sorted({values[0] for values, _, _ in ranges})
+    span = _between(col, min(lo for _, lo, _ in ranges), max(hi for _, _, hi in ranges))
+    return (
+        f"{keys[0]} IN ({', '.join(sql_str(v) for v in first)}) AND {span} "
+        f"AND {_case(col, keys, ranges)}"
+    )
+
+
+def _case(col: str, keys: tuple[str, ...], ranges: list[Range]) -> str:
+    if not keys:
+        return " OR ".join(f"({_between(col, lo, hi)})" for _, lo, hi in ranges)
+    groups: dict[str, list[Range]] = {}
+    for values, lo, hi in ranges:
+        groups.setdefault(values[0], []).append((values[1:], lo, hi))
+    branches = " ".join(
+        f"WHEN {sql_str(value)} THEN {_case(col, keys[1:], group)}"
+        for value, group in sorted(groups.items())
+    )
+    return f"(CASE {keys[0]} {branches} ELSE false END)"
 
 
 def _between(col: str, lo: int, hi: int) -> str:
@@ -276,14 +302,10 @@ def _upsert_minute_metrics(
     spark: SparkSession, settings: Settings, changed: list[Row], txn: dict
 ) -> None:
     """Recompute every window of each stream between its first and last changed one."""
-    ranges = [
-        f"stream_id = {sql_str(r.stream_id)} AND {_between('window_start', r.ws_lo, r.ws_hi)}"
-        for r in changed
-        if r.ws_lo is not None
-    ]
+    ranges = [((r.stream_id,), r.ws_lo, r.ws_hi) for r in changed if r.ws_lo is not None]
     if not ranges:
         return
-    where = _any_of(ranges)
+    where = _in_ranges("window_start", ("stream_id",), ranges)
 
     def part(table: str) -> DataFrame:
         return read_silver(spark, settings, table).filter(F.expr(where))
@@ -306,26 +328,23 @@ def _upsert_moments(spark: SparkSession, settings: Settings, changed: list[Row],
         return
     scope = small_frame(spark, [tuple(r) for r in scopes], _SCOPES)
     # The windows the scopes' baselines reach back to, and the chat their moments can hold.
-    metrics_near, chat_near = [], []
-    for stream_id in {s.stream_id for s in scopes}:
-        lo = min(s.scope_lo for s in scopes if s.stream_id == stream_id) - rules.reach_seconds
-        hi = max(s.scope_hi for s in scopes if s.stream_id == stream_id) + rules.window_seconds
-        metrics_near.append(
-            f"stream_id = {sql_str(stream_id)} AND {_between('window_start', lo, hi)}"
+    near = [
+        (
+            (stream_id,),
+            min(s.scope_lo for s in scopes if s.stream_id == stream_id) - rules.reach_seconds,
+            max(s.scope_hi for s in scopes if s.stream_id == stream_id) + rules.window_seconds,
         )
-        chat_near.append(f"stream_id = {sql_str(stream_id)} AND {_between('ts', lo, hi)}")
+        for stream_id in sorted({s.stream_id for s in scopes})
+    ]
     metrics = _read_gold(spark, settings, "stream_minute_metrics").filter(
-        F.expr(_any_of(metrics_near))
+        F.expr(_in_ranges("window_start", ("stream_id",), near))
     )
-    chat = read_silver(spark, settings, "chat_messages").filter(F.expr(_any_of(chat_near)))
+    chat = read_silver(spark, settings, "chat_messages").filter(
+        F.expr(_in_ranges("ts", ("stream_id",), near))
+    )
     fresh = detect_moments(metrics, chat, rules, scope=scope)
-    where = _any_of(
-        [
-            f"stream_id = {sql_str(s.stream_id)} AND kind = {sql_str(s.kind)} "
-            f"AND {_between('start_ts', s.scope_lo, s.scope_hi)}"
-            for s in scopes
-        ]
-    )
+    in_scope = [((s.stream_id, s.kind), s.scope_lo, s.scope_hi) for s in scopes]
+    where = _in_ranges("start_ts", ("stream_id", "kind"), in_scope)
     _replace(fresh, settings, "moments", where, txn)
 
 
