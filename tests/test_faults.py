@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from fault_helpers import (
@@ -310,3 +311,20 @@ def test_the_query_layer_given_hostile_input(gold_lake):  # noqa: F811
     assert len(q.compare_streams([f"unknown{i}" for i in range(500)])) == 500
     assert len(q.list_streams()) == 3
     assert q.table_versions() == before == dict.fromkeys(GOLD_SCHEMAS, 0)
+
+
+# ---- 8. one lake, fed one way ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("ran", "start", "named"),
+    [("bronze", "all", "`run bronze`"), ("medallion", "silver", "`run all`")],
+)
+def test_the_runner_refuses_to_feed_a_lake_both_ways(spark, settings, ran, start, named):
+    """A lake fed by the one medallion query must not get the layer queries too (or the
+    reverse): each would read Kafka or bronze from its own start and write records twice."""
+    checkpoint = Path(settings.checkpoint_path(ran))
+    (checkpoint / "offsets").mkdir(parents=True)
+    with pytest.raises(RuntimeError, match=f"fed by {named}"):
+        runner.run_stream(spark, settings, start, AVAILABLE_NOW)
+    assert not Path(
+        settings.checkpoint_path(runner.MEDALLION if start == "all" else start)
+    ).exists()
