@@ -8,17 +8,21 @@ has already provided them, and the builder leaves ``spark.jars`` alone.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
 import tempfile
+import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from pipelines.config import Settings
 
+log = logging.getLogger(__name__)
 _VERSIONED_JAR = re.compile(r"^(?P<artifact>.+?)-\d[\w.\-]*\.jar$")
 
 
@@ -53,6 +57,35 @@ def sql_str(value: str) -> str:
     """``value`` as a Spark SQL string literal (for predicates built as text, such as
     Delta's replaceWhere)."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def retry_on_conflict(write: Callable[[], None], attempts: int = 4) -> None:
+    """Run a Delta write, again when a concurrent commit made it conflict (an OPTIMIZE from
+    ``telemetra maintain`` rewrote files this replaceWhere reads, say). A conflicting write
+    commits nothing, and the streaming writes carry txnAppId/txnVersion, so running it again
+    is safe; after ``attempts`` conflicts in a row the error stands."""
+    from delta.exceptions import (
+        ConcurrentAppendException,
+        ConcurrentDeleteDeleteException,
+        ConcurrentDeleteReadException,
+        ConcurrentTransactionException,
+    )
+
+    conflicts = (
+        ConcurrentAppendException,
+        ConcurrentDeleteDeleteException,
+        ConcurrentDeleteReadException,
+        ConcurrentTransactionException,
+    )
+    for attempt in range(1, attempts + 1):
+        try:
+            write()
+            return
+        except conflicts as error:
+            if attempt == attempts:
+                raise
+            log.warning("Delta write conflicted (%s); trying again", type(error).__name__)
+            time.sleep(attempt)
 
 
 def build_spark(settings: Settings, app_name: str = "telemetra", **extra_conf: str) -> SparkSession:

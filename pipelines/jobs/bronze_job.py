@@ -11,6 +11,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from pipelines import kafka_local
 from pipelines.bronze import with_bronze_columns
 from pipelines.config import Settings
 from pipelines.schemas import BRONZE_EVENTS
@@ -67,6 +68,8 @@ def start_stream(spark: SparkSession, settings: Settings, trigger: dict) -> Stre
 
 def run_batch(spark: SparkSession, settings: Settings) -> dict[str, int]:
     """Insert every record Kafka still holds that bronze lacks; returns counts."""
+    # Spark's Kafka reader would retry for minutes and end in a page of Java; say it in a line.
+    kafka_local.wait_until_ready(settings.kafka_bootstrap_servers, timeout_s=30)
     ensure_table(spark, settings)
     options = _kafka_options(settings) | {"startingOffsets": "earliest", "endingOffsets": "latest"}
     records = spark.read.format("kafka").options(**options).load().transform(with_bronze_columns)

@@ -42,7 +42,7 @@ from pipelines.schemas import (
     VIEWER_TIMESERIES,
 )
 from pipelines.sentiment import small_frame
-from pipelines.spark import sql_str
+from pipelines.spark import retry_on_conflict, sql_str
 
 SILVER_AGGREGATES = {
     "chat_summary_minute": CHAT_SUMMARY_MINUTE,
@@ -289,13 +289,8 @@ def _between(col: str, lo: int, hi: int) -> str:
 
 def _replace(df: DataFrame, settings: Settings, table: str, where: str, txn: dict) -> None:
     """Overwrite exactly the rows matching ``where`` with ``df`` (whose rows all match it)."""
-    (
-        df.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", where)
-        .options(**txn)
-        .save(gold_path(settings, table))
-    )
+    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", where)
+    retry_on_conflict(lambda: writer.options(**txn).save(gold_path(settings, table)))
 
 
 def _upsert_minute_metrics(

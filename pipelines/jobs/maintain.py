@@ -1,8 +1,10 @@
 """`telemetra maintain`: OPTIMIZE (compact small files) and VACUUM every Delta table of the lake.
 
-Safe while the streams write: OPTIMIZE only rewrites files into new ones in a transaction that
-conflicts with nothing an append does, and VACUUM keeps every file younger than the retention,
-which is never below Delta's safe default of 7 days unless asked for explicitly.
+Safe while the pipeline streams: OPTIMIZE rewrites files into new ones in one transaction,
+which conflicts with nothing an append does; a replaceWhere of the stream that read files
+OPTIMIZE just replaced fails to commit and is run again (``pipelines.spark.retry_on_conflict``).
+VACUUM keeps every file younger than the retention, which is never below Delta's safe
+default of 7 days unless asked for explicitly.
 """
 
 from __future__ import annotations

@@ -64,14 +64,9 @@ def process_batch(batch_df: DataFrame, batch_id: int, job: SilverJob, settings: 
     # Read from Kafka once: bronze's write and silver's classification both use the rows.
     rows = batch_df.persist(StorageLevel.DISK_ONLY)
     try:
-        (
-            rows.write.format("delta")
-            .mode("append")
-            .option("txnAppId", app_id)
-            .option("txnVersion", batch_id)
-            .save(bronze_job.bronze_path(settings))
-        )
-        changed = process_bronze(spark, job, rows, silver_job.stream_sinks(app_id, batch_id))
+        sinks = silver_job.stream_sinks(app_id, batch_id)
+        sinks.append(rows, bronze_job.bronze_path(settings))
+        changed = process_bronze(spark, job, rows, sinks)
     finally:
         rows.unpersist()
     txn = {"txnAppId": app_id, "txnVersion": str(batch_id)}

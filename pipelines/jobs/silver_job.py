@@ -48,6 +48,7 @@ from pipelines.jobs import bronze_job
 from pipelines.jobs.silver_process import SilverJob, SilverSinks, process_bronze
 from pipelines.sentiment import lexicon_df, small_frame
 from pipelines.silver import SilverParams, rates_to_base
+from pipelines.spark import retry_on_conflict
 
 QUERY_NAME = "silver"
 RATES_CSV = CONF_DIR / "currency_rates.csv"
@@ -120,15 +121,14 @@ def build_job(spark: SparkSession, settings: Settings) -> SilverJob:
 def stream_sinks(app_id: str, batch_id: int) -> SilverSinks:
     """Appends and replaces that a replayed batch (same app id and batch id) skips."""
 
+    txn = {"txnAppId": app_id, "txnVersion": str(batch_id)}
+
     def append(df: DataFrame, path: str) -> None:
-        df.write.format("delta").mode("append").option("txnAppId", app_id).option(
-            "txnVersion", batch_id
-        ).save(path)
+        retry_on_conflict(lambda: df.write.format("delta").mode("append").options(**txn).save(path))
 
     def replace(df: DataFrame, path: str, where: str) -> None:
-        df.write.format("delta").mode("overwrite").option("replaceWhere", where).option(
-            "txnAppId", app_id
-        ).option("txnVersion", batch_id).save(path)
+        writer = df.write.format("delta").mode("overwrite").option("replaceWhere", where)
+        retry_on_conflict(lambda: writer.options(**txn).save(path))
 
     return SilverSinks(incremental=True, append=append, replace=replace, batch_id=batch_id)
 
