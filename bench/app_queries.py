@@ -7,7 +7,8 @@ The lake: ``--days`` × ``--streams`` of 1-minute windows sliding every 10 s (th
 defaults of conf/defaults.yaml), i.e. 8,640 windows per stream per day, plus one
 broadcast per stream per day, three moments per stream per day and the streams table.
 It is written with the ``deltalake`` package (fast, no Spark), one commit per day, in the
-gold schemas of ``pipelines/schemas.py``. ``--layout stream`` sorts each day's file by
+gold schemas of ``pipelines/schemas.py``; ``stream_hour_metrics`` is then the gold job's
+own rollup of those windows, run with Spark. ``--layout stream`` sorts each day's file by
 stream then time (what OPTIMIZE ZORDER BY (stream_id, window_start) gives); ``--layout
 time`` keeps arrival order (all streams interleaved, as an un-optimized streaming sink).
 
@@ -35,7 +36,10 @@ from deltalake import WriterProperties, write_deltalake
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from pipelines import schemas
+from pipelines.config import load_settings
+from pipelines.gold import rollup_hours
 from pipelines.queries import GoldQueries
+from pipelines.spark import build_spark
 
 DAY = 86_400
 EMOTES = np.array(["Kappa", "PogChamp", "LUL", "KEKW", "monkaS", "OMEGALUL", "Pog", "PepeHands",
@@ -149,12 +153,31 @@ def generate_lake(root: Path, days: int, n_streams: int, layout: str, seed: int 
         print(f"  day {d + 1}/{days}: {table.num_rows:,} windows", flush=True)
     for name, table in small_tables(rng, ids, first, days).items():
         write_deltalake(str(root / "gold" / name), table, mode="overwrite")
+    write_hour_rollup(root)
     return end
+
+
+def write_hour_rollup(root: Path) -> None:
+    """stream_hour_metrics, by the gold job's own rollup (Spark) of the minute windows."""
+    t0 = time.perf_counter()
+    spark = build_spark(load_settings(), "bench-hour-rollup")
+    try:
+        gold = root / "gold"
+        minutes = spark.read.format("delta").load(str(gold / "stream_minute_metrics"))
+        rollup_hours(minutes).coalesce(1).write.format("delta").mode("overwrite").save(
+            str(gold / "stream_hour_metrics")
+        )
+    finally:
+        spark.stop()
+    print(f"  hour rollup written in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
 def page_queries(q: GoldQueries, rng: random.Random, end: datetime, ids: list[str]) -> dict:
     """Every query the pages run, as the pages call them, on a random stream each time."""
     hour, day, week = end - timedelta(hours=1), end - timedelta(days=1), end - timedelta(days=7)
+    # The app's comparison periods end at the newest event, mid-hour: the minute windows
+    # around the whole hours are read too.
+    mid = end - timedelta(minutes=17, seconds=30)
     moment = q.moments().iloc[0]
     pad = timedelta(minutes=5)
     keys = list(q.broadcast_summaries()[["stream_id", "broadcast_id"]].itertuples(index=False))
@@ -179,10 +202,10 @@ def page_queries(q: GoldQueries, rng: random.Random, end: datetime, ids: list[st
         ),
         "broadcasts: compare_streams(3, all data)": lambda: q.compare_streams(rng.sample(ids, 3)),
         "broadcasts: compare_streams(3, 24 h)": lambda: q.compare_streams(
-            rng.sample(ids, 3), day, end
+            rng.sample(ids, 3), mid - timedelta(days=1), mid
         ),
         "broadcasts: compare_streams(3, 7 d)": lambda: q.compare_streams(
-            rng.sample(ids, 3), week, end
+            rng.sample(ids, 3), mid - timedelta(days=7), mid
         ),
         "moments: moments(all)": lambda: q.moments(),
         "moments: moments(2 kinds, score>=6, 7 d)": lambda: q.moments(

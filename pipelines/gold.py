@@ -1,8 +1,9 @@
 """Gold: the serving tables the dashboard reads (pure transforms).
 
-stream_minute_metrics, stream_summary and streams are built here; moments live in
-``pipelines/gold_moments.py``. The job module (``pipelines/jobs/gold_job.py``) reads silver,
-calls these and writes gold; batch rebuilds and streaming upserts share the functions.
+stream_minute_metrics, stream_hour_metrics, stream_summary and streams are built here;
+moments live in ``pipelines/gold_moments.py``. The job module
+(``pipelines/jobs/gold_job.py``) reads silver, calls these and writes gold; batch rebuilds
+and streaming upserts share the functions.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from pyspark.sql.types import StructType
 
 from pipelines.schemas import (
     EMOTE_COUNTS,
+    EXACT_SUM,
     MONEY,
+    STREAM_HOUR_METRICS,
     STREAM_MINUTE_METRICS,
     STREAM_SUMMARY,
     STREAMS,
@@ -94,6 +97,44 @@ def join_minute_metrics(
         ),
         STREAM_MINUTE_METRICS,
     )
+
+
+HOUR = 3600
+
+
+def hour_of(col: str) -> Column:
+    """The UTC clock hour a timestamp falls in (epoch arithmetic: no session time zone)."""
+    return F.timestamp_seconds(F.floor(epoch(col) / HOUR) * HOUR)
+
+
+def rollup_hours(metrics: DataFrame) -> DataFrame:
+    """stream_minute_metrics -> stream_hour_metrics: one row per stream and hour of
+    window_start (see ``STREAM_HOUR_METRICS``)."""
+    tiling = (epoch("window_start") % (epoch("window_end") - epoch("window_start"))) == 0
+
+    def tiled(col: Column) -> Column:
+        return F.sum(F.when(tiling, col))
+
+    with_sentiment = tiling & F.col("sentiment_mean").isNotNull()
+    hours = metrics.groupBy("stream_id", hour_of("window_start").alias("hour_start")).agg(
+        F.count(F.lit(1)).alias("windows"),
+        F.min("window_start").alias("first_window_start"),
+        F.max("window_end").alias("last_window_end"),
+        F.max("max_viewers").alias("max_viewers"),
+        F.sum(F.col("avg_viewers").cast(EXACT_SUM)).alias("avg_viewers_sum"),
+        F.count("avg_viewers").alias("avg_viewers_windows"),
+        F.max("chat_count").alias("max_chat_count"),
+        F.coalesce(tiled(F.col("chat_count")), F.lit(0)).alias("chat_count"),
+        F.coalesce(tiled(F.col("tx_count")), F.lit(0)).alias("tx_count"),
+        F.coalesce(tiled(F.col("revenue")), F.lit(0)).alias("revenue"),
+        tiled((F.col("sentiment_mean") * F.col("chat_count")).cast(EXACT_SUM)).alias(
+            "sentiment_sum"
+        ),
+        F.coalesce(F.sum(F.when(with_sentiment, F.col("chat_count"))), F.lit(0)).alias(
+            "sentiment_messages"
+        ),
+    )
+    return conform(hours, STREAM_HOUR_METRICS)
 
 
 # ---- stream_summary -------------------------------------------------------------------------

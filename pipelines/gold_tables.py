@@ -22,6 +22,7 @@ from pipelines import schemas
 
 GOLD_SCHEMAS = {
     "stream_minute_metrics": schemas.STREAM_MINUTE_METRICS,
+    "stream_hour_metrics": schemas.STREAM_HOUR_METRICS,
     "moments": schemas.MOMENTS,
     "stream_summary": schemas.STREAM_SUMMARY,
     "streams": schemas.STREAMS,

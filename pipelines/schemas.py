@@ -237,6 +237,31 @@ STREAM_MINUTE_METRICS = StructType(
         StructField("revenue", MONEY),
     ]
 )
+# Per stream and clock hour (UTC) of window_start: what a long-range comparison needs, so it
+# reads a row per hour instead of 360 sliding windows. The parts of an average are kept
+# (sum and count), so hours combine exactly; the sums cover the tiling windows only (a
+# window whose start is a multiple of its length), as in the query layer. Sums of doubles
+# are kept as decimals (6 places): a decimal sum does not depend on the order rows are
+# added in, so a streamed hour equals a rebuilt one bit for bit.
+EXACT_SUM = DecimalType(28, 6)
+STREAM_HOUR_METRICS = StructType(
+    [
+        StructField("stream_id", StringType(), False),
+        StructField("hour_start", TimestampType(), False),
+        StructField("windows", LongType()),  # sliding windows starting in the hour
+        StructField("first_window_start", TimestampType()),
+        StructField("last_window_end", TimestampType()),
+        StructField("max_viewers", LongType()),
+        StructField("avg_viewers_sum", EXACT_SUM),  # sum of avg_viewers over the windows
+        StructField("avg_viewers_windows", LongType()),  # windows with an avg_viewers
+        StructField("max_chat_count", LongType()),  # busiest sliding window
+        StructField("chat_count", LongType()),  # tiling windows: messages in the hour
+        StructField("tx_count", LongType()),  # tiling
+        StructField("revenue", MONEY),  # tiling
+        StructField("sentiment_sum", EXACT_SUM),  # tiling: sum of sentiment_mean * chat_count
+        StructField("sentiment_messages", LongType()),  # tiling: chat_count where sentiment known
+    ]
+)
 MOMENT_KINDS = ("chat_spike", "raid", "revenue_burst", "sentiment_swing")
 MOMENTS = StructType(
     [

@@ -88,6 +88,14 @@ def retry_on_conflict(write: Callable[[], None], attempts: int = 4) -> None:
             time.sleep(attempt)
 
 
+def hadoop_path(spark: SparkSession, path: str):
+    """(Hadoop FileSystem, Path) for ``path``: checkpoints are read through Hadoop, so a
+    local path, HDFS or an object store all work."""
+    jvm = spark.sparkContext._jvm
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath
+
+
 def build_spark(settings: Settings, app_name: str = "telemetra", **extra_conf: str) -> SparkSession:
     """Create (or return the running) SparkSession with Delta and Kafka configured."""
     builder = (

@@ -22,6 +22,11 @@ class Program:
     name: str
     args: str  # arguments to `python -m pipelines.cli`
     stopwaitsecs: int = 30
+    # SIGTERM to the whole process group. Not for the pipeline: its driver JVM (a child
+    # process) would die at once and the Python side could not stop the query between
+    # batches; the Python side gets the signal, stops the query, then Spark. A SIGKILL after
+    # stopwaitsecs still goes to the whole group.
+    stop_as_group: bool = True
 
 
 QUALITY_START_S = 120
@@ -33,7 +38,7 @@ def programs(settings: Settings) -> list[Program]:
     if is_local_kafka(settings):
         progs.append(Program("kafka", "kafka run", stopwaitsecs=60))
     progs += [
-        Program("pipeline", "run all --mode stream", stopwaitsecs=60),
+        Program("pipeline", "run all --mode stream", stopwaitsecs=60, stop_as_group=False),
         Program("producer", "produce"),
         Program("app", "app"),
         # The first check waits until the pipeline's first batches are through: both are
@@ -89,7 +94,7 @@ def write_config(settings: Settings) -> Path:
             "autorestart=unexpected",
             "startsecs=5",
             f"stopwaitsecs={prog.stopwaitsecs}",
-            "stopasgroup=true",
+            f"stopasgroup={str(prog.stop_as_group).lower()}",
             "killasgroup=true",
             "redirect_stderr=true",
             f"stdout_logfile={p['logs'] / (prog.name + '.log')}",

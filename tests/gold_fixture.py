@@ -22,6 +22,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from pipelines import schemas
+from pipelines.gold import rollup_hours
 
 UTC = timezone.utc
 DAY = datetime(2026, 11, 26, tzinfo=UTC)
@@ -112,16 +113,16 @@ GOLD_ROWS = {
 
 
 def write_gold_fixture(spark: SparkSession, lake_root: str, tables: tuple[str, ...] = ()) -> str:
-    """Write the fixture's gold tables (all, or only ``tables``) under ``lake_root``."""
-    for name, (schema, rows) in GOLD_ROWS.items():
+    """Write the fixture's gold tables (all, or only ``tables``) under ``lake_root``;
+    ``stream_hour_metrics`` is the gold job's own rollup of the minute rows."""
+    frames = {name: spark.createDataFrame(rows, schema) 
+              for name, (schema, rows) in GOLD_ROWS.items()}  # fmt: skip
+    frames["stream_hour_metrics"] = rollup_hours(frames["stream_minute_metrics"])
+    for name, frame in frames.items():
         if tables and name not in tables:
             continue
-        (
-            spark.createDataFrame(rows, schema)
-            .coalesce(1)
-            .write.format("delta")
-            .mode("overwrite")
-            .save(f"{lake_root.rstrip('/')}/gold/{name}")
+        frame.coalesce(1).write.format("delta").mode("overwrite").save(
+            f"{lake_root.rstrip('/')}/gold/{name}"
         )
     return lake_root
 

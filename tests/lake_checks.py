@@ -24,7 +24,13 @@ SILVER_TABLES = (
     "viewer_timeseries",
     "transactions_minute",
 )
-GOLD_TABLES = ("stream_minute_metrics", "moments", "stream_summary", "streams")
+GOLD_TABLES = (
+    "stream_minute_metrics",
+    "stream_hour_metrics",
+    "moments",
+    "stream_summary",
+    "streams",
+)
 # Set when a row is written, so a rebuild differs there by design.
 WRITE_TIME_COLUMNS = ("updated_at", "detected_at", "quarantined_at")
 

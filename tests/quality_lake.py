@@ -95,6 +95,9 @@ def clean_tables(settings: Settings, t: datetime) -> dict[str, tuple]:
             ("alpha", sec[20], sec[20], sec[1], None, sec[1])]),
         "gold/stream_minute_metrics": (schemas.STREAM_MINUTE_METRICS, [
             ("alpha", t, end, 50.0, 100, 0, 3, 2, 0.15, 1, 1, emotes, 1, Decimal("5.40"))]),
+        "gold/stream_hour_metrics": (schemas.STREAM_HOUR_METRICS, [
+            ("alpha", t.replace(minute=0, second=0, microsecond=0), 1, t, end, 100,
+             Decimal("50.000000"), 1, 3, 3, 1, Decimal("5.40"), Decimal("0.450000"), 3)]),
         "gold/moments": (schemas.MOMENTS, [
             ("m-1", "alpha", "chat_spike", sec[5], sec[30], sec[10], 3.0, 5.2, 0.5, 0.5, emotes,
              ["hi Kappa"])]),

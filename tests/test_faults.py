@@ -9,10 +9,6 @@ Covered elsewhere, so not repeated: each producer bad kind under its reason (2%,
 test_pipeline_e2e), the lateness and dedupe rules row by row (test_silver,
 test_silver_job), bound parameters on simple injections (test_queries), a lost Spark
 worker (test_cluster).
-
-Not here: OPTIMIZE and VACUUM while the stream writes. A version with the one medallion
-query spent 11 minutes on its first micro-batch while `maintain` ran
-beside it on this 2-core box, so it is out of the suite until it is made cheaper.
 """
 
 from __future__ import annotations
@@ -49,6 +45,7 @@ from silver_fixture import event
 
 from pipelines.event_codec import encode_event
 from pipelines.jobs import medallion_job, runner
+from pipelines.jobs.maintain import maintain_lake
 from pipelines.producer import produce
 from pipelines.queries import GOLD_SCHEMAS, GoldQueries, quarantine_reasons
 
@@ -287,6 +284,38 @@ def test_late_events_update_their_windows_or_are_counted_late(spark, kafka_setti
     assert read_table(spark, settings, "bronze", "events").count() == 33
     reasons = quarantine_reasons(settings.lake_root)  # what the data-quality page shows
     assert reasons[["reason", "records"]].values.tolist() == [["late", 1]]
+
+
+# ---- 6. OPTIMIZE and VACUUM while the stream writes ----------------------------------------------
+@pytest.mark.integration
+@pytest.mark.timeout(1800)
+def test_optimize_and_vacuum_while_the_stream_writes(spark, kafka_settings, tmp_path):
+    settings = kafka_settings
+    stats = produce(settings, ["alpha"], rate=5.0, count=100, fast=True, seed=1, progress=False)
+    query = medallion_job.start_stream(spark, settings, EVERY_SECOND)  # what `run all` runs
+    bronze = settings.table_path("bronze", "events")
+    try:
+        # Started only once the first part is through: the first micro-batch (JVM warm-up)
+        # beside maintain took many minutes on 2 cores.
+        wait_for(lambda: delta_rows(bronze) == stats.sent, 300, "bronze to take the first part")
+        stats.add(produce(settings, ["beta"], rate=5.0, count=150, fast=True, seed=2,
+                          progress=False))  # fmt: skip
+        # `telemetra maintain` (OPTIMIZE and VACUUM of every table, safe retention) twice,
+        # while the stream writes the second part into the same tables.
+        reports = [line for _ in range(2) for line in maintain_lake(spark, settings)]
+        wait_for(lambda: delta_rows(bronze) == stats.sent or not query.isActive, 300,
+                 "bronze to take the second part")  # fmt: skip
+        wait_for(lambda: query.status["isTriggerActive"] is False or not query.isActive, 300,
+                 "the micro-batch in flight to finish")  # fmt: skip
+        failure = query.exception()
+    finally:
+        query.stop()
+    assert failure is None, f"a micro-batch failed beside maintain: {failure}"
+    assert any(line.startswith("gold/stream_minute_metrics: compacted") for line in reports)
+    runner.run_stream(spark, settings, "all", AVAILABLE_NOW)  # the rest, if any
+    assert_bronze_exactly_once(spark, settings, stats)
+    assert_silver_accounts_for_bronze(spark, settings, stats)
+    assert_batch_rebuild_equals(spark, settings, tmp_path / "rebuild")
 
 
 # ---- 7. the query layer given hostile input -----------------------------------------------------

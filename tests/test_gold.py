@@ -16,7 +16,12 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import functions as F
 
-from pipelines.gold import join_minute_metrics, latest_stream_state, summarize_broadcasts
+from pipelines.gold import (
+    join_minute_metrics,
+    latest_stream_state,
+    rollup_hours,
+    summarize_broadcasts,
+)
 from pipelines.gold_moments import (
     MomentRules,
     detect_moments,
@@ -28,6 +33,7 @@ from pipelines.schemas import (
     CHAT_MESSAGES,
     CHAT_SUMMARY_MINUTE,
     MOMENTS,
+    STREAM_HOUR_METRICS,
     STREAM_META,
     STREAM_MINUTE_METRICS,
     TRANSACTIONS,
@@ -337,6 +343,56 @@ def test_minute_metrics_full_outer_join_fills_missing_parts(spark):
         ("s", epoch(w(1)), epoch(end[1]), None, None, None, 7, 4, -0.2, 1, 3, [], 2, money("9.99")),
         ("s", epoch(w(2)), epoch(end[2]), 50.0, 60, 45, 0, 0, None, 0, 0, [], 0, zero),
     ]
+
+
+def test_hour_rollup_keeps_the_parts_of_each_average(spark):
+    money = Decimal
+
+    def metric(stream, start, avg, mx, chat, sentiment, tx, revenue):
+        return (stream, start, start + timedelta(seconds=60), avg, mx, mx, chat, chat,
+                sentiment, 0, 0, [], tx, money(revenue))  # fmt: skip
+
+    rows = [
+        metric("s", w(-1), 10.0, 12, 3, 0.1, 0, "0"),  # 11:59:50: hour 11, not tiling
+        metric("s", w(0), 100.0, 110, 5, 0.5, 1, "9.99"),  # 12:00:00 tiling
+        metric("s", w(1), 102.0, 120, 8, -0.5, 1, "5.00"),  # 12:00:10
+        metric("s", w(6), None, None, 2, None, 2, "1.01"),  # 12:01:00 tiling, no viewers
+        metric("s", w(359), 50.0, 55, 1, 0.0, 0, "0"),  # 12:59:50
+        metric("t", w(180), 7.0, 7, 4, 0.25, 0, "0"),  # 12:30:00 tiling
+    ]
+    out = rollup_hours(spark.createDataFrame(rows, STREAM_MINUTE_METRICS))
+    assert [(f.name, f.dataType) for f in out.schema] == [
+        (f.name, f.dataType) for f in STREAM_HOUR_METRICS
+    ]
+    got = {(r.stream_id, epoch(r.hour_start)): r for r in out.collect()}
+    noon, eleven = epoch(T0), epoch(T0 - timedelta(hours=1))
+    assert sorted(got) == [("s", eleven), ("s", noon), ("t", noon)]
+    s12 = got[("s", noon)]
+    assert (s12.windows, epoch(s12.first_window_start), epoch(s12.last_window_end)) == (
+        4,
+        epoch(w(0)),
+        epoch(w(359) + timedelta(seconds=60)),
+    )
+    # Viewers over the three windows that have them: 100 + 102 + 50 = 252.
+    assert (s12.max_viewers, s12.avg_viewers_sum, s12.avg_viewers_windows) == (
+        120,
+        money("252.000000"),
+        3,
+    )
+    # Tiling 12:00:00 and 12:01:00: 5 + 2 messages, 1 + 2 sales, 9.99 + 1.01; sentiment
+    # only where known: 0.5 * 5 over 5 messages.
+    assert (s12.max_chat_count, s12.chat_count, s12.tx_count, s12.revenue) == (
+        8,
+        7,
+        3,
+        money("11.00"),
+    )
+    assert (s12.sentiment_sum, s12.sentiment_messages) == (money("2.500000"), 5)
+    s11 = got[("s", eleven)]
+    assert (s11.windows, s11.max_viewers, s11.chat_count, s11.revenue) == (1, 12, 0, money("0"))
+    assert (s11.sentiment_sum, s11.sentiment_messages) == (None, 0)
+    t12 = got[("t", noon)]
+    assert (t12.chat_count, t12.sentiment_sum, t12.sentiment_messages) == (4, money("1.000000"), 4)
 
 
 # ---- stream_summary and streams ------------------------------------------------------------

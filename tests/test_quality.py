@@ -27,7 +27,7 @@ QUALITY = {
     "quality_freshness_max_age_seconds": 3600,
     "quality_quarantine_lookback_minutes": 24 * 60,
 }
-GOLD = ("stream_minute_metrics", "moments", "stream_summary", "streams")
+GOLD = ("stream_minute_metrics", "stream_hour_metrics", "moments", "stream_summary", "streams")
 SLOW = pytest.mark.timeout(2400)  # a loaded 2-core machine: a Spark run takes minutes
 
 
@@ -196,15 +196,15 @@ def test_clean_lake_passes_every_suite_and_records_the_run(
     quality_job.gate(spark, settings, "gold")  # silver and the checks pass
     report = quality.run_quality(spark, settings, "gold")
     assert report.success and not report.warnings, str(report)
-    assert [r.status for r in report.results] == ["passed"] * 4
+    assert [r.status for r in report.results] == ["passed"] * 5
     assert Path(report.report_path).is_file()
     assert all(Path(r.report_path).is_file() for r in report.results)
 
     runs = spark.read.format("delta").load(settings.table_path("gold", "quality_runs"))
     rows = {r["suite"]: r for r in runs.collect()}
     assert (
-        len(rows) == 17 and runs.count() == 17
-    )  # 1 bronze + 9 silver + 3 checks + 4 gold, once each
+        len(rows) == 18 and runs.count() == 18
+    )  # 1 bronze + 9 silver + 3 checks + 5 gold, once each
     assert {r["status"] for r in rows.values()} == {"passed"}
     assert rows["bronze.events"]["row_count"] == 8
     assert rows["silver.quarantine_rate"]["observed_value"] == pytest.approx(1 / 8)

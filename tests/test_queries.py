@@ -212,6 +212,18 @@ def test_compare_streams_over_a_range(q):
     assert (alpha["first_window"], alpha["last_window"]) == (ts(17, 0, 30), ts(17, 2))
 
 
+def test_compare_streams_joins_whole_hours_and_the_minutes_around_them(q):
+    # 12:59:10..14:00: the hour 13:00 from stream_hour_metrics (the 13:00:00 window: 30/35
+    # viewers, 2 messages, 100.00, sentiment 0.50), 12:59:10 and 12:59:20 from the minute
+    # windows (41 and 39 avg viewers, max 43 and 41, 6 and 0 messages, neither tiling).
+    beta = q.compare_streams(["beta"], start=at(12, 59, 10), end=at(14, 0)).iloc[0]
+    assert (beta["peak_viewers"], beta["peak_chat_per_minute"]) == (43, 6)
+    assert beta["avg_viewers"] == pytest.approx((41 + 39 + 30) / 3)
+    assert (beta["messages"], beta["revenue"]) == (2, 100.0)
+    assert beta["sentiment"] == pytest.approx(0.5)
+    assert (beta["first_window"], beta["last_window"]) == (ts(12, 59, 10), ts(13, 1))
+
+
 def test_values_are_bound_not_pasted(q):
     assert q.live_snapshot("alpha' OR '1'='1").empty
     assert q.moments(stream_ids=["x') OR true --"]).empty

@@ -1,12 +1,14 @@
-"""Gold job: silver -> ``gold/{stream_minute_metrics, moments, stream_summary, streams}``.
+"""Gold job: silver -> ``gold/{stream_minute_metrics, stream_hour_metrics, moments,
+stream_summary, streams}``.
 
 Batch rebuilds every gold table from silver (overwrite: a rerun changes nothing).
 Streaming follows silver's change data feed: each micro-batch takes what changed (the
 window aggregates' CDF, plus appended chat messages and stream metadata), recomputes the
 part of each gold table those changes can influence with the same transforms as batch,
 and overwrites exactly that part (``replaceWhere``), so gold ends equal to a batch rebuild
-of the same silver. Every write of a micro-batch carries txnAppId (the query id) /
-txnVersion (the batch id): a replayed batch is a no-op. One micro-batch costs four Delta
+of the same silver. A replayed micro-batch recomputes the same parts from the same silver
+and writes the same rows again, so the writes need no txnAppId/txnVersion (which cost
+Delta a full state reconstruction on every write). One micro-batch costs five Delta
 writes (one per gold table) whatever its size.
 """
 
@@ -22,9 +24,11 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from pipelines.config import Settings
 from pipelines.gold import (
+    HOUR,
     epoch,
     join_minute_metrics,
     latest_stream_state,
+    rollup_hours,
     summarize_broadcasts,
 )
 from pipelines.gold_moments import MomentRules, detect_moments, moment_scope
@@ -32,6 +36,7 @@ from pipelines.schemas import (
     CHAT_MESSAGES,
     CHAT_SUMMARY_MINUTE,
     MOMENTS,
+    STREAM_HOUR_METRICS,
     STREAM_META,
     STREAM_MINUTE_METRICS,
     STREAM_SUMMARY,
@@ -58,6 +63,7 @@ SILVER_EVENTS = {
 WATERMARKS = "stream_watermarks"  # silver: stream_id, max_event_ts, ...
 GOLD_TABLES = {
     "stream_minute_metrics": (STREAM_MINUTE_METRICS, ["stream_id", "window_start"]),
+    "stream_hour_metrics": (STREAM_HOUR_METRICS, ["stream_id", "hour_start"]),
     "moments": (MOMENTS, ["moment_id"]),
     "stream_summary": (STREAM_SUMMARY, ["stream_id", "broadcast_id"]),
     "streams": (STREAMS, ["stream_id"]),
@@ -141,6 +147,7 @@ def run_batch(spark: SparkSession, settings: Settings) -> dict[str, int]:
         ),
         "stream_minute_metrics",
     )
+    overwrite(rollup_hours(metrics), "stream_hour_metrics")
     moments = overwrite(detect_moments(metrics, silver["chat_messages"], rules), "moments")
     summary = summarize_broadcasts(
         silver["stream_meta"],
@@ -218,13 +225,9 @@ def upsert_gold_batch(batch_df: DataFrame, batch_id: int, settings: Settings) ->
     """foreachBatch: bring gold up to date with the silver changes in ``batch_df``.
 
     Each gold table gets one overwrite of the part the changes can influence
-    (``replaceWhere``), tagged txnAppId/txnVersion so a replayed batch is skipped. The app
-    id is the query id, which lives in the checkpoint: a new checkpoint starts again at
-    batch 0 under a new id instead of being skipped as already written.
+    (``replaceWhere``) with rows recomputed from silver: a replayed batch writes the same.
     """
     spark = batch_df.sparkSession
-    query_id = spark.sparkContext.getLocalProperty("sql.streaming.queryId")
-    txn = {"txnAppId": f"telemetra-gold-{query_id or 'query'}", "txnVersion": str(batch_id)}
     # One small row per stream: everything below is planned from these.
     changed = (
         batch_df.groupBy("stream_id")
@@ -236,20 +239,20 @@ def upsert_gold_batch(batch_df: DataFrame, batch_id: int, settings: Settings) ->
         )
         .collect()
     )
-    upsert_changes(spark, settings, changed, txn)
+    upsert_changes(spark, settings, changed)
 
 
-def upsert_changes(spark: SparkSession, settings: Settings, changed: list[Row], txn: dict) -> None:
+def upsert_changes(spark: SparkSession, settings: Settings, changed: list[Row]) -> None:
     """Bring gold up to date with what changed in silver, one row per stream: ``stream_id``;
     ``ws_lo``/``ws_hi``, the first and last window start (epoch s) whose aggregates changed
     (null when none); ``lo_s``/``hi_s``, the time range (epoch s) the changes reach, window
-    starts and new chat alike (null for a metadata-only change). ``txn``: the writes'
-    txnAppId/txnVersion options."""
+    starts and new chat alike (null for a metadata-only change)."""
     if not changed:
         return
-    _upsert_minute_metrics(spark, settings, changed, txn)
-    _upsert_moments(spark, settings, changed, txn)
-    _upsert_stream_tables(spark, settings, sorted(r.stream_id for r in changed), txn)
+    _upsert_minute_metrics(spark, settings, changed)
+    _upsert_hours(spark, settings, changed)
+    _upsert_moments(spark, settings, changed)
+    _upsert_stream_tables(spark, settings, sorted(r.stream_id for r in changed))
 
 
 Range = tuple[tuple[str, ...], int, int]  # (key values, lo, hi): epoch seconds, both included
@@ -287,15 +290,13 @@ def _between(col: str, lo: int, hi: int) -> str:
     return f"{col} >= timestamp_seconds({lo}) AND {col} < timestamp_seconds({hi + 1})"
 
 
-def _replace(df: DataFrame, settings: Settings, table: str, where: str, txn: dict) -> None:
+def _replace(df: DataFrame, settings: Settings, table: str, where: str) -> None:
     """Overwrite exactly the rows matching ``where`` with ``df`` (whose rows all match it)."""
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", where)
-    retry_on_conflict(lambda: writer.options(**txn).save(gold_path(settings, table)))
+    retry_on_conflict(lambda: writer.save(gold_path(settings, table)))
 
 
-def _upsert_minute_metrics(
-    spark: SparkSession, settings: Settings, changed: list[Row], txn: dict
-) -> None:
+def _upsert_minute_metrics(spark: SparkSession, settings: Settings, changed: list[Row]) -> None:
     """Recompute every window of each stream between its first and last changed one."""
     ranges = [((r.stream_id,), r.ws_lo, r.ws_hi) for r in changed if r.ws_lo is not None]
     if not ranges:
@@ -308,10 +309,26 @@ def _upsert_minute_metrics(
     fresh = join_minute_metrics(
         part("chat_summary_minute"), part("viewer_timeseries"), part("transactions_minute")
     )
-    _replace(fresh, settings, "stream_minute_metrics", where, txn)
+    _replace(fresh, settings, "stream_minute_metrics", where)
 
 
-def _upsert_moments(spark: SparkSession, settings: Settings, changed: list[Row], txn: dict) -> None:
+def _upsert_hours(spark: SparkSession, settings: Settings, changed: list[Row]) -> None:
+    """Recompute every hour holding a window :func:`_upsert_minute_metrics` rewrote."""
+    ranges = [
+        ((r.stream_id,), r.ws_lo // HOUR * HOUR, r.ws_hi // HOUR * HOUR + HOUR - 1)
+        for r in changed
+        if r.ws_lo is not None
+    ]
+    if not ranges:
+        return
+    minutes = _read_gold(spark, settings, "stream_minute_metrics").filter(
+        F.expr(_in_ranges("window_start", ("stream_id",), ranges))
+    )
+    where = _in_ranges("hour_start", ("stream_id",), ranges)
+    _replace(rollup_hours(minutes), settings, "stream_hour_metrics", where)
+
+
+def _upsert_moments(spark: SparkSession, settings: Settings, changed: list[Row]) -> None:
     """Recompute the moments in each (stream, kind) scope (see ``moment_scope``), replacing
     the old ones that start in it."""
     rules = MomentRules.from_settings(settings)
@@ -340,12 +357,10 @@ def _upsert_moments(spark: SparkSession, settings: Settings, changed: list[Row],
     fresh = detect_moments(metrics, chat, rules, scope=scope)
     in_scope = [((s.stream_id, s.kind), s.scope_lo, s.scope_hi) for s in scopes]
     where = _in_ranges("start_ts", ("stream_id", "kind"), in_scope)
-    _replace(fresh, settings, "moments", where, txn)
+    _replace(fresh, settings, "moments", where)
 
 
-def _upsert_stream_tables(
-    spark: SparkSession, settings: Settings, stream_ids: list[str], txn: dict
-) -> None:
+def _upsert_stream_tables(spark: SparkSession, settings: Settings, stream_ids: list[str]) -> None:
     """stream_summary and streams, recomputed whole for the streams that changed."""
     where = f"stream_id IN ({', '.join(sql_str(s) for s in stream_ids)})"
 
@@ -361,6 +376,6 @@ def _upsert_stream_tables(
         mine(_read_gold(spark, settings, "moments")),
         settings.top_emotes,
     )
-    _replace(summary, settings, "stream_summary", where, txn)
+    _replace(summary, settings, "stream_summary", where)
     state = latest_stream_state(meta, mine(read_last_events(spark, settings)))
-    _replace(state, settings, "streams", where, txn)
+    _replace(state, settings, "streams", where)

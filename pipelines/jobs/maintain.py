@@ -29,7 +29,14 @@ LAYER_TABLES = {
         "transactions_minute",
         "stream_watermarks",
     ),
-    "gold": ("stream_minute_metrics", "moments", "stream_summary", "streams", "quality_runs"),
+    "gold": (
+        "stream_minute_metrics",
+        "stream_hour_metrics",
+        "moments",
+        "stream_summary",
+        "streams",
+        "quality_runs",
+    ),
 }
 
 

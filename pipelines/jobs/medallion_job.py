@@ -15,10 +15,12 @@ every Delta stream source and every trigger adds seconds of latency, and three q
 compete for two cores. One query pays one trigger, reads Kafka once, and a batch that
 takes longer simply takes in more records next time.
 
-Exactly once: every write carries txnAppId ``telemetra-medallion-<query id>`` and
-txnVersion (the batch id). A batch replayed after a crash reads the same Kafka offsets with
-the same ``ingest_time`` (Spark keeps the batch timestamp in its offset log), so the writes
-it already made are skipped and the rest are made with the same rows.
+Exactly once: every append (bronze, quarantine, the typed silver tables) carries txnAppId
+``telemetra-medallion-<query id>`` and txnVersion (the batch id). A batch replayed after a
+crash reads the same Kafka offsets with the same ``ingest_time`` (Spark keeps the batch
+timestamp in its offset log), so the appends it already made are skipped and the rest are
+made with the same rows; the windows, watermarks and gold tables are recomputed from the
+tables and overwritten with the same rows.
 
 The layer queries (``telemetra run bronze|silver|gold``) keep their own checkpoints; a lake
 is fed by this query or by them, never both (``pipelines.jobs.runner`` refuses to mix).
@@ -69,5 +71,4 @@ def process_batch(batch_df: DataFrame, batch_id: int, job: SilverJob, settings: 
         changed = process_bronze(spark, job, rows, sinks)
     finally:
         rows.unpersist()
-    txn = {"txnAppId": app_id, "txnVersion": str(batch_id)}
-    gold_job.upsert_changes(spark, settings, changed, txn)
+    gold_job.upsert_changes(spark, settings, changed)

@@ -22,6 +22,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
 from pipelines.config import Settings
+from pipelines.spark import hadoop_path
 
 log = logging.getLogger(__name__)
 
@@ -132,12 +133,10 @@ def _refuse_mixed_feeds(spark: SparkSession, settings: Settings, name: str) -> N
     layer queries): the new query would read Kafka (or bronze) from its own start and write
     records the lake already holds a second time."""
     others = LAYERS if name == MEDALLION else (MEDALLION,)
-    jvm = spark.sparkContext._jvm
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
     found = []
     for other in others:
-        path = jvm.org.apache.hadoop.fs.Path(settings.checkpoint_path(other))
-        if path.getFileSystem(conf).exists(path):
+        fs, path = hadoop_path(spark, settings.checkpoint_path(other))
+        if fs.exists(path):
             found.append(other)
     if found:
         ran = "`run all`" if found == [MEDALLION] else "`run " + "`, `run ".join(found) + "`"

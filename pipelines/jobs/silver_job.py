@@ -6,14 +6,16 @@ Both modes run :func:`process_bronze` (``pipelines.silver.classify`` and the win
 - **stream** (:func:`start_stream`): each micro-batch of the bronze Delta stream goes
   through the named ``foreachBatch`` function from :func:`make_batch_function`. Writes
   come in a fixed order (quarantine; then each event type's typed table and its
-  aggregates, the four types side by side; ``stream_watermarks`` last) and each carries
+  aggregates, the four types side by side; ``stream_watermarks`` last). Appends carry
   txnAppId (``telemetra-silver-<query id>``) / txnVersion (the batch id) as writer
-  options: appends, and overwrites with ``replaceWhere`` for the windows a batch touched
-  (a keyed upsert by stream and window start, cheaper here than a MERGE and safe to run
-  in parallel, since the txn ids are options of each write, not session confs). A
-  replayed batch therefore writes nothing, and a batch that died half-way classifies its
-  rows the same on retry (quarantine is written before any table that could make them
-  look like duplicates, watermarks after every table).
+  options (not session confs, so they are safe in parallel): a replayed batch appends
+  nothing twice. The windows a batch touched are recomputed whole from the typed tables
+  and overwritten with ``replaceWhere`` (a keyed upsert by stream and window start,
+  cheaper here than a MERGE), and the watermarks are a per-stream maximum: both give the
+  same rows when a batch is replayed, so they need no txn ids (which cost Delta a full
+  state reconstruction, about a second, on every write that carries them). A batch that
+  died half-way classifies its rows the same on retry (quarantine is written before any
+  table that could make them look like duplicates, watermarks after every table).
 - **batch** (:func:`run_batch`): all of bronze (pinned to one version) in one go, empty
   watermarks, every table overwritten, so a rerun changes nothing. It records the bronze
   version it read on ``stream_watermarks`` and drops the silver checkpoint, so the next
@@ -48,7 +50,7 @@ from pipelines.jobs import bronze_job
 from pipelines.jobs.silver_process import SilverJob, SilverSinks, process_bronze
 from pipelines.sentiment import lexicon_df, small_frame
 from pipelines.silver import SilverParams, rates_to_base
-from pipelines.spark import retry_on_conflict
+from pipelines.spark import hadoop_path, retry_on_conflict
 
 QUERY_NAME = "silver"
 RATES_CSV = CONF_DIR / "currency_rates.csv"
@@ -119,7 +121,8 @@ def build_job(spark: SparkSession, settings: Settings) -> SilverJob:
 
 # ---- stream -----------------------------------------------------------------------------
 def stream_sinks(app_id: str, batch_id: int) -> SilverSinks:
-    """Appends and replaces that a replayed batch (same app id and batch id) skips."""
+    """Appends that a replayed batch (same app id and batch id) skips, and replaces that
+    a replayed batch repeats with the same rows (see the module docstring)."""
 
     txn = {"txnAppId": app_id, "txnVersion": str(batch_id)}
 
@@ -128,7 +131,7 @@ def stream_sinks(app_id: str, batch_id: int) -> SilverSinks:
 
     def replace(df: DataFrame, path: str, where: str) -> None:
         writer = df.write.format("delta").mode("overwrite").option("replaceWhere", where)
-        retry_on_conflict(lambda: writer.options(**txn).save(path))
+        retry_on_conflict(lambda: writer.save(path))
 
     return SilverSinks(incremental=True, append=append, replace=replace, batch_id=batch_id)
 
@@ -152,19 +155,13 @@ def make_batch_function(
     return process_silver_batch
 
 
-def _hadoop_path(spark: SparkSession, path: str):
-    jvm = spark.sparkContext._jvm
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath
-
-
 def _latest_version(spark: SparkSession, path: str) -> int:
     return DeltaTable.forPath(spark, path).history(1).select("version").first()[0]
 
 
 def _starting_version(spark: SparkSession, settings: Settings, job: SilverJob) -> str | None:
     """Where a fresh checkpoint starts: right after the bronze version a batch rebuild read."""
-    fs, offsets = _hadoop_path(spark, settings.checkpoint_path(QUERY_NAME) + "/offsets")
+    fs, offsets = hadoop_path(spark, settings.checkpoint_path(QUERY_NAME) + "/offsets")
     if fs.exists(offsets):
         return None
     props = DeltaTable.forPath(spark, job.paths["stream_watermarks"]).detail().first()
@@ -223,7 +220,7 @@ def run_batch(spark: SparkSession, settings: Settings) -> dict[str, int]:
         f"ALTER TABLE delta.`{job.paths['stream_watermarks']}` "
         f"SET TBLPROPERTIES ('{BRONZE_VERSION_PROPERTY}' = '{version}')"
     )
-    fs, checkpoint = _hadoop_path(spark, settings.checkpoint_path(QUERY_NAME))
+    fs, checkpoint = hadoop_path(spark, settings.checkpoint_path(QUERY_NAME))
     fs.delete(checkpoint, True)  # the stream must not redo what the rebuild covered
     counts = {
         f"silver.{name}": spark.read.format("delta").load(path).count()

@@ -79,9 +79,10 @@ class SilverJob:
 
 @dataclass(frozen=True)
 class SilverSinks:
-    """How results land: ``incremental`` (stream: append, or replace the rows matching a
-    predicate; each idempotent per batch id through Delta's txnAppId/txnVersion) or not
-    (batch: every table overwritten, whatever the predicate)."""
+    """How results land: ``incremental`` (stream: append, idempotent per batch id through
+    Delta's txnAppId/txnVersion, or replace the rows matching a predicate with rows
+    recomputed from the tables, which a replay repeats unchanged) or not (batch: every
+    table overwritten, whatever the predicate)."""
 
     incremental: bool
     append: Callable[[DataFrame, str], None]
