@@ -8,9 +8,10 @@ defaults of conf/defaults.yaml), i.e. 8,640 windows per stream per day, plus one
 broadcast per stream per day, three moments per stream per day and the streams table.
 It is written with the ``deltalake`` package (fast, no Spark), one commit per day, in the
 gold schemas of ``pipelines/schemas.py``; ``stream_hour_metrics`` is then the gold job's
-own rollup of those windows, run with Spark. ``--layout stream`` sorts each day's file by
-stream then time (what OPTIMIZE ZORDER BY (stream_id, window_start) gives); ``--layout
-time`` keeps arrival order (all streams interleaved, as an un-optimized streaming sink).
+own rollup of those windows, run with Spark. ``--layout time`` keeps arrival order (all
+streams interleaved): what the streaming sink writes and ``telemetra maintain``'s
+compaction keeps. ``--layout stream`` sorts each day's file by stream then time: what
+clustering by stream (OPTIMIZE ZORDER BY (stream_id, window_start)) would give.
 
 The queries run through ``GoldQueries`` directly, i.e. without the app's st.cache_data,
 so every call pays the full DuckDB + Parquet cost. Prints p50/p95 per query and writes

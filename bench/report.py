@@ -172,9 +172,12 @@ def app_section() -> str:
     text = """## App queries (target: p95 < 150 ms per query)
 
 `bench/app_queries.py`: a gold lake of 30 days × 50 streams of minute windows (written
-with deltalake in the gold schemas), every query of the app's pages through
-`GoldQueries`, without the app's cache; `--layout stream` is the OPTIMIZE ZORDER layout
-`telemetra maintain` produces, `--layout time` the un-optimized arrival order.
+with deltalake in the gold schemas, plus the gold job's own hourly rollup of them), every
+query of the app's pages through `GoldQueries`, without the app's cache, on an otherwise
+idle machine. `--layout time` keeps arrival order, all streams interleaved: what the
+streaming sink writes and `telemetra maintain`'s compaction keeps. `--layout stream` sorts
+each day's file by stream, then time: what clustering the table by stream (OPTIMIZE ZORDER
+BY (stream_id, window_start)) would give; `maintain` does not do that today.
 
 """
     parts = []

@@ -266,15 +266,19 @@ def maintain(
     retention_hours: Annotated[
         float, typer.Option(help="VACUUM retention (Delta's safe minimum is 168).")
     ] = 168.0,
+    table: Annotated[
+        list[str] | None,
+        typer.Option(help="Only this table, as layer/name (e.g. gold/moments); repeatable."),
+    ] = None,
 ) -> None:
-    """OPTIMIZE and VACUUM every table of the lake."""
+    """OPTIMIZE and VACUUM every table of the lake (or the --table ones)."""
     from pipelines.jobs.maintain import maintain_lake
     from pipelines.spark import build_spark
 
     settings = _settings()
     spark = build_spark(settings, app_name="telemetra-maintain")
     try:
-        for line in maintain_lake(spark, settings, retention_hours):
+        for line in maintain_lake(spark, settings, retention_hours, only=table or ()):
             console.print(line)
     finally:
         spark.stop()

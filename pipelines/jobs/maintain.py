@@ -9,7 +9,7 @@ default of 7 days unless asked for explicitly.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
@@ -41,13 +41,24 @@ LAYER_TABLES = {
 
 
 def maintain_lake(
-    spark: SparkSession, settings: Settings, retention_hours: float = 168.0
+    spark: SparkSession,
+    settings: Settings,
+    retention_hours: float = 168.0,
+    only: Sequence[str] = (),
 ) -> Iterator[str]:
+    """OPTIMIZE then VACUUM each table (``only``: just these "layer/name" tables), one
+    report line per table; tables not created yet are skipped."""
+    known = [f"{layer}/{name}" for layer, names in LAYER_TABLES.items() for name in names]
+    unknown = sorted(set(only) - set(known))
+    if unknown:
+        raise ValueError(f"unknown table(s) {', '.join(unknown)}; the lake has {', '.join(known)}")
     if retention_hours < 168:
         # Delta refuses short retentions unless this check is off; the caller asked for it.
         spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
     for layer, tables in LAYER_TABLES.items():
         for name in tables:
+            if only and f"{layer}/{name}" not in only:
+                continue
             path = settings.table_path(layer, name)
             if not DeltaTable.isDeltaTable(spark, path):
                 continue
