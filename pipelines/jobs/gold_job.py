@@ -47,7 +47,7 @@ from pipelines.schemas import (
     VIEWER_TIMESERIES,
 )
 from pipelines.sentiment import small_frame
-from pipelines.spark import retry_on_conflict, sql_str
+from pipelines.spark import in_parallel, retry_on_conflict, sql_str
 
 SILVER_AGGREGATES = {
     "chat_summary_minute": CHAT_SUMMARY_MINUTE,
@@ -249,10 +249,20 @@ def upsert_changes(spark: SparkSession, settings: Settings, changed: list[Row]) 
     starts and new chat alike (null for a metadata-only change)."""
     if not changed:
         return
+    stream_ids = sorted(r.stream_id for r in changed)
     _upsert_minute_metrics(spark, settings, changed)
-    _upsert_hours(spark, settings, changed)
-    _upsert_moments(spark, settings, changed)
-    _upsert_stream_tables(spark, settings, sorted(r.stream_id for r in changed))
+
+    def moments_then_summaries() -> None:
+        _upsert_moments(spark, settings, changed)  # the summaries count them
+        _upsert_summaries(spark, settings, stream_ids)
+
+    # The rest only reads what is written by then, and each part writes its own table.
+    steps = [
+        lambda: _upsert_hours(spark, settings, changed),
+        moments_then_summaries,
+        lambda: _upsert_streams(spark, settings, stream_ids),
+    ]
+    in_parallel(spark, lambda step: step(), steps, len(steps))
 
 
 Range = tuple[tuple[str, ...], int, int]  # (key values, lo, hi): epoch seconds, both included
@@ -360,16 +370,19 @@ def _upsert_moments(spark: SparkSession, settings: Settings, changed: list[Row])
     _replace(fresh, settings, "moments", where)
 
 
-def _upsert_stream_tables(spark: SparkSession, settings: Settings, stream_ids: list[str]) -> None:
-    """stream_summary and streams, recomputed whole for the streams that changed."""
-    where = f"stream_id IN ({', '.join(sql_str(s) for s in stream_ids)})"
+def _streams_in(stream_ids: list[str]) -> str:
+    return f"stream_id IN ({', '.join(sql_str(s) for s in stream_ids)})"
+
+
+def _upsert_summaries(spark: SparkSession, settings: Settings, stream_ids: list[str]) -> None:
+    """stream_summary, recomputed whole for the streams that changed."""
+    where = _streams_in(stream_ids)
 
     def mine(df: DataFrame) -> DataFrame:
         return df.filter(F.expr(where))
 
-    meta = mine(read_silver(spark, settings, "stream_meta"))
     summary = summarize_broadcasts(
-        meta,
+        mine(read_silver(spark, settings, "stream_meta")),
         mine(read_silver(spark, settings, "chat_messages")),
         mine(read_silver(spark, settings, "viewer_counts")),
         mine(read_silver(spark, settings, "transactions")),
@@ -377,5 +390,11 @@ def _upsert_stream_tables(spark: SparkSession, settings: Settings, stream_ids: l
         settings.top_emotes,
     )
     _replace(summary, settings, "stream_summary", where)
-    state = latest_stream_state(meta, mine(read_last_events(spark, settings)))
-    _replace(state, settings, "streams", where)
+
+
+def _upsert_streams(spark: SparkSession, settings: Settings, stream_ids: list[str]) -> None:
+    """streams (latest metadata and last event), recomputed for the streams that changed."""
+    where = _streams_in(stream_ids)
+    meta = read_silver(spark, settings, "stream_meta").filter(F.expr(where))
+    last_events = read_last_events(spark, settings).filter(F.expr(where))
+    _replace(latest_stream_state(meta, last_events), settings, "streams", where)

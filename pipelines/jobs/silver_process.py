@@ -11,7 +11,6 @@ append and replace (windows, watermarks), reading what earlier batches left
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import reduce
 
@@ -19,7 +18,6 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
-from pyspark.util import inheritable_thread_target
 
 from pipelines import schemas
 from pipelines.sentiment import small_frame
@@ -36,7 +34,7 @@ from pipelines.silver_windows import (
     transactions_minute,
     viewer_timeseries,
 )
-from pipelines.spark import sql_str
+from pipelines.spark import in_parallel, sql_str
 
 TYPED_TABLES = {
     "chat": "chat_messages",
@@ -206,16 +204,6 @@ def _write_watermarks(
     sinks.replace(progress.select(*[F.col(f.name).cast(f.dataType) for f in fields]), path, "true")
 
 
-def _in_parallel(spark: SparkSession, fn: Callable[[str], None], items, workers: int) -> None:
-    """``fn`` on every item, ``workers`` at a time, each thread with the caller's Spark
-    local properties; the first error is raised once all have ended."""
-    target = inheritable_thread_target(spark)(fn)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(target, item) for item in items]
-    for future in futures:
-        future.result()
-
-
 @dataclass(frozen=True)
 class SilverChange:
     """What a micro-batch changed in silver for one stream, as gold reads it (epoch seconds,
@@ -289,7 +277,7 @@ def process_bronze(
         # (most of a small commit is waiting on Delta's log, not CPU). A batch rebuild goes
         # one type at a time, to keep its memory to one big job.
         workers = len(TYPED_TABLES) if sinks.incremental else 1
-        _in_parallel(spark, write_type, TYPED_TABLES, workers)
+        in_parallel(spark, write_type, TYPED_TABLES, workers)
         if any_valid or not sinks.incremental:
             _write_watermarks(spark, job, classified, sinks)
         return silver_changes(stats, p.window_seconds)
