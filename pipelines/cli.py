@@ -400,20 +400,18 @@ def up(
 
     settings = _settings()
     stack.ensure_supervisord(settings)
-    if stack.is_local_kafka(settings):
-        console.print("starting kafka ...")
-        stack.start(settings, "kafka")
-    kafka_local.wait_until_ready(settings.kafka_bootstrap_servers, timeout_s=120)
-    kafka_local.ensure_topics(settings)
     for prog in stack.programs(settings):
-        if prog.name == "kafka" or (prog.name == "producer" and not producer):
-            continue
+        if prog.name == "producer":  # the topics exist before anything writes to them
+            kafka_local.wait_until_ready(settings.kafka_bootstrap_servers, timeout_s=120)
+            kafka_local.ensure_topics(settings)
+            if not producer:
+                continue
         console.print(f"starting {prog.name} ...")
         stack.start(settings, prog.name)
     console.print(stack.status(settings))
     console.print(
         f"\nDashboard: http://{settings.app_host}:{settings.app_port}  "
-        "(the first gold rows take 2-3 minutes on 2 cores; `telemetra health` checks them, "
+        "(the first gold rows take about 2 minutes on 2 cores; `telemetra health` checks them, "
         "`telemetra logs` shows logs)"
     )
 

@@ -89,7 +89,7 @@ class Settings(BaseSettings):
 
     # Spark
     spark_master: str = "local[2]"
-    spark_shuffle_partitions: int = Field(4, ge=1)
+    spark_shuffle_partitions: int = Field(2, ge=1)
     spark_driver_memory: str = Field("2g", pattern=r"^\d+[mMgG]$")
     spark_trigger_seconds: int = Field(5, ge=1)
     # Extra Spark settings, applied after Telemetra's own (env: a JSON object).

@@ -33,12 +33,13 @@ QUALITY_START_S = 120
 
 
 def programs(settings: Settings) -> list[Program]:
-    """Start order. The broker only when Kafka is the local one."""
-    progs = []
+    """Start order. The pipeline before the broker: its JVM start and table creation take
+    longer than the broker's start, and its query waits for the broker. The broker only
+    when Kafka is the local one."""
+    progs = [Program("pipeline", "run all --mode stream", stopwaitsecs=60, stop_as_group=False)]
     if is_local_kafka(settings):
         progs.append(Program("kafka", "kafka run", stopwaitsecs=60))
     progs += [
-        Program("pipeline", "run all --mode stream", stopwaitsecs=60, stop_as_group=False),
         Program("producer", "produce"),
         Program("app", "app"),
         # The first check waits until the pipeline's first batches are through: both are

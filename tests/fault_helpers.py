@@ -12,7 +12,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -119,21 +118,6 @@ def delta_rows(path: str) -> int:
         return 0
     actions = DeltaTable(path).get_add_actions(flatten=True)
     return sum(n or 0 for n in actions.column("num_records").to_pylist())
-
-
-@contextmanager
-def small_delta_snapshots(spark):
-    """Delta rebuilds table state in 50 tasks by default: minutes on small tables."""
-    key = "spark.databricks.delta.snapshotPartitions"
-    before = spark.conf.get(key, None)
-    spark.conf.set(key, "2")
-    try:
-        yield
-    finally:
-        if before is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, before)
 
 
 def with_extra(stats: ProduceStats, sent_by_type: Counter, good: int = 0) -> ProduceStats:

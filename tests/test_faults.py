@@ -26,7 +26,6 @@ from fault_helpers import (
     kill_hard,
     run_cli,
     send_raw,
-    small_delta_snapshots,
     start_pipeline,
     wait_for,
     with_extra,
@@ -52,12 +51,6 @@ from pipelines.queries import GOLD_SCHEMAS, GoldQueries, quarantine_reasons
 AVAILABLE_NOW = {"availableNow": True}
 EVERY_SECOND = {"processingTime": "1 seconds"}
 MB = 1024 * 1024
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _small_snapshots(spark):
-    with small_delta_snapshots(spark):
-        yield
 
 
 def _own_topics(broker_settings, root):

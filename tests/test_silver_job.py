@@ -71,19 +71,6 @@ SILVER = (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def small_delta_snapshots(spark):
-    """Delta rebuilds table state in 50 tasks by default: minutes on these tiny tables."""
-    key = "spark.databricks.delta.snapshotPartitions"
-    before = spark.conf.get(key, None)
-    spark.conf.set(key, "2")
-    yield
-    if before is None:
-        spark.conf.unset(key)
-    else:
-        spark.conf.set(key, before)
-
-
 def append_bronze(spark, settings, records):
     bronze_job.ensure_table(spark, settings)
     bronze_df(spark, records).write.format("delta").mode("append").save(

@@ -54,6 +54,7 @@ def read_kafka_stream(spark: SparkSession, settings: Settings) -> DataFrame:
 
 def start_stream(spark: SparkSession, settings: Settings, trigger: dict) -> StreamingQuery:
     ensure_table(spark, settings)
+    kafka_local.wait_until_ready(settings.kafka_bootstrap_servers, timeout_s=120)
     return (
         read_kafka_stream(spark, settings)
         .transform(with_bronze_columns)

@@ -88,10 +88,13 @@ def silver_path(settings: Settings, table: str) -> str:
 
 
 def ensure_gold_tables(spark: SparkSession, settings: Settings) -> None:
-    for table, (schema, _) in GOLD_TABLES.items():
+    def create(table: str) -> None:
+        schema = GOLD_TABLES[table][0]
         DeltaTable.createIfNotExists(spark).location(gold_path(settings, table)).addColumns(
             schema
         ).execute()
+
+    in_parallel(spark, create, GOLD_TABLES, workers=4)
 
 
 def ensure_silver_sources(spark: SparkSession, settings: Settings) -> None:

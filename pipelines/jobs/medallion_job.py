@@ -34,6 +34,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from pipelines import kafka_local
 from pipelines.bronze import with_bronze_columns
 from pipelines.config import Settings
 from pipelines.jobs import bronze_job, gold_job, silver_job
@@ -47,6 +48,9 @@ def start_stream(spark: SparkSession, settings: Settings, trigger: dict) -> Stre
     silver_job.ensure_tables(spark, settings)  # bronze's table too
     gold_job.ensure_gold_tables(spark, settings)
     job = silver_job.build_job(spark, settings)
+    # `telemetra up` starts the pipeline before the broker, so the JVM and the tables are
+    # ready by the time Kafka answers.
+    kafka_local.wait_until_ready(settings.kafka_bootstrap_servers, timeout_s=120)
     return (
         bronze_job.read_kafka_stream(spark, settings)
         .transform(with_bronze_columns)

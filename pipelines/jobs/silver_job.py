@@ -50,7 +50,7 @@ from pipelines.jobs import bronze_job
 from pipelines.jobs.silver_process import SilverJob, SilverSinks, process_bronze
 from pipelines.sentiment import lexicon_df, small_frame
 from pipelines.silver import SilverParams, rates_to_base
-from pipelines.spark import hadoop_path, retry_on_conflict
+from pipelines.spark import hadoop_path, in_parallel, retry_on_conflict
 
 QUERY_NAME = "silver"
 RATES_CSV = CONF_DIR / "currency_rates.csv"
@@ -81,18 +81,24 @@ def silver_paths(settings: Settings) -> dict[str, str]:
 
 
 def ensure_tables(spark: SparkSession, settings: Settings) -> None:
-    """Create every silver table (and bronze, the way bronze does) if missing."""
+    """Create every silver table (and bronze, the way bronze does) if missing, a few at a
+    time (each is one small commit; a fresh lake's start waits on them)."""
     bronze_job.ensure_table(spark, settings)
-    for name, path in silver_paths(settings).items():
-        builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(TABLE_SCHEMAS[name])
+    paths = silver_paths(settings)
+
+    def create(name: str) -> None:
+        builder = DeltaTable.createIfNotExists(spark).location(paths[name])
+        builder = builder.addColumns(TABLE_SCHEMAS[name])
         if name in AGGREGATE_TABLES:  # gold streams from their change feed
             builder = builder.property("delta.enableChangeDataFeed", "true")
         try:
             builder.execute()
         except Exception:
             # gold may create the tables it follows at the same moment; only missing is wrong.
-            if not DeltaTable.isDeltaTable(spark, path):
+            if not DeltaTable.isDeltaTable(spark, paths[name]):
                 raise
+
+    in_parallel(spark, create, paths, workers=4)
 
 
 def read_rates(path: Path) -> list[tuple[str, Decimal]]:
