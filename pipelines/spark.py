@@ -145,10 +145,6 @@ def build_spark(settings: Settings, app_name: str = "telemetra", **extra_conf: s
     if "PYSPARK_GATEWAY_PORT" not in os.environ:
         # Local mode: the driver, its block manager and UI listen on loopback only.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        # glibc gives each busy thread its own malloc arena; the driver JVM runs dozens, and
-        # in one ingest bench run its resident size jumped from 2.9 GiB to 5.4 GiB with a
-        # 2 GiB heap. Two arenas: no such jump in the run that followed, same throughput.
-        os.environ.setdefault("MALLOC_ARENA_MAX", "2")
         builder = (
             builder.master(settings.spark_master)
             .config("spark.driver.memory", settings.spark_driver_memory)
