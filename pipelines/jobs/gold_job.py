@@ -253,18 +253,20 @@ def upsert_changes(spark: SparkSession, settings: Settings, changed: list[Row]) 
     if not changed:
         return
     stream_ids = sorted(r.stream_id for r in changed)
-    _upsert_minute_metrics(spark, settings, changed)
 
     def moments_then_summaries() -> None:
         _upsert_moments(spark, settings, changed)  # the summaries count them
         _upsert_summaries(spark, settings, stream_ids)
 
-    # The rest only reads what is written by then, and each part writes its own table.
-    steps = [
-        lambda: _upsert_hours(spark, settings, changed),
-        moments_then_summaries,
-        lambda: _upsert_streams(spark, settings, stream_ids),
-    ]
+    def minutes_then_the_rest() -> None:
+        _upsert_minute_metrics(spark, settings, changed)
+        # These read the minute metrics written by then; each writes its own table.
+        rest = [lambda: _upsert_hours(spark, settings, changed), moments_then_summaries]
+        in_parallel(spark, lambda step: step(), rest, len(rest))
+
+    # `streams` reads silver only, so it goes beside the minute metrics: the dashboard's
+    # stream list and its first charts appear together.
+    steps = [minutes_then_the_rest, lambda: _upsert_streams(spark, settings, stream_ids)]
     in_parallel(spark, lambda step: step(), steps, len(steps))
 
 
