@@ -65,7 +65,7 @@ def main(args: argparse.Namespace) -> dict:
     try:
         stack.ensure_supervisord(settings)
         stack.start(settings, "kafka")
-        kafka_local.wait_until_ready(settings.kafka_bootstrap_servers, timeout_s=120)
+        kafka_local.wait_until_ready(settings)
         kafka_local.ensure_topics(settings)
         channels = ",".join(f"catchup_{i:02d}" for i in range(args.channels))
         started = time.monotonic()

@@ -195,7 +195,7 @@ def main(args: argparse.Namespace) -> dict:
         for name in STACK:
             stack.start(settings, name)
             if name == "kafka":
-                kafka_local.wait_until_ready(settings.kafka_bootstrap_servers, timeout_s=120)
+                kafka_local.wait_until_ready(settings)
                 kafka_local.ensure_topics(settings)
         consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
         queries = GoldQueries(settings.lake_root)

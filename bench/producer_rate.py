@@ -90,7 +90,7 @@ def produce_rate(settings, channels, rate, count, processes) -> dict:
 def main() -> dict:
     settings = load_settings()
     channels = [f"bench_{i}" for i in range(ARGS.channels)]
-    kafka_local.wait_until_ready(settings.kafka_bootstrap_servers, timeout_s=30)
+    kafka_local.wait_until_ready(settings, at_most_s=30)
     result = {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "bootstrap_servers": settings.kafka_bootstrap_servers,

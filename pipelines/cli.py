@@ -60,7 +60,7 @@ def kafka_start() -> None:
             f"KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}: "
             "not local, not starting a broker"
         )
-    kafka_local.wait_until_ready(settings.kafka_bootstrap_servers, timeout_s=120)
+    kafka_local.wait_until_ready(settings)
     created = kafka_local.ensure_topics(settings)
     console.print(
         f"Kafka at {settings.kafka_bootstrap_servers} answers; "
@@ -402,7 +402,7 @@ def up(
     stack.ensure_supervisord(settings)
     for prog in stack.programs(settings):
         if prog.name == "producer":  # the topics exist before anything writes to them
-            kafka_local.wait_until_ready(settings.kafka_bootstrap_servers, timeout_s=120)
+            kafka_local.wait_until_ready(settings)
             kafka_local.ensure_topics(settings)
             if not producer:
                 continue

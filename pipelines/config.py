@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     )
     kafka_heap: str = Field("512m", pattern=r"^\d+[mMgG]$")
     kafka_port: int = Field(9092, ge=1024, le=65533)
+    kafka_wait_seconds: float = Field(120, gt=0)
 
     # Producer
     producer_channels: str = Field(

@@ -52,10 +52,12 @@ def start_pipeline(settings: Settings, log_path: Path, *args: str, **env: str) -
     )
 
 
-def run_cli(settings: Settings, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    settings: Settings, *args: str, timeout_s: float = 300, **env: str
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(TELEMETRA), *args],
-        env=pipeline_env(settings),
+        env=pipeline_env(settings, **env),
         capture_output=True,
         text=True,
         timeout=timeout_s,

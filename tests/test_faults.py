@@ -191,9 +191,9 @@ def test_broker_restart_while_the_stream_runs(spark, own_broker, tmp_path):
 def test_a_batch_run_without_a_broker_fails_in_one_line(settings):
     nobody = f"127.0.0.1:{free_port_pair()}"
     result = run_cli(settings.model_copy(update={"kafka_bootstrap_servers": nobody}),
-                     "run", "all", "--mode", "batch")  # fmt: skip
+                     "run", "all", "--mode", "batch", TELEMETRA_KAFKA_WAIT_SECONDS="3")  # fmt: skip
     assert result.returncode != 0
-    assert f"Kafka at {nobody} did not answer" in result.stderr, result.stderr[-3000:]
+    assert f"Kafka at {nobody} did not answer within 3s" in result.stderr, result.stderr[-3000:]
     assert "Traceback" not in result.stderr and "at org.apache" not in result.stderr
 
 
@@ -280,8 +280,10 @@ def test_late_events_update_their_windows_or_are_counted_late(spark, kafka_setti
 
 
 # ---- 6. OPTIMIZE and VACUUM while the stream writes ----------------------------------------------
-MAINTAINED = ("bronze/events", "silver/chat_summary_minute", "gold/stream_minute_metrics",
-              "gold/moments")  # fmt: skip
+# An append-only table, and a table every micro-batch rewrites part of with replaceWhere (the
+# case where a concurrent OPTIMIZE can conflict). The other tables are written one of these two
+# ways; maintaining them too took about 45 s each beside the stream, for no new case.
+MAINTAINED = ("bronze/events", "gold/stream_minute_metrics")
 
 
 @pytest.mark.integration
@@ -299,8 +301,7 @@ def test_optimize_and_vacuum_while_the_stream_writes(spark, kafka_settings, tmp_
         stats.add(produce(settings, ["beta"], rate=5.0, count=150, fast=True, seed=2,
                           progress=False))  # fmt: skip
         # `telemetra maintain` (OPTIMIZE, VACUUM at the safe retention) while the stream
-        # writes the second part: one table of each layer, and the gold tables the stream
-        # rewrites with replaceWhere, where a concurrent OPTIMIZE can conflict.
+        # writes the second part.
         reports = list(maintain_lake(spark, settings, only=MAINTAINED))
         wait_for(lambda: delta_rows(bronze) == stats.sent or not query.isActive, 300,
                  "bronze to take the second part")  # fmt: skip

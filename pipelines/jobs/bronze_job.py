@@ -54,7 +54,7 @@ def read_kafka_stream(spark: SparkSession, settings: Settings) -> DataFrame:
 
 def start_stream(spark: SparkSession, settings: Settings, trigger: dict) -> StreamingQuery:
     ensure_table(spark, settings)
-    kafka_local.wait_until_ready(settings.kafka_bootstrap_servers, timeout_s=120)
+    kafka_local.wait_until_ready(settings)
     return (
         read_kafka_stream(spark, settings)
         .transform(with_bronze_columns)
@@ -69,8 +69,7 @@ def start_stream(spark: SparkSession, settings: Settings, trigger: dict) -> Stre
 
 def run_batch(spark: SparkSession, settings: Settings) -> dict[str, int]:
     """Insert every record Kafka still holds that bronze lacks; returns counts."""
-    # Spark's Kafka reader would retry for minutes and end in a page of Java; say it in a line.
-    kafka_local.wait_until_ready(settings.kafka_bootstrap_servers, timeout_s=30)
+    kafka_local.wait_until_ready(settings, at_most_s=30)
     ensure_table(spark, settings)
     options = _kafka_options(settings) | {"startingOffsets": "earliest", "endingOffsets": "latest"}
     records = spark.read.format("kafka").options(**options).load().transform(with_bronze_columns)

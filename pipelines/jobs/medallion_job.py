@@ -50,7 +50,7 @@ def start_stream(spark: SparkSession, settings: Settings, trigger: dict) -> Stre
     job = silver_job.build_job(spark, settings)
     # `telemetra up` starts the pipeline before the broker, so the JVM and the tables are
     # ready by the time Kafka answers.
-    kafka_local.wait_until_ready(settings.kafka_bootstrap_servers, timeout_s=120)
+    kafka_local.wait_until_ready(settings)
     return (
         bronze_job.read_kafka_stream(spark, settings)
         .transform(with_bronze_columns)
