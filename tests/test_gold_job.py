@@ -128,13 +128,26 @@ def events_part1():
     chats += [
         chat_msg("beta", at(m, 40), f"b{m % 3}", "hey Kappa", ["Kappa"]) for m in range(2, 20)
     ]
+    chats += [chat_msg("gamma", at(m, 20), "g1", "hi", []) for m in (1, 2, 3, 9)]
     metas = [
         meta("alpha", at(0), "live", "Alpha A", at(-5)),
         meta("beta", at(2), "live", "Beta", at(2)),
+        *GAMMA_PART1,
     ]
     viewers = [viewer(s, at(m), 500) for s in ("alpha", "beta") for m in range(20)]
     sales = [sale("alpha", at(m, 5), "5.00") for m in (1, 7, 13)]
     return chats, metas, viewers, sales
+
+
+# gamma: chat only, and three broadcasts. Part 1 opens two (G1 from 12:01, offline at 12:04;
+# G2 from 12:08); part 2 brings chat from 12:15 on and a live event at 12:16 announcing a start
+# at 12:10 (G3), which splits G2: gold's stream then recomputes G2 on, and leaves G1 as stored.
+GAMMA_PART1 = [
+    meta("gamma", at(1), "live", "G1", at(1)),
+    meta("gamma", at(4), "offline"),
+    meta("gamma", at(8), "live", "G2", at(8)),
+]
+GAMMA_PART2 = [meta("gamma", at(16), "live", "G3", at(10)), meta("gamma", at(19), "offline")]
 
 
 def events_part2():
@@ -145,9 +158,11 @@ def events_part2():
     chats += [
         chat_msg("beta", at(m, 40), f"b{m % 3}", "raid Kappa", ["Kappa"]) for m in range(20, 25)
     ]
+    chats += [chat_msg("gamma", at(m, 20), "g2", "yo", []) for m in (10, 15, 16)]
     metas = [
         meta("alpha", at(24, 30), "offline"),
         meta("beta", at(22), "live", "Beta raid!", at(2)),
+        *GAMMA_PART2,
     ]
     viewers = [viewer("alpha", at(m), 500) for m in range(20, 25)]
     viewers += [viewer("beta", at(m), 900) for m in range(20, 25)]
@@ -263,8 +278,32 @@ def test_stream_equals_batch_and_reruns_change_nothing(spark, settings):
     assert [(r.title, r.moment_count, r.ended_at.timestamp()) for r in alpha] == [
         ("Alpha A", 2, at(24, 30).timestamp())
     ]
+    gamma = sorted(
+        (r.started_at.timestamp(), r.ended_at.timestamp(), r.title, r.messages)
+        for r in again["stream_summary"]
+        if r.stream_id == "gamma"
+    )
+    assert gamma == [
+        (at(1).timestamp(), at(4).timestamp(), "G1", 3),  # chat at 12:01-12:03
+        (at(8).timestamp(), at(10).timestamp(), "G2", 1),  # 12:09; closed by G3's start
+        (at(10).timestamp(), at(19).timestamp(), "G3", 3),  # 12:10, 12:15, 12:16
+    ]
     streams = {r.stream_id: (r.status, r.title) for r in again["streams"]}
-    assert streams == {"alpha": ("offline", "Alpha A"), "beta": ("live", "Beta raid!")}
+    assert streams == {
+        "alpha": ("offline", "Alpha A"),
+        "beta": ("live", "Beta raid!"),
+        "gamma": ("offline", "G3"),
+    }
+
+
+def test_first_affected_broadcast():
+    starts = [1_000_000, 5_000_000, 9_000_000]  # epoch µs: broadcasts from 1 s, 5 s, 9 s
+    assert gold_job.first_affected(starts, 0) is None  # before them all: the whole stream
+    assert gold_job.first_affected(starts, 1) == 1_000_000
+    assert gold_job.first_affected(starts, 7) == 5_000_000
+    assert gold_job.first_affected(starts, 9) == 9_000_000
+    assert gold_job.first_affected(starts, 100) == 9_000_000
+    assert gold_job.first_affected([], 100) is None  # a stream gold has not summarized yet
 
 
 def test_replayed_batch_writes_the_same_rows(spark, settings):
@@ -280,6 +319,7 @@ def test_replayed_batch_writes_the_same_rows(spark, settings):
             "window_start",
             F.unix_seconds("window_start").alias("lo_s"),
             F.unix_seconds("window_start").alias("hi_s"),
+            F.unix_seconds("window_start").alias("since_s"),
         )
     )
 

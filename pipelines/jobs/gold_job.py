@@ -169,12 +169,13 @@ def run_batch(spark: SparkSession, settings: Settings) -> dict[str, int]:
 
 # ---- streaming --------------------------------------------------------------------------------
 def read_changes(spark: SparkSession, settings: Settings) -> DataFrame:
-    """Streaming (stream_id, window_start, lo_s, hi_s): what changed in silver.
+    """Streaming (stream_id, window_start, lo_s, hi_s, since_s): what changed in silver.
 
     Aggregate rows come from their change feed with their window key; appended chat
     messages and stream metadata (no window key) carry the window starts they can touch
     [ts - window, ts], so late chat outside any window update still reaches the moments.
-    Metadata only affects the per-stream tables, so its range is null.
+    Metadata only affects the per-stream tables, so its range is null. ``since_s``: no
+    event the change stands for is older, nor a broadcast start it announces.
     """
     parts = []
     for table in SILVER_AGGREGATES:
@@ -186,7 +187,13 @@ def read_changes(spark: SparkSession, settings: Settings) -> DataFrame:
         )
         start = epoch("window_start")
         parts.append(
-            feed.select("stream_id", "window_start", start.alias("lo_s"), start.alias("hi_s"))
+            feed.select(
+                "stream_id",
+                "window_start",
+                start.alias("lo_s"),
+                start.alias("hi_s"),
+                start.alias("since_s"),
+            )
         )
     for table in ("chat_messages", "stream_meta"):
         appended = (
@@ -196,15 +203,17 @@ def read_changes(spark: SparkSession, settings: Settings) -> DataFrame:
             .option("skipChangeCommits", "true")
             .load(silver_path(settings, table))
         )
-        lo, hi = epoch("ts") - settings.window_seconds, epoch("ts")
+        lo, hi, since = epoch("ts") - settings.window_seconds, epoch("ts"), epoch("ts")
         if table == "stream_meta":
             lo = hi = F.lit(None).cast("long")
+            since = F.unix_seconds(F.least("ts", "started_at"))
         parts.append(
             appended.select(
                 "stream_id",
                 F.lit(None).cast("timestamp").alias("window_start"),
                 lo.alias("lo_s"),
                 hi.alias("hi_s"),
+                since.alias("since_s"),
             )
         )
     return functools.reduce(DataFrame.unionByName, parts)
@@ -239,6 +248,7 @@ def upsert_gold_batch(batch_df: DataFrame, batch_id: int, settings: Settings) ->
             F.max(epoch("window_start")).alias("ws_hi"),
             F.min("lo_s").alias("lo_s"),
             F.max("hi_s").alias("hi_s"),
+            F.min("since_s").alias("since_s"),
         )
         .collect()
     )
@@ -249,14 +259,16 @@ def upsert_changes(spark: SparkSession, settings: Settings, changed: list[Row]) 
     """Bring gold up to date with what changed in silver, one row per stream: ``stream_id``;
     ``ws_lo``/``ws_hi``, the first and last window start (epoch s) whose aggregates changed
     (null when none); ``lo_s``/``hi_s``, the time range (epoch s) the changes reach, window
-    starts and new chat alike (null for a metadata-only change)."""
+    starts and new chat alike (null for a metadata-only change); ``since_s``, the earliest
+    event time (epoch s) or broadcast start a change brings."""
     if not changed:
         return
     stream_ids = sorted(r.stream_id for r in changed)
 
     def moments_then_summaries() -> None:
-        _upsert_moments(spark, settings, changed)  # the summaries count them
-        _upsert_summaries(spark, settings, stream_ids)
+        scope_lo = _upsert_moments(spark, settings, changed)  # the summaries count them
+        since = {r.stream_id: min(r.since_s, scope_lo.get(r.stream_id, r.since_s)) for r in changed}
+        _upsert_summaries(spark, settings, since)
 
     def minutes_then_the_rest() -> None:
         _upsert_minute_metrics(spark, settings, changed)
@@ -343,16 +355,16 @@ def _upsert_hours(spark: SparkSession, settings: Settings, changed: list[Row]) -
     _replace(rollup_hours(minutes), settings, "stream_hour_metrics", where)
 
 
-def _upsert_moments(spark: SparkSession, settings: Settings, changed: list[Row]) -> None:
+def _upsert_moments(spark: SparkSession, settings: Settings, changed: list[Row]) -> dict[str, int]:
     """Recompute the moments in each (stream, kind) scope (see ``moment_scope``), replacing
-    the old ones that start in it."""
+    the old ones that start in it; returns the earliest scope start (epoch s) per stream."""
     rules = MomentRules.from_settings(settings)
     # small_frame, not createDataFrame(list): a list becomes a Python RDD, and Python
     # workers start on every micro-batch that scans it.
     changes = small_frame(spark, [(r.stream_id, r.lo_s, r.hi_s) for r in changed], _CHANGES)
     scopes = moment_scope(changes, _read_gold(spark, settings, "moments"), rules).collect()
     if not scopes:
-        return
+        return {}
     scope = small_frame(spark, [tuple(r) for r in scopes], _SCOPES)
     # The windows the scopes' baselines reach back to, and the chat their moments can hold.
     near = [
@@ -373,28 +385,73 @@ def _upsert_moments(spark: SparkSession, settings: Settings, changed: list[Row])
     in_scope = [((s.stream_id, s.kind), s.scope_lo, s.scope_hi) for s in scopes]
     where = _in_ranges("start_ts", ("stream_id", "kind"), in_scope)
     _replace(fresh, settings, "moments", where)
+    first: dict[str, int] = {}
+    for s in scopes:
+        first[s.stream_id] = min(first.get(s.stream_id, s.scope_lo), s.scope_lo)
+    return first
 
 
 def _streams_in(stream_ids: list[str]) -> str:
     return f"stream_id IN ({', '.join(sql_str(s) for s in stream_ids)})"
 
 
-def _upsert_summaries(spark: SparkSession, settings: Settings, stream_ids: list[str]) -> None:
-    """stream_summary, recomputed whole for the streams that changed."""
-    where = _streams_in(stream_ids)
+def _upsert_summaries(spark: SparkSession, settings: Settings, since: dict[str, int]) -> None:
+    """stream_summary for the streams that changed (``since``: stream -> earliest change,
+    epoch s). Broadcasts that end before a stream's earliest change keep their rows, so
+    only the broadcasts from the stored one holding that change on are recomputed from
+    their own events (a new broadcast start can only split that one); a stream whose
+    change comes before its first stored broadcast is recomputed whole."""
+    stored = (
+        _read_gold(spark, settings, "stream_summary")
+        .filter(F.expr(_streams_in(sorted(since))))
+        .select("stream_id", F.unix_micros("started_at").alias("start_us"))
+        .collect()
+    )
+    starts: dict[str, list[int]] = {}
+    for r in stored:
+        starts.setdefault(r.stream_id, []).append(r.start_us)
+    first = {sid: first_affected(starts.get(sid, []), t) for sid, t in since.items()}
 
-    def mine(df: DataFrame) -> DataFrame:
-        return df.filter(F.expr(where))
+    def mine(df: DataFrame, ts: str) -> DataFrame:
+        return df.filter(F.expr(_from_broadcasts(first, ts)))
 
+    # A live event belongs to the broadcast it announces (see summarize_broadcasts).
+    meta_at = "CASE WHEN status = 'live' THEN coalesce(started_at, ts) ELSE ts END"
     summary = summarize_broadcasts(
-        mine(read_silver(spark, settings, "stream_meta")),
-        mine(read_silver(spark, settings, "chat_messages")),
-        mine(read_silver(spark, settings, "viewer_counts")),
-        mine(read_silver(spark, settings, "transactions")),
-        mine(_read_gold(spark, settings, "moments")),
+        mine(read_silver(spark, settings, "stream_meta"), meta_at),
+        mine(read_silver(spark, settings, "chat_messages"), "ts"),
+        mine(read_silver(spark, settings, "viewer_counts"), "ts"),
+        mine(read_silver(spark, settings, "transactions"), "ts"),
+        mine(_read_gold(spark, settings, "moments"), "start_ts"),
         settings.top_emotes,
     )
-    _replace(summary, settings, "stream_summary", where)
+    # A live event announcing a start ahead of its own ts can open a broadcast before the
+    # first one recomputed: that broadcast is not recomputed, and its row stays as stored.
+    where = _from_broadcasts(first, "started_at")
+    _replace(summary.filter(F.expr(where)), settings, "stream_summary", where)
+
+
+def first_affected(starts_us: list[int], since_s: int) -> int | None:
+    """The start (epoch µs) of the stored broadcast holding ``since_s``, or None when it
+    lies before every stored start (the stream is then recomputed whole)."""
+    held = [s for s in starts_us if s <= since_s * 1_000_000]
+    return max(held, default=None)
+
+
+def _from_broadcasts(first: dict[str, int | None], col: str) -> str:
+    """SQL: rows of the given streams at or after each one's first recomputed broadcast
+    (all rows of a stream recomputed whole); exact to the microsecond. The overall bound
+    in front is what Delta's file skipping can use."""
+    branches = " ".join(
+        f"WHEN {sql_str(sid)} THEN "
+        + ("true" if start is None else f"{col} >= timestamp_micros({start})")
+        for sid, start in sorted(first.items())
+    )
+    exact = f"(CASE stream_id {branches} ELSE false END)"
+    if None in first.values():
+        return f"{_streams_in(sorted(first))} AND {exact}"
+    span = f"{col} >= timestamp_micros({min(first.values())})"
+    return f"{_streams_in(sorted(first))} AND {span} AND {exact}"
 
 
 def _upsert_streams(spark: SparkSession, settings: Settings, stream_ids: list[str]) -> None:

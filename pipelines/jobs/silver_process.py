@@ -93,6 +93,8 @@ class _TypeStats:
     min_us: int  # min / max ts of the valid, non-late rows, as epoch microseconds
     max_us: int
     streams: list[str]
+    # min of ts and (stream_meta) started_at: the earliest broadcast time the rows touch
+    since_us: int
 
 
 def _at(micros: int, shift_seconds: int = 0):
@@ -114,11 +116,14 @@ def _candidate_stats(classified: DataFrame) -> tuple[dict[str, _TypeStats], bool
             F.unix_micros(F.min(candidate_ts)).alias("lo"),
             F.unix_micros(F.max(candidate_ts)).alias("hi"),
             F.collect_set(F.when(F.col("_candidate"), F.col("stream_id"))).alias("streams"),
+            F.unix_micros(F.min(F.when(F.col("_candidate"), F.least("ts", "_started_at")))).alias(
+                "since"
+            ),
         )
         .collect()
     )
     stats = {
-        r["event_type"]: _TypeStats(r["lo"], r["hi"], sorted(r["streams"]))
+        r["event_type"]: _TypeStats(r["lo"], r["hi"], sorted(r["streams"]), r["since"])
         for r in rows
         if r["lo"] is not None
     }
@@ -209,19 +214,22 @@ class SilverChange:
     """What a micro-batch changed in silver for one stream, as gold reads it (epoch seconds,
     bounds included): ``ws_lo``..``ws_hi`` holds every window start it recomputed (None: no
     window changed), ``lo_s``..``hi_s`` those and the windows its new chat can reach (None:
-    only metadata changed)."""
+    only metadata changed); no event it added is older than ``since_s``, nor any broadcast
+    start it announced."""
 
     stream_id: str
     ws_lo: int | None
     ws_hi: int | None
     lo_s: int | None
     hi_s: int | None
+    since_s: int
 
 
 def silver_changes(stats: dict[str, _TypeStats], window_seconds: int) -> list[SilverChange]:
     """Per stream, the ranges :func:`_write_windows` replaced and the new chat reaches."""
     windowed = {source_type for source_type, _ in WINDOW_TABLES.values()}
     ranges: dict[str, list[int]] = {}
+    since: dict[str, int] = {}
     for event_type, s in stats.items():
         # Windows starting in (min ts − window, max ts]; whole seconds, widened outwards.
         span = [s.min_us // 1_000_000 - window_seconds, -(-s.max_us // 1_000_000)]
@@ -229,9 +237,11 @@ def silver_changes(stats: dict[str, _TypeStats], window_seconds: int) -> list[Si
             bounds = ranges.setdefault(stream_id, [])
             if event_type in windowed:
                 bounds.extend(span)
+            # Per event type, not per stream: early for some streams, which only costs work.
+            since[stream_id] = min(since.get(stream_id, s.since_us), s.since_us)
     return [
         SilverChange(stream_id, min(b, default=None), max(b, default=None),
-                     min(b, default=None), max(b, default=None))
+                     min(b, default=None), max(b, default=None), since[stream_id] // 1_000_000)
         for stream_id, b in sorted(ranges.items())
     ]  # fmt: skip
 
