@@ -34,9 +34,17 @@ def pick_stream(ctx: PageContext, key: str, label: str = "Stream") -> str | None
     """A select box of streams, live ones first; None (with the empty state) if none."""
     streams = ctx.data.list_streams()
     if empty_state(streams, "streams", "Start the producer and the pipeline to see some."):
+        # A fresh lake gets its first stream a minute or so after `telemetra up`: look again
+        # every refresh and redraw the page when it comes, so nobody has to reload.
+        st.fragment(_rerun_when_streams_exist, run_every=ctx.refresh_seconds)(ctx)
         return None
     labels = {row.stream_id: stream_label(row) for row in streams.itertuples(index=False)}
     return st.selectbox(label, list(labels), format_func=labels.get, key=key)
+
+
+def _rerun_when_streams_exist(ctx: PageContext) -> None:
+    if not ctx.data.list_streams().empty:
+        st.rerun(scope="app")
 
 
 def format_age(seconds: float) -> str:
