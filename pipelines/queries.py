@@ -46,15 +46,23 @@ _SNAPSHOT = f"""
                WHERE stream_id = $stream_id AND window_start >= $since),
     latest AS (SELECT * FROM m ORDER BY window_start DESC LIMIT 1),
     before AS (
-        SELECT m.last_viewers, m.chat_count, m.unique_chatters FROM m, latest
+        SELECT m.chat_count, m.unique_chatters FROM m, latest
         WHERE m.window_start <= latest.window_start - (latest.window_end - latest.window_start)
         ORDER BY m.window_start DESC LIMIT 1),
+    -- A window with chat but no viewer count has null viewers: the count shown is the
+    -- newest one there is, and its change is against one window length before that.
+    counted AS (SELECT * FROM m WHERE last_viewers IS NOT NULL),
+    seen AS (SELECT * FROM counted ORDER BY window_start DESC LIMIT 1),
+    seen_before AS (
+        SELECT c.last_viewers FROM counted c, seen
+        WHERE c.window_start <= seen.window_start - (seen.window_end - seen.window_start)
+        ORDER BY c.window_start DESC LIMIT 1),
     recent AS (
         SELECT sum(revenue) AS revenue, sum(tx_count)::BIGINT AS tx_count FROM m
         WHERE window_start >= (SELECT window_end FROM latest) - $lookback AND {_TILING})
     SELECT k.stream_id, s.status, coalesce(s.status = 'live', false) AS is_live, s.title,
            s.category, s.started_at, latest.window_start, latest.window_end,
-           latest.last_viewers AS viewers, before.last_viewers AS viewers_before,
+           seen.last_viewers AS viewers, seen_before.last_viewers AS viewers_before,
            latest.chat_count, before.chat_count AS chat_count_before,
            latest.unique_chatters, before.unique_chatters AS unique_chatters_before,
            latest.sentiment_mean, CAST(recent.revenue AS DOUBLE) AS revenue_recent,
@@ -63,6 +71,7 @@ _SNAPSHOT = f"""
     FROM (SELECT $stream_id AS stream_id) k
     LEFT JOIN streams s ON s.stream_id = k.stream_id
     LEFT JOIN latest ON true LEFT JOIN before ON true LEFT JOIN recent ON true
+    LEFT JOIN seen ON true LEFT JOIN seen_before ON true
     WHERE s.stream_id IS NOT NULL OR latest.stream_id IS NOT NULL"""
 _BROADCASTS = """
     SELECT b.stream_id, b.broadcast_id, b.started_at, b.ended_at, b.ended_at IS NULL AS is_live,
@@ -131,7 +140,8 @@ class GoldQueries:
     ) -> pd.DataFrame:
         """One row: the stream's metadata and its newest window, with the values one window
         length earlier (for deltas) and the revenue over ``lookback`` before the newest
-        window's end. Empty when the stream is unknown; metrics null when it has none."""
+        window's end; the viewers (and their change) are those of the newest window that
+        has a viewer count. Empty when the stream is unknown; metrics null when it has none."""
         tables = ["stream_minute_metrics", "streams"]
         params = {"stream_id": stream_id, "lookback": lookback}
         # Read only the recent past when the streams table says when that is (a pushed-down

@@ -7,8 +7,11 @@ import json
 
 import pyarrow as pa
 import pytest
+from gold_fixture import at as at_time
 from gold_fixture import gold_lake  # noqa: F401 (fixture)
 from streamlit.testing.v1 import AppTest
+
+from pipelines import schemas
 
 APP = "../streamlit_app/app.py"
 PAGES = ["views/live.py", "views/broadcasts.py", "views/moments.py", "views/quality.py"]
@@ -73,6 +76,29 @@ def test_live_page_shows_the_live_stream_first(lake_env):
     # The timeline's moment strip holds alpha's two moments; the raid is shown first.
     assert at.selectbox(key="live_moment").value == "m-alpha-raid"
     assert any("raid hype!" in str(df.value.values) for df in at.dataframe)
+
+
+def test_live_page_when_the_newest_window_has_no_viewer_count(spark, tmp_path, monkeypatch):
+    # Right after start-up a window can hold chat but no viewer event yet (null viewers);
+    # that once broke the page (a null in the viewers sparkline).
+    lake = tmp_path / "lake"
+    rows = {
+        "streams": (schemas.STREAMS, [("s1", "live", "t", "c", "en", at_time(9, 0),
+                                       at_time(10, 2, 5))]),
+        "stream_minute_metrics": (schemas.STREAM_MINUTE_METRICS, [
+            ("s1", at_time(10, 0), at_time(10, 1), 44.0, 46, 45, 4, 3, 0.0, 0, 0, None, 0, None),
+            ("s1", at_time(10, 1), at_time(10, 2), 60.0, 71, 70, 8, 5, 0.0, 0, 0, None, 0, None),
+            ("s1", at_time(10, 1, 10), at_time(10, 2, 10), None, None, None, 9, 6, 0.0, 0, 0,
+             None, 0, None),
+        ]),
+    }  # fmt: skip
+    for table, (schema, data) in rows.items():
+        spark.createDataFrame(data, schema).write.format("delta").save(str(lake / "gold" / table))
+    monkeypatch.setenv("TELEMETRA_LAKE_ROOT", str(lake))
+    at = open_page("views/live.py")
+    # The newest counted window (10:01:00, 70) against one length before it (10:00:00, 45).
+    assert metrics(at)["Viewers"] == ("70", "25")
+    assert metrics(at)["Messages / min"] == ("9", "5")  # 10:01:10 against 10:00:00 (4)
 
 
 def test_live_stream_picker_changes_the_data(lake_env):

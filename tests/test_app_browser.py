@@ -17,7 +17,6 @@ import time
 import urllib.request
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -28,20 +27,10 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from pipelines import schemas
 from pipelines.app_runner import app_command, app_env
 from pipelines.config import PROJECT_ROOT, load_settings
+from pipelines.headless import launch_chromium
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
@@ -106,10 +95,8 @@ def app_url(lake):
 def browser():
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} missing: apt-get install -y chromium (make browser)")
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = launch_chromium(pw)
         try:
             yield chromium
         finally:

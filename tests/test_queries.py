@@ -283,3 +283,27 @@ def test_snapshot_reads_older_history_when_the_streams_table_runs_ahead(spark, t
     row = q.live_snapshot("s1").iloc[0]
     assert (row["window_start"], row["viewers"]) == (ts(10, 0), 7)
     assert pd.isna(row["viewers_before"])
+
+
+def test_live_snapshot_shows_the_newest_viewer_count_when_the_newest_window_has_none(
+    spark, tmp_path
+):
+    # A window with chat but no viewer event has null viewers (seen right after start-up).
+    # (stream, start, end, avg, max, last viewers, chat, unique, sentiment, +, -, emotes,
+    #  sales, revenue)
+    lake = str(tmp_path / "lake")
+    q = GoldQueries(lake)
+    windows = [
+        ("s1", at(10, 0, 0), at(10, 1, 0), 40.0, 42, 40, 3, 2, 0.0, 0, 0, None, 0, None),
+        ("s1", at(10, 0, 10), at(10, 1, 10), 44.0, 46, 45, 4, 3, 0.0, 0, 0, None, 0, None),
+        ("s1", at(10, 1, 10), at(10, 2, 10), 60.0, 71, 70, 8, 5, 0.0, 0, 0, None, 0, None),
+        ("s1", at(10, 1, 20), at(10, 2, 20), None, None, None, 9, 6, 0.0, 0, 0, None, 0, None),
+    ]
+    table = q.table_path("stream_minute_metrics")
+    spark.createDataFrame(windows, schemas.STREAM_MINUTE_METRICS).write.format("delta").save(table)
+    row = q.live_snapshot("s1").iloc[0]
+    # Chat from the newest window (10:01:20; one length before it: 10:00:10); viewers from
+    # the newest counted one (10:01:10, 70) against one length before that (10:00:10, 45).
+    assert row["window_start"] == ts(10, 1, 20)
+    assert (row["chat_count"], row["chat_count_before"]) == (9, 4)
+    assert (row["viewers"], row["viewers_before"]) == (70, 45)

@@ -23,12 +23,14 @@ def pulse_bar(ctx: PageContext, snap: pd.Series, metrics: pd.DataFrame, span: st
     viewers, chat, chatters, mood, money = st.columns(5)
     viewers.metric(
         "Viewers",
-        f"{snap['viewers']:,}",
+        "–" if pd.isna(snap["viewers"]) else f"{snap['viewers']:,}",
         delta=delta(snap["viewers"], snap["viewers_before"]),
-        chart_data=metrics["last_viewers"].tolist(),
+        # Windows with chat but no viewer event have no count: left out, not drawn as 0.
+        chart_data=metrics["last_viewers"].dropna().tolist(),
         chart_type="area",
         border=True,
-        help="Viewers at the end of the newest window; change against one minute earlier.",
+        help="Viewers at the end of the newest window with a viewer count; change against "
+        "one minute earlier.",
     )
     chat.metric(
         "Messages / min",
