@@ -42,8 +42,13 @@ _METRIC_COLUMNS = f"""
 # How far before a stream's last event its newest windows may start (window length, lag).
 _SNAPSHOT_SLACK = timedelta(hours=1)
 _SNAPSHOT = f"""
-    WITH m AS (SELECT * FROM stream_minute_metrics
-               WHERE stream_id = $stream_id AND window_start >= $since),
+    -- A live stream's windows that end after its newest event are still filling (a
+    -- window 10 s into its minute holds a sixth of its chat): not shown as its newest.
+    WITH filling AS (SELECT max(last_event_ts) AS after FROM streams
+                     WHERE stream_id = $stream_id AND status = 'live'),
+    m AS (SELECT * FROM stream_minute_metrics
+          WHERE stream_id = $stream_id AND window_start >= $since
+                AND window_end <= coalesce((SELECT after FROM filling), window_end)),
     latest AS (SELECT * FROM m ORDER BY window_start DESC LIMIT 1),
     before AS (
         SELECT m.chat_count, m.unique_chatters FROM m, latest
@@ -138,10 +143,12 @@ class GoldQueries:
     def live_snapshot(
         self, stream_id: str, lookback: timedelta = timedelta(hours=1)
     ) -> pd.DataFrame:
-        """One row: the stream's metadata and its newest window, with the values one window
-        length earlier (for deltas) and the revenue over ``lookback`` before the newest
-        window's end; the viewers (and their change) are those of the newest window that
-        has a viewer count. Empty when the stream is unknown; metrics null when it has none."""
+        """One row: the stream's metadata and its newest complete window, with the values
+        one window length earlier (for deltas) and the revenue over ``lookback`` before that
+        window's end; the viewers (and their change) are those of the newest window that has
+        a viewer count. A live stream's window is complete once the stream's newest event
+        (``streams.last_event_ts``) reaches its end; every window of a stream that is not
+        live is. Empty when the stream is unknown; metrics null when it has none."""
         tables = ["stream_minute_metrics", "streams"]
         params = {"stream_id": stream_id, "lookback": lookback}
         # Read only the recent past when the streams table says when that is (a pushed-down

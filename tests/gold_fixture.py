@@ -5,7 +5,8 @@ the ones the gold job writes. Every number here is chosen by hand; the expected 
 the tests assert are worked out from these rows in the comments of ``tests/test_queries.py``.
 
 Three streams:
-- ``alpha``: live, 8 sliding windows (60 s long, sliding 10 s) from 17:00:00 to 17:01:10,
+- ``alpha``: live, 8 sliding windows (60 s long, sliding 10 s) from 17:00:00 to 17:01:10
+  (all complete: its newest event, 17:02:25, is past their ends),
   a raid at 17:00:50; two broadcasts (today's live one and yesterday's).
 - ``beta``: offline, 4 windows around 13:00, one with no chat at all (nulls), a
   revenue burst at 13:00.
@@ -95,7 +96,7 @@ SUMMARY_ROWS = [
 ]  # fmt: skip
 
 STREAM_ROWS = [
-    ("alpha", "live", "Alpha plays Celeste", "Celeste", "en", at(16, 30), at(17, 1, 55)),
+    ("alpha", "live", "Alpha plays Celeste", "Celeste", "en", at(16, 30), at(17, 2, 25)),
     ("beta", "offline", "Beta chats", "Just Chatting", "de", at(12, 0), at(13, 0, 30)),
     ("gamma", "offline", None, None, None, None, at(17, 20)),
 ]

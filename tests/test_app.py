@@ -64,7 +64,7 @@ def test_live_page_shows_the_live_stream_first(lake_env):
     assert shown["Unique chatters / min"] == ("35", "26")
     assert shown["Sentiment"][0] == "+0.40"
     assert shown["Revenue 1 h (USD)"][0] == "35.00"
-    assert any("newest event 2026-11-26 17:01:55 UTC" in m.value for m in at.markdown)
+    assert any("newest event 2026-11-26 17:02:25 UTC" in m.value for m in at.markdown)
     shown_charts = charts(at)
     assert len(shown_charts) == 5  # chat flow, emote cloud, timeline, moment context, revenue
     emotes = {row["emote"]: row["count"] for row in chart_rows(shown_charts[1])}
@@ -84,7 +84,7 @@ def test_live_page_when_the_newest_window_has_no_viewer_count(spark, tmp_path, m
     lake = tmp_path / "lake"
     rows = {
         "streams": (schemas.STREAMS, [("s1", "live", "t", "c", "en", at_time(9, 0),
-                                       at_time(10, 2, 5))]),
+                                       at_time(10, 2, 15))]),
         "stream_minute_metrics": (schemas.STREAM_MINUTE_METRICS, [
             ("s1", at_time(10, 0), at_time(10, 1), 44.0, 46, 45, 4, 3, 0.0, 0, 0, None, 0, None),
             ("s1", at_time(10, 1), at_time(10, 2), 60.0, 71, 70, 8, 5, 0.0, 0, 0, None, 0, None),
@@ -116,15 +116,15 @@ def test_live_stream_without_metrics_explains_itself(lake_env):
     at.selectbox(key="live_stream").select("gamma").run()
     assert not at.exception
     assert not at.metric
-    assert any("No minute metrics" in i.value for i in at.info)
+    assert any("No complete minute window" in i.value for i in at.info)
 
 
 def test_time_zone_picker_moves_the_times(lake_env):
     at = open_page("views/live.py")
     at.selectbox(key="tz").select("Europe/Berlin").run()
     assert not at.exception
-    # 17:01:55 UTC is 18:01:55 in Berlin (CET, UTC+1, in November).
-    assert any("newest event 2026-11-26 18:01:55 CET" in m.value for m in at.markdown)
+    # 17:02:25 UTC is 18:02:25 in Berlin (CET, UTC+1, in November).
+    assert any("newest event 2026-11-26 18:02:25 CET" in m.value for m in at.markdown)
 
 
 def test_broadcasts_page_summaries_and_comparisons(lake_env):

@@ -34,10 +34,10 @@ def q(gold_lake) -> GoldQueries:  # noqa: F811
 
 def test_list_streams_puts_live_first_then_most_recent(q):
     streams = q.list_streams()
-    # gamma's last event (17:20) is newer than alpha's (17:01:55), but alpha is live.
+    # gamma's last event (17:20) is newer than alpha's (17:02:25), but alpha is live.
     assert streams["stream_id"].tolist() == ["alpha", "gamma", "beta"]
     assert streams["is_live"].tolist() == [True, False, False]
-    assert streams["last_event_ts"].tolist() == [ts(17, 1, 55), ts(17, 20), ts(13, 0, 30)]
+    assert streams["last_event_ts"].tolist() == [ts(17, 2, 25), ts(17, 20), ts(13, 0, 30)]
     assert streams["title"].iloc[1] is None
     assert streams.attrs["message"] is None
 
@@ -55,7 +55,7 @@ def test_live_snapshot_takes_newest_window_and_one_window_length_before(q):
     # Hour before 17:02:10, tiling windows 17:00:00 (5.00, 1 sale) + 17:01:00 (30.00, 4).
     assert row["revenue_recent"] == pytest.approx(35.00)
     assert row["tx_count_recent"] == 5
-    assert row["last_event_ts"] == ts(17, 1, 55)
+    assert row["last_event_ts"] == ts(17, 2, 25)
     assert (row["status"], row["is_live"], row["title"]) == ("live", True, "Alpha plays Celeste")
 
 
@@ -157,8 +157,8 @@ def test_broadcast_summaries_newest_first_with_durations(q):
     alpha = q.broadcast_summaries("alpha")
     assert alpha["broadcast_id"].tolist() == [ALPHA_BROADCAST, ALPHA_OLD_BROADCAST]
     assert alpha["is_live"].tolist() == [True, False]
-    # Live: 16:30:00 to the last event 17:01:55 = 1915 s; yesterday 18:00-21:00.
-    assert alpha["duration_minutes"].tolist() == pytest.approx([1915 / 60, 180.0])
+    # Live: 16:30:00 to the last event 17:02:25 = 1945 s; yesterday 18:00-21:00.
+    assert alpha["duration_minutes"].tolist() == pytest.approx([1945 / 60, 180.0])
     assert alpha["revenue"].tolist() == [35.0, 250.0]
     everything = q.broadcast_summaries()
     assert everything["broadcast_id"].tolist() == [
@@ -172,10 +172,10 @@ def test_compare_broadcasts_in_the_given_order_with_rates(q):
     cmp = q.compare_broadcasts([("beta", BETA_BROADCAST), ("alpha", ALPHA_BROADCAST)])
     assert cmp["broadcast_id"].tolist() == [BETA_BROADCAST, ALPHA_BROADCAST]
     # beta: 12:00:00-13:00:30 = 60.5 min, 13 messages, 104.99 revenue.
-    # alpha: 1915 s = 31.9167 min, 232 messages, 35.00 revenue.
-    assert cmp["messages_per_minute"].tolist() == pytest.approx([13 / 60.5, 232 / (1915 / 60)])
+    # alpha: 1945 s = 32.4167 min, 232 messages, 35.00 revenue.
+    assert cmp["messages_per_minute"].tolist() == pytest.approx([13 / 60.5, 232 / (1945 / 60)])
     assert cmp["revenue_per_hour"].tolist() == pytest.approx(
-        [104.99 / (60.5 / 60), 35.0 / (1915 / 3600)]
+        [104.99 / (60.5 / 60), 35.0 / (1945 / 3600)]
     )
     assert q.compare_broadcasts([("alpha", "no-such-broadcast")]).empty
 
@@ -307,3 +307,29 @@ def test_live_snapshot_shows_the_newest_viewer_count_when_the_newest_window_has_
     assert row["window_start"] == ts(10, 1, 20)
     assert (row["chat_count"], row["chat_count_before"]) == (9, 4)
     assert (row["viewers"], row["viewers_before"]) == (70, 45)
+
+
+@pytest.mark.parametrize(
+    ("status", "newest_shown", "chat"),
+    # Live, newest event 10:02:15: the 10:01:20 window (ends 10:02:20) is still filling, so
+    # the newest complete one is 10:01:10. Offline: every window is final.
+    [("live", ts(10, 1, 10), (8, 4)), ("offline", ts(10, 1, 20), (2, 4))],
+)
+def test_live_snapshot_skips_windows_still_filling(spark, tmp_path, status, newest_shown, chat):
+    lake = str(tmp_path / "lake")
+    q = GoldQueries(lake)
+    stream = ("s1", status, "t", "c", "en", at(9, 0), at(10, 2, 15))
+    windows = [
+        ("s1", at(10, 0, 10), at(10, 1, 10), 44.0, 46, 45, 4, 3, 0.0, 0, 0, None, 0, None),
+        ("s1", at(10, 1, 10), at(10, 2, 10), 60.0, 71, 70, 8, 5, 0.0, 0, 0, None, 0, None),
+        ("s1", at(10, 1, 20), at(10, 2, 20), 61.0, 72, 71, 2, 2, 0.0, 0, 0, None, 0, None),
+    ]
+    for name, schema, rows in [
+        ("streams", schemas.STREAMS, [stream]),
+        ("stream_minute_metrics", schemas.STREAM_MINUTE_METRICS, windows),
+    ]:
+        spark.createDataFrame(rows, schema).write.format("delta").save(q.table_path(name))
+    row = q.live_snapshot("s1").iloc[0]
+    assert row["window_start"] == newest_shown
+    # One length before 10:01:10 or 10:01:20 is the 10:00:10 window (4 messages).
+    assert (row["chat_count"], row["chat_count_before"]) == chat

@@ -120,13 +120,16 @@ def live_panel(ctx: PageContext, stream_id: str, span: str) -> None:
     freshness_badge(row["last_event_ts"], ctx.tz, ctx.refresh_seconds)
     if pd.isna(row["window_end"]):
         st.info(
-            "No minute metrics for this stream yet: on a 2-core machine they appear 2-3 minutes "
-            "after its first events."
+            "No complete minute window for this stream yet: the first one appears about a "
+            "minute after the stream's first events."
         )
         return
     end = row["window_end"].to_pydatetime()
     start = end - RANGES[span]
-    metrics = ctx.data.minute_metrics(stream_id, start=start, end=end)
+    # Windows up to the snapshot's newest complete one: those starting after it are still
+    # filling (minute_metrics and top_emotes take window starts in [start, end)).
+    through = row["window_start"].to_pydatetime() + timedelta(microseconds=1)
+    metrics = ctx.data.minute_metrics(stream_id, start=start, end=through)
     pulse_bar(ctx, row, metrics, span)
 
     flow, cloud = st.columns([2, 1])
@@ -135,7 +138,7 @@ def live_panel(ctx: PageContext, stream_id: str, span: str) -> None:
         st.altair_chart(charts.chat_flow(metrics, ctx.tz), width="stretch")
     with cloud:
         st.subheader("Top emotes")
-        emotes = ctx.data.top_emotes(stream_id, start=start, end=end, limit=12)
+        emotes = ctx.data.top_emotes(stream_id, start=start, end=through, limit=12)
         if not empty_state(emotes, "emotes in this range"):
             st.altair_chart(charts.emote_cloud(emotes), width="stretch")
     moments_section(ctx, stream_id, metrics, start, end)
