@@ -171,6 +171,12 @@ def with_broadcast_spans(stream_meta: DataFrame, event_times: DataFrame) -> Data
     )
 
 
+def meta_time() -> Column:
+    """When a stream_meta event counts for the broadcasts: a live event at the start it
+    announces (its started_at, whatever its own ts), any other at its ts."""
+    return F.when(F.col("status") == "live", F.coalesce("started_at", "ts")).otherwise(F.col("ts"))
+
+
 def with_broadcast(events: DataFrame, spans: DataFrame, ts: Column) -> DataFrame:
     """Events tagged with the broadcast whose span holds ``ts`` (inner: every event has one
     when ``spans`` were built from the same events)."""
@@ -206,12 +212,8 @@ def summarize_broadcasts(
         stream_meta, times[0].unionByName(times[1]).unionByName(times[2]).unionByName(times[3])
     )
     by = ["stream_id", "broadcast_id"]
-    # A live event belongs to the broadcast it announces, whatever its own ts.
-    meta_at = F.when(F.col("status") == "live", F.coalesce("started_at", "ts")).otherwise(
-        F.col("ts")
-    )
     meta = (
-        with_broadcast(stream_meta, spans, meta_at)
+        with_broadcast(stream_meta, spans, meta_time())
         .groupBy(*by)
         .agg(
             F.min(F.when(F.col("status") == "offline", F.col("ts"))).alias("_offline"),

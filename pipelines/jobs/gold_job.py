@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import LongType, StringType, StructField, StructType
@@ -28,6 +28,7 @@ from pipelines.gold import (
     epoch,
     join_minute_metrics,
     latest_stream_state,
+    meta_time,
     rollup_hours,
     summarize_broadcasts,
 )
@@ -412,17 +413,19 @@ def _upsert_summaries(spark: SparkSession, settings: Settings, since: dict[str, 
         starts.setdefault(r.stream_id, []).append(r.start_us)
     first = {sid: first_affected(starts.get(sid, []), t) for sid, t in since.items()}
 
-    def mine(df: DataFrame, ts: str) -> DataFrame:
-        return df.filter(F.expr(_from_broadcasts(first, ts)))
+    def mine(df: DataFrame, at: Column) -> DataFrame:
+        """The rows whose time ``at`` lies in a recomputed broadcast (Spark pushes the
+        filter through the alias, so Delta still skips files on a plain column)."""
+        where = F.expr(_from_broadcasts(first, "_at"))
+        return df.withColumn("_at", at).filter(where).drop("_at")
 
-    # A live event belongs to the broadcast it announces (see summarize_broadcasts).
-    meta_at = "CASE WHEN status = 'live' THEN coalesce(started_at, ts) ELSE ts END"
     summary = summarize_broadcasts(
-        mine(read_silver(spark, settings, "stream_meta"), meta_at),
-        mine(read_silver(spark, settings, "chat_messages"), "ts"),
-        mine(read_silver(spark, settings, "viewer_counts"), "ts"),
-        mine(read_silver(spark, settings, "transactions"), "ts"),
-        mine(_read_gold(spark, settings, "moments"), "start_ts"),
+        # A live event belongs to the broadcast it announces (see summarize_broadcasts).
+        mine(read_silver(spark, settings, "stream_meta"), meta_time()),
+        mine(read_silver(spark, settings, "chat_messages"), F.col("ts")),
+        mine(read_silver(spark, settings, "viewer_counts"), F.col("ts")),
+        mine(read_silver(spark, settings, "transactions"), F.col("ts")),
+        mine(_read_gold(spark, settings, "moments"), F.col("start_ts")),
         settings.top_emotes,
     )
     # A live event announcing a start ahead of its own ts can open a broadcast before the
