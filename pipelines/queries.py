@@ -43,12 +43,15 @@ _METRIC_COLUMNS = f"""
 _SNAPSHOT_SLACK = timedelta(hours=1)
 _SNAPSHOT = f"""
     -- A live stream's windows that end after its newest event are still filling (a
-    -- window 10 s into its minute holds a sixth of its chat): not shown as its newest.
+    -- window 10 s into its minute holds a sixth of its chat): not shown as its newest,
+    -- except in the stream's first minute, while no window is complete yet.
     WITH filling AS (SELECT max(last_event_ts) AS after FROM streams
                      WHERE stream_id = $stream_id AND status = 'live'),
-    m AS (SELECT * FROM stream_minute_metrics
-          WHERE stream_id = $stream_id AND window_start >= $since
-                AND window_end <= coalesce((SELECT after FROM filling), window_end)),
+    windows AS (
+        SELECT *, window_end <= coalesce((SELECT after FROM filling), window_end) AS complete
+        FROM stream_minute_metrics WHERE stream_id = $stream_id AND window_start >= $since),
+    m AS (SELECT * FROM windows
+          WHERE complete OR NOT EXISTS (SELECT 1 FROM windows WHERE complete)),
     latest AS (SELECT * FROM m ORDER BY window_start DESC LIMIT 1),
     before AS (
         SELECT m.chat_count, m.unique_chatters FROM m, latest
@@ -67,6 +70,7 @@ _SNAPSHOT = f"""
         WHERE window_start >= (SELECT window_end FROM latest) - $lookback AND {_TILING})
     SELECT k.stream_id, s.status, coalesce(s.status = 'live', false) AS is_live, s.title,
            s.category, s.started_at, latest.window_start, latest.window_end,
+           latest.complete AS window_complete,
            seen.last_viewers AS viewers, seen_before.last_viewers AS viewers_before,
            latest.chat_count, before.chat_count AS chat_count_before,
            latest.unique_chatters, before.unique_chatters AS unique_chatters_before,
@@ -148,7 +152,9 @@ class GoldQueries:
         window's end; the viewers (and their change) are those of the newest window that has
         a viewer count. A live stream's window is complete once the stream's newest event
         (``streams.last_event_ts``) reaches its end; every window of a stream that is not
-        live is. Empty when the stream is unknown; metrics null when it has none."""
+        live is. While none is complete (a stream's first minute) the newest filling one is
+        taken and ``window_complete`` is false. Empty when the stream is unknown; metrics
+        null when it has none."""
         tables = ["stream_minute_metrics", "streams"]
         params = {"stream_id": stream_id, "lookback": lookback}
         # Read only the recent past when the streams table says when that is (a pushed-down

@@ -78,27 +78,44 @@ def test_live_page_shows_the_live_stream_first(lake_env):
     assert any("raid hype!" in str(df.value.values) for df in at.dataframe)
 
 
-def test_live_page_when_the_newest_window_has_no_viewer_count(spark, tmp_path, monkeypatch):
-    # Right after start-up a window can hold chat but no viewer event yet (null viewers);
-    # that once broke the page (a null in the viewers sparkline).
-    lake = tmp_path / "lake"
+def open_live_page_of_one_stream(spark, lake, monkeypatch, last_event, windows) -> AppTest:
+    """The Live page over a lake of one live stream, s1: its newest event and its windows
+    (stream, start, end, avg, max, last viewers, chat, unique, sentiment, +, -, emotes,
+    sales, revenue)."""
     rows = {
-        "streams": (schemas.STREAMS, [("s1", "live", "t", "c", "en", at_time(9, 0),
-                                       at_time(10, 2, 15))]),
-        "stream_minute_metrics": (schemas.STREAM_MINUTE_METRICS, [
-            ("s1", at_time(10, 0), at_time(10, 1), 44.0, 46, 45, 4, 3, 0.0, 0, 0, None, 0, None),
-            ("s1", at_time(10, 1), at_time(10, 2), 60.0, 71, 70, 8, 5, 0.0, 0, 0, None, 0, None),
-            ("s1", at_time(10, 1, 10), at_time(10, 2, 10), None, None, None, 9, 6, 0.0, 0, 0,
-             None, 0, None),
-        ]),
-    }  # fmt: skip
+        "streams": (schemas.STREAMS, [("s1", "live", "t", "c", "en", at_time(9, 0), last_event)]),
+        "stream_minute_metrics": (schemas.STREAM_MINUTE_METRICS, windows),
+    }
     for table, (schema, data) in rows.items():
         spark.createDataFrame(data, schema).write.format("delta").save(str(lake / "gold" / table))
     monkeypatch.setenv("TELEMETRA_LAKE_ROOT", str(lake))
-    at = open_page("views/live.py")
+    return open_page("views/live.py")
+
+
+def test_live_page_when_the_newest_window_has_no_viewer_count(spark, tmp_path, monkeypatch):
+    # Right after start-up a window can hold chat but no viewer event yet (null viewers);
+    # that once broke the page (a null in the viewers sparkline).
+    at = open_live_page_of_one_stream(spark, tmp_path / "lake", monkeypatch, at_time(10, 2, 15), [
+        ("s1", at_time(10, 0), at_time(10, 1), 44.0, 46, 45, 4, 3, 0.0, 0, 0, None, 0, None),
+        ("s1", at_time(10, 1), at_time(10, 2), 60.0, 71, 70, 8, 5, 0.0, 0, 0, None, 0, None),
+        ("s1", at_time(10, 1, 10), at_time(10, 2, 10), None, None, None, 9, 6, 0.0, 0, 0, None, 0,
+         None),
+    ])  # fmt: skip
     # The newest counted window (10:01:00, 70) against one length before it (10:00:00, 45).
     assert metrics(at)["Viewers"] == ("70", "25")
     assert metrics(at)["Messages / min"] == ("9", "5")  # 10:01:10 against 10:00:00 (4)
+    assert not any("still filling" in c.value for c in at.caption)
+
+
+def test_live_page_in_a_streams_first_minute_says_the_window_is_still_filling(
+    spark, tmp_path, monkeypatch
+):
+    # Newest event 10:00:30: the one window (10:00:00-10:01:00) is not complete yet.
+    at = open_live_page_of_one_stream(spark, tmp_path / "lake", monkeypatch, at_time(10, 0, 30), [
+        ("s1", at_time(10, 0), at_time(10, 1), 44.0, 46, 45, 4, 3, 0.0, 0, 0, None, 0, None),
+    ])  # fmt: skip
+    assert metrics(at)["Viewers"] == ("45", "")  # no window a minute before
+    assert any("still filling: these counts cover 30 s" in c.value for c in at.caption)
 
 
 def test_live_stream_picker_changes_the_data(lake_env):

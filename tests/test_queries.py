@@ -331,5 +331,27 @@ def test_live_snapshot_skips_windows_still_filling(spark, tmp_path, status, newe
         spark.createDataFrame(rows, schema).write.format("delta").save(q.table_path(name))
     row = q.live_snapshot("s1").iloc[0]
     assert row["window_start"] == newest_shown
+    assert row["window_complete"]
     # One length before 10:01:10 or 10:01:20 is the 10:00:10 window (4 messages).
     assert (row["chat_count"], row["chat_count_before"]) == chat
+
+
+def test_live_snapshot_in_a_streams_first_minute_takes_the_newest_filling_window(
+    spark, tmp_path
+):
+    # Events from 10:00:05 to 10:00:08 only: every window holding them ends after 10:00:08.
+    lake = str(tmp_path / "lake")
+    q = GoldQueries(lake)
+    stream = ("s1", "live", "t", "c", "en", at(10, 0, 5), at(10, 0, 8))
+    windows = [
+        ("s1", at(9, 59, 50), at(10, 0, 50), 44.0, 46, 45, 3, 2, 0.0, 0, 0, None, 0, None),
+        ("s1", at(10, 0, 0), at(10, 1, 0), 44.0, 46, 45, 3, 2, 0.0, 0, 0, None, 0, None),
+    ]
+    for name, schema, rows in [
+        ("streams", schemas.STREAMS, [stream]),
+        ("stream_minute_metrics", schemas.STREAM_MINUTE_METRICS, windows),
+    ]:
+        spark.createDataFrame(rows, schema).write.format("delta").save(q.table_path(name))
+    row = q.live_snapshot("s1").iloc[0]
+    assert (row["window_start"], row["window_complete"]) == (ts(10, 0), False)
+    assert (row["chat_count"], row["viewers"]) == (3, 45)

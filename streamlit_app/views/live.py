@@ -124,6 +124,12 @@ def live_panel(ctx: PageContext, stream_id: str, span: str) -> None:
             "minute after the stream's first events."
         )
         return
+    if not row["window_complete"]:
+        covered = (row["last_event_ts"] - row["window_start"]).total_seconds()
+        st.caption(
+            f"The stream's first minute is still filling: these counts cover {covered:.0f} s "
+            "of its first window, not a whole minute."
+        )
     end = row["window_end"].to_pydatetime()
     start = end - RANGES[span]
     # Windows up to the snapshot's newest complete one: those starting after it are still
