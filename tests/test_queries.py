@@ -336,9 +336,7 @@ def test_live_snapshot_skips_windows_still_filling(spark, tmp_path, status, newe
     assert (row["chat_count"], row["chat_count_before"]) == chat
 
 
-def test_live_snapshot_in_a_streams_first_minute_takes_the_newest_filling_window(
-    spark, tmp_path
-):
+def test_live_snapshot_in_a_streams_first_minute_takes_the_newest_filling_window(spark, tmp_path):
     # Events from 10:00:05 to 10:00:08 only: every window holding them ends after 10:00:08.
     lake = str(tmp_path / "lake")
     q = GoldQueries(lake)
