@@ -100,9 +100,10 @@ cluster-down:  ## stop the standalone cluster
 	$(TELEMETRA) cluster down
 
 # ---- benchmarks (about an hour on 2 cores; results in bench/results, summary in BENCHMARKS.md) --
-bench: setup  ## every benchmark, then BENCHMARKS.md; stop `make up` first (it shares the cores)
+bench: setup browser  ## every benchmark, then BENCHMARKS.md; stop `make up` first (it shares the cores)
 	$(TELEMETRA) kafka start
 	$(BIN)/python bench/producer_rate.py
+	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/catchup.py
 	TELEMETRA_SPARK_DRIVER_MEMORY=8g $(BIN)/python bench/backfill.py  # 10M events: the 2g default runs out of heap

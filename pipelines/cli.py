@@ -411,8 +411,8 @@ def up(
     console.print(stack.status(settings))
     console.print(
         f"\nDashboard: http://{settings.app_host}:{settings.app_port}  "
-        "(the first gold rows take about 2 minutes on 2 cores; `telemetra health` checks them, "
-        "`telemetra logs` shows logs)"
+        "(it shows the demo stream about 50 s after `up` started, on 2 cores; "
+        "`telemetra health` checks the stack, `telemetra logs` shows logs)"
     )
 
 
