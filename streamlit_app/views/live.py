@@ -120,15 +120,15 @@ def live_panel(ctx: PageContext, stream_id: str, span: str) -> None:
     freshness_badge(row["last_event_ts"], ctx.tz, ctx.refresh_seconds)
     if pd.isna(row["window_end"]):
         st.info(
-            "No complete minute window for this stream yet: the first one appears about a "
-            "minute after the stream's first events."
+            "No minute metrics for this stream yet: the pipeline adds them with its next "
+            "micro-batch (every 20-30 s on 2 cores)."
         )
         return
     if not row["window_complete"]:
         covered = (row["last_event_ts"] - row["window_start"]).total_seconds()
         st.caption(
             f"The stream's first minute is still filling: these counts cover {covered:.0f} s "
-            "of its first window, not a whole minute."
+            "of its newest window, not a whole minute."
         )
     end = row["window_end"].to_pydatetime()
     start = end - RANGES[span]
