@@ -164,7 +164,9 @@ def wait_until_ready(settings: Settings, at_most_s: float | None = None) -> None
     """Wait for the broker up to ``kafka_wait_seconds`` (or ``at_most_s``, if shorter), then
     fail in one line: a stream waits for a broker that is starting; a batch job fails fast,
     where Spark's Kafka reader would retry for minutes and end in a page of Java."""
-    timeout_s = min(settings.kafka_wait_seconds, at_most_s or settings.kafka_wait_seconds)
+    timeout_s = settings.kafka_wait_seconds
+    if at_most_s is not None:
+        timeout_s = min(timeout_s, at_most_s)
     bootstrap = settings.kafka_bootstrap_servers
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
