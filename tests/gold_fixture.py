@@ -113,6 +113,19 @@ GOLD_ROWS = {
 }
 
 
+def write_one_stream(
+    spark: SparkSession, lake_root: str, stream: tuple | None, windows: list[tuple]
+) -> None:
+    """A gold lake of one stream: its ``streams`` row (none when None) and its minute windows
+    (stream, start, end, avg, max, last viewers, chat, unique, sentiment, +, -, emotes,
+    sales, revenue)."""
+    tables = [("stream_minute_metrics", schemas.STREAM_MINUTE_METRICS, windows)]
+    if stream is not None:
+        tables.append(("streams", schemas.STREAMS, [stream]))
+    for name, schema, rows in tables:
+        spark.createDataFrame(rows, schema).write.format("delta").save(f"{lake_root}/gold/{name}")
+
+
 def write_gold_fixture(spark: SparkSession, lake_root: str, tables: tuple[str, ...] = ()) -> str:
     """Write the fixture's gold tables (all, or only ``tables``) under ``lake_root``;
     ``stream_hour_metrics`` is the gold job's own rollup of the minute rows."""

@@ -8,10 +8,11 @@ import json
 import pyarrow as pa
 import pytest
 from gold_fixture import at as at_time
-from gold_fixture import gold_lake  # noqa: F401 (fixture)
+from gold_fixture import (
+    gold_lake,  # noqa: F401 (fixture)
+    write_one_stream,
+)
 from streamlit.testing.v1 import AppTest
-
-from pipelines import schemas
 
 APP = "../streamlit_app/app.py"
 PAGES = ["views/live.py", "views/broadcasts.py", "views/moments.py", "views/quality.py"]
@@ -79,15 +80,11 @@ def test_live_page_shows_the_live_stream_first(lake_env):
 
 
 def open_live_page_of_one_stream(spark, lake, monkeypatch, last_event, windows) -> AppTest:
-    """The Live page over a lake of one live stream, s1: its newest event and its windows
-    (stream, start, end, avg, max, last viewers, chat, unique, sentiment, +, -, emotes,
-    sales, revenue)."""
-    rows = {
-        "streams": (schemas.STREAMS, [("s1", "live", "t", "c", "en", at_time(9, 0), last_event)]),
-        "stream_minute_metrics": (schemas.STREAM_MINUTE_METRICS, windows),
-    }
-    for table, (schema, data) in rows.items():
-        spark.createDataFrame(data, schema).write.format("delta").save(str(lake / "gold" / table))
+    """The Live page over a lake of one live stream, s1, with its newest event and its
+    windows (laid out as in ``write_one_stream``)."""
+    write_one_stream(
+        spark, str(lake), ("s1", "live", "t", "c", "en", at_time(9, 0), last_event), windows
+    )
     monkeypatch.setenv("TELEMETRA_LAKE_ROOT", str(lake))
     return open_page("views/live.py")
 

@@ -17,6 +17,7 @@ from gold_fixture import (
     BETA_BROADCAST,
     at,
     gold_lake,  # noqa: F401 (fixture)
+    write_one_stream,
 )
 
 from pipelines import schemas
@@ -275,11 +276,7 @@ def test_snapshot_reads_older_history_when_the_streams_table_runs_ahead(spark, t
     q = GoldQueries(lake)
     stream = ("s1", "live", "t", "c", "en", at(9, 0), at(13, 0))
     window = ("s1", at(10, 0), at(10, 1), 5.0, 6, 7, 1, 1, 0.0, 0, 0, None, 0, None)
-    for name, schema, row in [
-        ("streams", schemas.STREAMS, stream),
-        ("stream_minute_metrics", schemas.STREAM_MINUTE_METRICS, window),
-    ]:
-        spark.createDataFrame([row], schema).write.format("delta").save(q.table_path(name))
+    write_one_stream(spark, lake, stream, [window])
     row = q.live_snapshot("s1").iloc[0]
     assert (row["window_start"], row["viewers"]) == (ts(10, 0), 7)
     assert pd.isna(row["viewers_before"])
@@ -299,8 +296,7 @@ def test_live_snapshot_shows_the_newest_viewer_count_when_the_newest_window_has_
         ("s1", at(10, 1, 10), at(10, 2, 10), 60.0, 71, 70, 8, 5, 0.0, 0, 0, None, 0, None),
         ("s1", at(10, 1, 20), at(10, 2, 20), None, None, None, 9, 6, 0.0, 0, 0, None, 0, None),
     ]
-    table = q.table_path("stream_minute_metrics")
-    spark.createDataFrame(windows, schemas.STREAM_MINUTE_METRICS).write.format("delta").save(table)
+    write_one_stream(spark, lake, None, windows)
     row = q.live_snapshot("s1").iloc[0]
     # Chat from the newest window (10:01:20; one length before it: 10:00:10); viewers from
     # the newest counted one (10:01:10, 70) against one length before that (10:00:10, 45).
@@ -324,11 +320,7 @@ def test_live_snapshot_skips_windows_still_filling(spark, tmp_path, status, newe
         ("s1", at(10, 1, 10), at(10, 2, 10), 60.0, 71, 70, 8, 5, 0.0, 0, 0, None, 0, None),
         ("s1", at(10, 1, 20), at(10, 2, 20), 61.0, 72, 71, 2, 2, 0.0, 0, 0, None, 0, None),
     ]
-    for name, schema, rows in [
-        ("streams", schemas.STREAMS, [stream]),
-        ("stream_minute_metrics", schemas.STREAM_MINUTE_METRICS, windows),
-    ]:
-        spark.createDataFrame(rows, schema).write.format("delta").save(q.table_path(name))
+    write_one_stream(spark, lake, stream, windows)
     row = q.live_snapshot("s1").iloc[0]
     assert row["window_start"] == newest_shown
     assert row["window_complete"]
@@ -345,11 +337,7 @@ def test_live_snapshot_in_a_streams_first_minute_takes_the_newest_filling_window
         ("s1", at(9, 59, 50), at(10, 0, 50), 44.0, 46, 45, 3, 2, 0.0, 0, 0, None, 0, None),
         ("s1", at(10, 0, 0), at(10, 1, 0), 44.0, 46, 45, 3, 2, 0.0, 0, 0, None, 0, None),
     ]
-    for name, schema, rows in [
-        ("streams", schemas.STREAMS, [stream]),
-        ("stream_minute_metrics", schemas.STREAM_MINUTE_METRICS, windows),
-    ]:
-        spark.createDataFrame(rows, schema).write.format("delta").save(q.table_path(name))
+    write_one_stream(spark, lake, stream, windows)
     row = q.live_snapshot("s1").iloc[0]
     assert (row["window_start"], row["window_complete"]) == (ts(10, 0), False)
     assert (row["chat_count"], row["viewers"]) == (3, 45)
