@@ -73,12 +73,17 @@ def kafka_records(consumer: KafkaConsumer, settings: Settings) -> int:
     return sum(consumer.end_offsets(parts).values())
 
 
-def bronze_rows(settings: Settings) -> int:
+def table_rows(path: str) -> int:
+    """Rows of a Delta table, from its log's file statistics; 0 before it exists."""
     try:
-        actions = DeltaTable(settings.table_path("bronze", "events")).get_add_actions(flatten=True)
+        actions = DeltaTable(path).get_add_actions(flatten=True)
     except Exception:  # no table yet  # noqa: BLE001
         return 0
     return int(sum(pa.table(actions).column("num_records").to_pylist()))
+
+
+def bronze_rows(settings: Settings) -> int:
+    return table_rows(settings.table_path("bronze", "events"))
 
 
 def newest_event_age(queries: GoldQueries, channels: list[str]) -> float | None:

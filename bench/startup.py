@@ -36,11 +36,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pyarrow as pa
 from deltalake import DeltaTable
+from ingest import newest_event_age, percentile, table_rows
 from results_io import write_result
 
-from pipelines.config import PROJECT_ROOT
+from pipelines.config import PROJECT_ROOT, load_settings
 from pipelines.headless import launch_chromium
 from pipelines.queries import GoldQueries
 
@@ -62,34 +62,11 @@ def run_env(work: Path, args: argparse.Namespace) -> dict[str, str]:
     }
 
 
-def minute_metric_rows(lake: Path) -> int:
-    try:
-        table = DeltaTable(str(lake / "gold" / "stream_minute_metrics"))
-    except Exception:  # not created yet  # noqa: BLE001
-        return 0
-    actions = table.get_add_actions(flatten=True)
-    return int(sum(pa.table(actions).column("num_records").to_pylist()))
-
-
 def commit_times(lake: Path) -> list[float]:
     """Epoch seconds of every write to gold ``stream_minute_metrics`` (not its creation,
     nor auto compaction)."""
     history = DeltaTable(str(lake / "gold" / "stream_minute_metrics")).history()
     return sorted(h["timestamp"] / 1000 for h in history if h["operation"] == "WRITE")
-
-
-def newest_event_age(queries: GoldQueries) -> float | None:
-    newest = queries.list_streams()["last_event_ts"].max()
-    if newest is None or newest != newest:  # None or NaT
-        return None
-    return (datetime.now(timezone.utc) - newest.to_pydatetime()).total_seconds()
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
 def shows_live_data(page) -> bool:
@@ -114,7 +91,8 @@ def one_run(args: argparse.Namespace, screenshot: Path | None) -> dict:
             while "dashboard_s" not in marks:
                 if time.monotonic() - t0 > args.timeout:
                     raise TimeoutError(f"no live data on the dashboard within {args.timeout} s")
-                if "first_gold_s" not in marks and minute_metric_rows(lake) > 0:
+                minutes = str(lake / "gold" / "stream_minute_metrics")
+                if "first_gold_s" not in marks and table_rows(minutes) > 0:
                     marks["first_gold_s"] = time.monotonic() - t0
                 if shows_live_data(page):
                     marks["dashboard_s"] = time.monotonic() - t0
@@ -123,8 +101,9 @@ def one_run(args: argparse.Namespace, screenshot: Path | None) -> dict:
             first_viewers = page.locator(VIEWERS).first.inner_text().strip()
             ages, held = [], time.monotonic()
             queries = GoldQueries(str(lake))
+            channels = load_settings().channels  # the demo producer's, as `up` starts it
             while time.monotonic() - held < args.hold_seconds:
-                age = newest_event_age(queries)
+                age = newest_event_age(queries, channels)
                 if age is not None:
                     ages.append(age)
                 time.sleep(2)
