@@ -65,9 +65,31 @@ def run_batch(spark: SparkSession, settings: Settings, layer: str) -> dict[str, 
     return counts
 
 
+# Streaming runs without generated code. A micro-batch plans a few dozen small queries whose
+# filters hold that batch's time bounds as literals, and Spark writes literals into the
+# generated Java source, so every batch compiled new classes for most of its stages (a JVM
+# profile put code generation at 42% of the driver's CPU). Interpreted expressions (Spark
+# then skips whole-stage code generation too) took 2,000 events/s micro-batches from
+# 33-36 s to 23-28 s (BENCHMARKS.md). Whole-stage code generation off alone, where each
+# operator compiles its own expressions instead, made them slower (35-37 s). A batch
+# rebuild plans each query once and keeps code generation. ``spark_conf`` can override.
+STREAMING_SQL_CONF = {"spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+
+
+def streaming_session(spark: SparkSession, settings: Settings) -> SparkSession:
+    """A session of ``spark``'s application for the streaming query, with
+    :data:`STREAMING_SQL_CONF` (a batch run in the same application keeps its own conf)."""
+    session = spark.newSession()
+    for key, value in STREAMING_SQL_CONF.items():
+        session.conf.set(key, settings.spark_conf.get(key, value))
+    return session
+
+
 def run_stream(spark: SparkSession, settings: Settings, layer: str, trigger: dict) -> None:
-    """Start the query (``all``: the medallion query, else the layer's); block until it is
-    caught up (availableNow), stopped (SIGTERM) or failed."""
+    """Start the query (``all``: the medallion query, else the layer's) in a
+    :func:`streaming_session`; block until it is caught up (availableNow), stopped
+    (SIGTERM) or failed."""
+    spark = streaming_session(spark, settings)
     name = MEDALLION if layer == "all" else layers_for(layer)[0]
     _refuse_mixed_feeds(spark, settings, name)
     listener = BatchLog()

@@ -1,0 +1,60 @@
+"""The runner's own choices: how a --trigger is read, and the session a streaming query gets."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.jobs import runner
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, {"processingTime": "5 seconds"}),
+        ("availableNow", {"availableNow": True}),
+        ("processing:10s", {"processingTime": "10 seconds"}),
+        ("processing:500ms", {"processingTime": "500 milliseconds"}),
+        ("processing:2m", {"processingTime": "2 minutes"}),
+        ("processing:7", {"processingTime": "7 seconds"}),
+    ],
+)
+def test_parse_trigger(text, expected, base_settings):
+    settings = base_settings.model_copy(update={"spark_trigger_seconds": 5})
+    assert runner.parse_trigger(text, settings) == expected
+
+
+@pytest.mark.parametrize("text", ["once", "processing:", "processing:5h", "10s"])
+def test_parse_trigger_rejects_what_it_cannot_read(text, base_settings):
+    with pytest.raises(ValueError, match="--trigger"):
+        runner.parse_trigger(text, base_settings)
+
+
+def _plan(session) -> str:
+    return (
+        session.range(10)
+        .filter("id > 3")
+        .selectExpr("id * 2 AS x")
+        ._jdf.queryExecution()
+        .executedPlan()
+        .toString()
+    )
+
+
+def test_streaming_session_interprets_and_leaves_the_callers_session_alone(spark, settings):
+    streaming = runner.streaming_session(spark, settings)
+
+    assert streaming.conf.get("spark.sql.codegen.factoryMode") == "NO_CODEGEN"
+    # Whole-stage code generation marks its stages with "*(n)" in the physical plan: the
+    # interpreted mode turns it off as well.
+    assert "*(" not in _plan(streaming)
+    assert spark.conf.get("spark.sql.codegen.factoryMode") != "NO_CODEGEN"
+    assert "*(" in _plan(spark)
+    assert streaming.sparkContext is spark.sparkContext
+
+
+def test_spark_conf_wins_over_the_streaming_session_defaults(spark, settings):
+    keep = settings.model_copy(update={"spark_conf": {"spark.sql.codegen.factoryMode": "FALLBACK"}})
+    streaming = runner.streaming_session(spark, keep)
+
+    assert streaming.conf.get("spark.sql.codegen.factoryMode") == "FALLBACK"
+    assert "*(" in _plan(streaming)
