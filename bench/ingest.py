@@ -175,7 +175,7 @@ def summarize(rate, processes, samples, peak_rss, step_seconds) -> dict:
         "offered_per_s": rate,
         "producer_processes": processes,
         "landed_per_s": round(landed_rate),
-        "landed_per_s_window_edges": round(edges_rate),  # the rule before 27 Nov
+        "landed_per_s_window_edges": round(edges_rate),  # landed/s before 27 Nov 23:00
         "lag_growth_per_s": round(lag_slope),
         "lag_at_end": samples[-1]["lag"],
         "sustained": landed_rate >= 0.95 * rate and lag_slope <= 0.05 * rate,

@@ -411,7 +411,7 @@ def up(
     console.print(stack.status(settings))
     console.print(
         f"\nDashboard: http://{settings.app_host}:{settings.app_port}  "
-        "(it shows the demo stream about 50 s after `up` started, on 2 cores; "
+        "(it shows the demo stream about 40 s after `up` started, on 2 cores; "
         "`telemetra health` checks the stack, `telemetra logs` shows logs)"
     )
 

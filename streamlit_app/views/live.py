@@ -121,7 +121,7 @@ def live_panel(ctx: PageContext, stream_id: str, span: str) -> None:
     if pd.isna(row["window_end"]):
         st.info(
             "No minute metrics for this stream yet: the pipeline adds them with its next "
-            "micro-batch (every 20-30 s on 2 cores)."
+            "micro-batch (every 15-30 s on 2 cores)."
         )
         return
     if not row["window_complete"]:
