@@ -71,9 +71,9 @@ def run_batch(spark: SparkSession, settings: Settings, layer: str) -> dict[str, 
 # profile put code generation at 42% of the driver's CPU). Interpreted expressions (Spark
 # then skips whole-stage code generation too) took 2,000 events/s micro-batches from
 # 33-36 s to 23-28 s; whole-stage code generation off alone, where each operator compiles
-# its own expressions instead, made them slower (35-37 s). README, "Where the streaming
-# time goes", has the runs. A batch rebuild plans each query once and keeps code
-# generation. ``spark_conf`` can override.
+# its own expressions instead, made them slower (35-37 s); bench/HISTORY.md has the runs.
+# A batch rebuild plans each query once and keeps code generation. ``spark_conf`` can
+# override.
 STREAMING_SQL_CONF = {"spark.sql.codegen.factoryMode": "NO_CODEGEN"}
 
 
