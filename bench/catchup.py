@@ -130,7 +130,7 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--channels", type=int, default=20)
     parser.add_argument("--rate", type=float, default=50.0, help="events/s per channel")
-    parser.add_argument("--kafka-port", type=int, default=19093)
+    parser.add_argument("--kafka-port", type=int, default=19292)  # 19293: its controller
     parser.add_argument("--keep", action="store_true", help="keep the run folder and lake")
     parser.add_argument("--out", default=str(PROJECT_ROOT / "bench/results/catchup.json"))
     return parser.parse_args()

@@ -7,7 +7,9 @@ Config is read once here (conf/defaults.yaml + environment) and passed down.
 from __future__ import annotations
 
 import os
+import re
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -42,6 +44,23 @@ class UserError(RuntimeError):
 def _settings(**overrides) -> Settings:
     settings = load_settings(**overrides)
     configure_logging(settings)
+    return settings
+
+
+def _writable_lake(settings: Settings) -> Settings:
+    """Fail in one line, naming the path, when the lake (or the checkpoints) cannot be
+    written. Local paths only: an object store answers on its first write, and
+    :func:`main` turns Spark's failure there into one line too."""
+    for what, root in (("lake_root", settings.lake_root), ("checkpoint_root", settings.checkpoint_root)):
+        if not root or ("://" in root and not root.startswith("file:")):
+            continue
+        path = Path(root.removeprefix("file:"))
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path, prefix=".telemetra-write-check-"):
+                pass
+        except OSError as exc:
+            raise UserError(f"{what} {path} is not writable: {exc.strerror or exc}") from None
     return settings
 
 
@@ -200,14 +219,23 @@ def replay(
     shift_to_now: Annotated[
         bool, typer.Option("--shift-to-now", help="Shift timestamps so the last event is now.")
     ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit non-zero when any line was skipped.")
+    ] = False,
 ) -> None:
-    """Publish a recorded JSONL event log; bad lines are reported by line number and skipped."""
+    """Publish a recorded JSONL event log; bad lines are reported by line number and skipped.
+
+    Exits non-zero when nothing was sent, or with --strict when any line was skipped."""
     from pipelines.replay import replay as run_replay
 
     stats = run_replay(
         _settings(), file, speed=speed, max_speed=max_speed, shift_to_now=shift_to_now
     )
     console.print(stats)
+    if stats.sent == 0:
+        raise UserError(f"nothing sent from {file}")
+    if strict and stats.skipped:
+        raise UserError(f"{len(stats.skipped)} lines of {file} skipped (--strict)")
 
 
 # ---- pipeline ----------------------------------------------------------------------------------
@@ -240,6 +268,7 @@ def run(
     if mode not in ("stream", "batch"):
         raise UserError(f"--mode must be stream or batch, got {mode!r}")
     settings = _settings(**({"kafka_fail_on_data_loss": False} if allow_data_loss else {}))
+    _writable_lake(settings)
     runner.layers_for(layer)
     parsed = runner.parse_trigger(trigger, settings)
     spark = build_spark(settings, app_name=f"telemetra-{layer}")
@@ -275,7 +304,7 @@ def maintain(
     from pipelines.jobs.maintain import maintain_lake
     from pipelines.spark import build_spark
 
-    settings = _settings()
+    settings = _writable_lake(_settings())
     spark = build_spark(settings, app_name="telemetra-maintain")
     try:
         for line in maintain_lake(spark, settings, retention_hours, only=table or ()):
@@ -300,7 +329,7 @@ def quality(
     from pipelines.quality import run_quality
     from pipelines.quality_job import quality_loop, quality_spark
 
-    settings = _settings()
+    settings = _writable_lake(_settings())
     if layer not in ("bronze", "silver", "gold", "all"):
         raise UserError(f"--layer must be bronze, silver, gold or all; got {layer!r}")
     if every is not None:
@@ -398,7 +427,7 @@ def up(
     """Bring up the whole local stack under the supervisor: broker, pipeline, producer, app."""
     from pipelines import kafka_local, stack
 
-    settings = _settings()
+    settings = _writable_lake(_settings())
     stack.ensure_supervisord(settings)
     for prog in stack.programs(settings):
         if prog.name == "producer":  # the topics exist before anything writes to them
@@ -474,12 +503,35 @@ def health() -> None:
         raise UserError("unhealthy (see above)")
 
 
+def _from_spark(exc: Exception) -> bool:
+    return type(exc).__module__.startswith(("pyspark", "py4j"))
+
+
+def _one_line(exc: Exception) -> str:
+    """The reason, without the JVM stack trace Spark's errors carry (hundreds of lines):
+    the first line, and the error class Spark names, if it names one further down."""
+    java = getattr(exc, "java_exception", None)  # py4j's Py4JJavaError
+    text = str(java.toString() if java is not None else exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    first = re.sub(r"^[\w.$]+(Exception|Error): (?=\[)", "", first)  # the Java class name
+    if _from_spark(exc) and "[" not in first:
+        match = re.search(r"\[([A-Z][A-Z0-9_.]+)\][^\n]*", text)
+        if match:
+            first = match.group(0)
+    return first[:500]
+
+
 def main() -> None:
     """Console-script entry: one-line errors instead of tracebacks for expected failures."""
     try:
         app()
     except (ConfigError, UserError, RuntimeError, ValueError, FileNotFoundError) as exc:
-        print(f"telemetra: {exc}", file=sys.stderr)
+        print(f"telemetra: {_one_line(exc)}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as exc:
+        if not _from_spark(exc):
+            raise
+        print(f"telemetra: Spark failed: {_one_line(exc)}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

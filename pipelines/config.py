@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -105,6 +106,8 @@ class Settings(BaseSettings):
     watermark_seconds: int = Field(120, ge=0)
     max_future_seconds: int = Field(300, ge=0)
     max_message_bytes: int = Field(65_536, ge=256)
+    # Event times before this are impossible for a live stream: bad_timestamp.
+    min_event_date: date = date(2005, 1, 1)
     top_emotes: int = Field(5, ge=1, le=50)
 
     # Moments
@@ -137,6 +140,10 @@ class Settings(BaseSettings):
     quality_interval_seconds: int = Field(300, ge=10)
     quality_report_retention_hours: float = Field(48.0, gt=0)
     quality_driver_memory: str = Field("1g", pattern=r"^\d+[mMgG]$")
+
+    # Tests only: "<batch id>:<k>" SIGKILLs the pipeline right after that micro-batch's
+    # k-th Delta commit (pipelines.crash_points). Empty: off.
+    test_kill_after_commit: str = Field("", pattern=r"^(\d+:[1-9]\d*)?$")
 
     @field_validator("lake_root", "checkpoint_root")
     @classmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from kafka import KafkaProducer
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from kafka.partitioner import DefaultPartitioner
 from kafka.partitioner.abc import Partitioner
@@ -25,6 +26,47 @@ class ProducerError(RuntimeError):
 
 class BrokerUnavailable(ProducerError):
     """The broker (or a topic's metadata) could not be reached in time."""
+
+
+MAX_REQUEST_BYTES = 2 * 1024 * 1024  # the local broker's message.max.bytes is as large
+# A record batch with one record: the batch header (61 bytes) and the record's own header
+# (length, attributes, timestamp and offset deltas, key length, value length, headers: at
+# most 27 bytes as varints), besides the key and value themselves.
+RECORD_OVERHEAD_BYTES = 88
+
+
+def record_size_limits(settings: Settings, timeout_ms: int = 10_000) -> dict[str, int]:
+    """Per event type, the largest value the topic takes: its ``max.message.bytes`` (the
+    broker's ``message.max.bytes`` unless the topic overrides it), capped by the producer's
+    request size. The broker refuses a larger record, and an idempotent producer treats
+    that as fatal: every record after it would fail too. Where the cluster does not say
+    (no describe rights), the producer's cap alone."""
+    topics = {settings.topic(t): t for t in EVENT_TYPES}
+    limits = dict.fromkeys(EVENT_TYPES, MAX_REQUEST_BYTES)
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+            request_timeout_ms=timeout_ms,
+        )
+        try:
+            found = admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic, configs={MAX_MESSAGE: None})
+                 for topic in topics],
+                config_filter="all",
+            )  # fmt: skip
+        finally:
+            admin.close()
+    except KafkaError as exc:
+        logging.getLogger(__name__).debug("no topic configs (%s): producer cap only", exc)
+        return limits
+    for topic, configs in found.get("topic", {}).items():
+        value = configs.get(MAX_MESSAGE, {}).get("value")
+        if topic in topics and value is not None:
+            limits[topics[topic]] = min(MAX_REQUEST_BYTES, int(value))
+    return limits
+
+
+MAX_MESSAGE = "max.message.bytes"
 
 
 class _MemoPartitioner(Partitioner):
@@ -63,7 +105,7 @@ class Sink:
             "enable_idempotence": True,
             "linger_ms": 20,
             "batch_size": 256 * 1024,
-            "max_request_size": 2 * 1024 * 1024,
+            "max_request_size": MAX_REQUEST_BYTES,
             "compression_type": None,
             "partitioner": _MemoPartitioner(),
             "bootstrap_timeout_ms": timeout_ms,

@@ -28,7 +28,9 @@ import pandas as pd
 
 from pipelines.gold_tables import GOLD_SCHEMAS, GoldTables, missing_message
 
-__all__ = ["EARLIEST", "GOLD_SCHEMAS", "LATEST", "GoldQueries"]
+__all__ = ["EARLIEST", "GOLD_SCHEMAS", "LATEST", "GoldQueries", "QueryError", "QueryInputError"]
+MAX_ID_LENGTH = 256  # a stream, broadcast or moment kind name; Twitch logins are <= 25
+MAX_IDS = 1000  # ids in one call
 # Stand-ins for an open range: bound as parameters so the filters still push down.
 EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
 LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
@@ -126,6 +128,8 @@ class GoldQueries:
             for name, entry in loaded.items():
                 cursor.register(name, entry.dataset)
             frame = cursor.execute(sql, params).df()
+        except duckdb.Error as exc:
+            raise QueryError(_without_sql(exc)) from None
         finally:
             cursor.close()
         _lists_as_python(frame)
@@ -156,7 +160,7 @@ class GoldQueries:
         taken and ``window_complete`` is false. Empty when the stream is unknown; metrics
         null when it has none."""
         tables = ["stream_minute_metrics", "streams"]
-        params = {"stream_id": stream_id, "lookback": lookback}
+        params = {"stream_id": _id(stream_id, "stream_id"), "lookback": lookback}
         # Read only the recent past when the streams table says when that is (a pushed-down
         # time filter); the whole history only if that finds no window.
         since = self._recent_since(stream_id, lookback)
@@ -189,7 +193,7 @@ class GoldQueries:
             SELECT {_METRIC_COLUMNS}{emotes} FROM stream_minute_metrics
             WHERE stream_id = $stream_id AND window_start >= $start AND window_start < $end
             ORDER BY window_start"""
-        params = {"stream_id": stream_id, **_range(start, end)}
+        params = {"stream_id": _id(stream_id, "stream_id"), **_range(start, end)}
         return self._query(sql, params, ["stream_minute_metrics"])
 
     def top_emotes(
@@ -206,7 +210,8 @@ class GoldQueries:
                   WHERE stream_id = $stream_id AND window_start >= $start
                         AND window_start < $end AND {_TILING})
             GROUP BY e.emote ORDER BY "count" DESC, emote LIMIT $limit"""
-        params = {"stream_id": stream_id, "limit": limit, **_range(start, end)}
+        params = {"stream_id": _id(stream_id, "stream_id"), "limit": _count(limit, "limit"),
+                  **_range(start, end)}  # fmt: skip
         return self._query(sql, params, ["stream_minute_metrics"])
 
     # ---- moments --------------------------------------------------------------------
@@ -230,8 +235,8 @@ class GoldQueries:
               AND m.score >= $min_score AND m.end_ts >= $start AND m.start_ts < $end
             ORDER BY m.start_ts DESC, m.score DESC, m.moment_id"""
         params = {
-            "stream_ids": _list_or_none(stream_ids),
-            "kinds": _list_or_none(kinds),
+            "stream_ids": _list_or_none(stream_ids, "stream_ids"),
+            "kinds": _list_or_none(kinds, "kinds"),
             "min_score": float("-inf") if min_score is None else float(min_score),
             **_range(start, end),
         }
@@ -244,6 +249,7 @@ class GoldQueries:
             SELECT * FROM ({_BROADCASTS})
             WHERE $stream_id IS NULL OR stream_id = $stream_id
             ORDER BY started_at DESC NULLS LAST, stream_id, broadcast_id"""
+        stream_id = None if stream_id is None else _id(stream_id, "stream_id")
         return self._query(sql, {"stream_id": stream_id}, ["stream_summary", "streams"])
 
     def compare_broadcasts(self, keys: Sequence[tuple[str, str]]) -> pd.DataFrame:
@@ -259,6 +265,7 @@ class GoldQueries:
             FROM k JOIN ({_BROADCASTS}) b
               ON b.stream_id = k.stream_id AND b.broadcast_id = k.broadcast_id
             ORDER BY k.pos"""
+        keys = [_pair(key) for key in _sequence(keys, "keys")]
         params = {
             "stream_ids": [s for s, _ in keys],
             "broadcast_ids": [b for _, b in keys],
@@ -277,6 +284,7 @@ class GoldQueries:
         windows, so a month costs about as much as a day."""
         # One placeholder per id: an IN list is pushed down to the scan, a list parameter
         # is not. The values are still bound, never pasted.
+        stream_ids = _ids(stream_ids, "stream_ids")
         ids = {f"id{i}": stream_id for i, stream_id in enumerate(stream_ids)}
         in_list = ", ".join(f"${name}" for name in ids) or "NULL"
         bounds = _range(start, end)
@@ -351,6 +359,8 @@ def _whole_hours(start: datetime, end: datetime) -> dict[str, datetime]:
 
 def _utc(value: datetime) -> datetime:
     """Naive datetimes are taken as UTC (the lake's clock); aware ones are converted."""
+    if not isinstance(value, datetime):
+        raise QueryInputError(f"a time bound must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
@@ -367,8 +377,54 @@ def _lists_as_python(frame: pd.DataFrame) -> None:
             ]
 
 
-def _list_or_none(values: Sequence[str] | None) -> list[str] | None:
-    return None if values is None else list(values)
+class QueryInputError(ValueError):
+    """An argument the query layer refuses before any SQL runs; the message says which."""
+
+
+class QueryError(RuntimeError):
+    """DuckDB failed on a query; the message is DuckDB's first line, never the SQL."""
+
+
+def _without_sql(exc: Exception) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"query failed: {first.split(' LINE ')[0][:300]}"
+
+
+def _id(value: object, what: str) -> str:
+    """A stream id (or kind, broadcast id): a string of 1..MAX_ID_LENGTH characters."""
+    if not isinstance(value, str):
+        raise QueryInputError(f"{what} must be a string, got {type(value).__name__}")
+    if not 0 < len(value) <= MAX_ID_LENGTH:
+        raise QueryInputError(f"{what} must be 1-{MAX_ID_LENGTH} characters, got {len(value)}")
+    return value
+
+
+def _sequence(values: object, what: str) -> list:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence | set | frozenset):
+        raise QueryInputError(f"{what} must be a list, got {type(values).__name__}")
+    if len(values) > MAX_IDS:
+        raise QueryInputError(f"{what}: at most {MAX_IDS} at once, got {len(values)}")
+    return list(values)
+
+
+def _ids(values: object, what: str) -> list[str]:
+    return [_id(v, what) for v in _sequence(values, what)]
+
+
+def _pair(key: object) -> tuple[str, str]:
+    if not isinstance(key, Sequence) or isinstance(key, str) or len(key) != 2:
+        raise QueryInputError("keys must be (stream_id, broadcast_id) pairs")
+    return _id(key[0], "stream_id"), _id(key[1], "broadcast_id")
+
+
+def _count(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_IDS:
+        raise QueryInputError(f"{what} must be an integer in 1..{MAX_IDS}, got {value!r}"[:200])
+    return value
+
+
+def _list_or_none(values: Sequence[str] | None, what: str) -> list[str] | None:
+    return None if values is None else _ids(values, what)
 
 
 # ---- data quality ----------------------------------------------------------------------------

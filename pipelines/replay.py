@@ -1,9 +1,11 @@
 """Publish a JSONL file of events (design.md's format) to the event topics.
 
 Each line must be routable: a JSON object with a known ``event_type``, a non-empty
-string ``stream_id`` and a parseable ``ts``. Anything else is logged with its line
-number, counted in ``ReplayStats.skipped`` and not sent; nothing is dropped silently.
-Deeper checks (payload fields and types) are silver's job, as for live input.
+string ``stream_id`` and a parseable ``ts``, and small enough for its topic (the topic's
+``max.message.bytes``, asked of the cluster before sending). Anything else is logged with
+its line number, counted in ``ReplayStats.skipped`` and not sent, and the lines after it
+go on; nothing is dropped silently. Deeper checks (payload fields and types) are silver's
+job, as for live input.
 
 Valid lines go to the topic of their event_type with key stream_id, as the exact bytes
 of the line unless ``shift_to_now`` rewrites ``ts`` (and ``started_at`` of stream_meta)
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from pipelines.config import EVENT_TYPES, Settings
 from pipelines.event_codec import encode_event, format_ts, parse_ts
-from pipelines.kafka_sink import Sink
+from pipelines.kafka_sink import RECORD_OVERHEAD_BYTES, Sink, record_size_limits
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +63,15 @@ class ReplayStats:
         if self.shift_s:
             text += f"; timestamps shifted by {self.shift_s:+.3f}s"
         if self.skipped:
-            lines = ", ".join(str(n) for n, _ in self.skipped[:10])
-            more = ", ..." if len(self.skipped) > 10 else ""
-            text += f"; skipped {len(self.skipped)} bad lines ({lines}{more})"
+            shown = "; ".join(f"line {n}: {why}" for n, why in self.skipped[:5])
+            more = f"; and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
+            text += f"; skipped {len(self.skipped)} lines ({shown}{more})"
         return text
+
+    def skip(self, line_no: int, reason: str) -> None:
+        self.skipped.append((line_no, reason))
+        if len(self.skipped) <= MAX_WARNINGS:
+            log.warning("line %d skipped: %s", line_no, reason)
 
     def __rich__(self) -> str:
         return str(self)
@@ -142,7 +149,8 @@ def replay(
             stats.shift_s = offset_ms / 1000
     started = time.monotonic()
     with Sink(settings) as sink:
-        _publish(sink, read_lines(path), stats, speed, max_speed, offset_ms)
+        limits = record_size_limits(settings)
+        _publish(sink, read_lines(path), stats, speed, max_speed, offset_ms, limits)
         sink.flush()
     stats.elapsed_s = time.monotonic() - started
     if len(stats.skipped) > MAX_WARNINGS:
@@ -150,13 +158,11 @@ def replay(
     return stats
 
 
-def _publish(sink: Sink, lines, stats: ReplayStats, speed, max_speed, offset_ms) -> None:
+def _publish(sink: Sink, lines, stats: ReplayStats, speed, max_speed, offset_ms, limits) -> None:
     first_ts = first_wall = None
     for line in lines:
         if isinstance(line, BadLine):
-            stats.skipped.append((line.line_no, str(line)))
-            if len(stats.skipped) <= MAX_WARNINGS:
-                log.warning("line %d skipped: %s", line.line_no, line)
+            stats.skip(line.line_no, str(line))
             continue
         if not max_speed:
             if first_ts is None:
@@ -165,6 +171,11 @@ def _publish(sink: Sink, lines, stats: ReplayStats, speed, max_speed, offset_ms)
             if delay > PACE_SLACK_S:
                 time.sleep(delay)
         value = shifted(line, offset_ms) if offset_ms else line.raw
+        size = len(value) + len(line.stream_id.encode()) + RECORD_OVERHEAD_BYTES
+        if size > limits[line.event_type]:
+            stats.skip(line.line_no, f"too large for Kafka: a record of {size:,} bytes, over "
+                       f"the {line.event_type} topic's {limits[line.event_type]:,}")  # fmt: skip
+            continue
         sink.send(line.event_type, line.stream_id, value)
         stats.sent += 1
         stats.by_topic[line.event_type] += 1

@@ -172,6 +172,10 @@ STREAM_WATERMARKS = StructType(
         StructField("last_event_ts", TimestampType()),  # ts of the last valid arrival
         StructField("last_ingest_time", TimestampType()),  # its bronze ingest_time
         StructField("batch_id", LongType()),  # silver micro-batch; null after a batch rebuild
+        # The stream's max_event_ts before batch_id and the txnAppId of the query that ran
+        # it: a replay of that batch judges lateness against what stood before it.
+        StructField("prev_max_event_ts", TimestampType()),
+        StructField("txn_app_id", StringType()),
         StructField("updated_at", TimestampType()),
     ]
 )

@@ -11,7 +11,8 @@ exactly one place: a typed table or ``silver/quarantine`` (silver rows + quarant
    or a null value), ``unknown_event_type``, ``topic_mismatch`` (event_type not the
    topic's), ``missing_field`` (an envelope or ``REQUIRED_FIELDS`` field absent or JSON
    null; detail = the field), ``wrong_type`` (present but not parseable as its schema type;
-   detail = the field), ``bad_timestamp`` (ts, or a present started_at, not ISO-8601),
+   detail = the field), ``bad_timestamp`` (ts, or a present started_at, not ISO-8601, or
+   before ``min_event_date``: judged on the event alone, so 1970 cannot open a stream),
    ``future_timestamp`` (ts > the record's Kafka timestamp, else its ingest time,
    + max_future_seconds: never the wall clock, so batch and stream agree),
    ``negative_value`` (viewer_count < 0, amount ≤ 0), ``invalid_value`` (tx_type or
@@ -27,8 +28,10 @@ exactly one place: a typed table or ``silver/quarantine`` (silver rows + quarant
    empty in batch mode) and the batch itself through a running max over arrival order.
 3. **Dedupe** on (event_type, event_id): among valid, non-late rows the first arrival
    wins, later copies are ``duplicate``; so are rows whose event_id the typed table already
-   holds (:func:`with_silver_dedupe`, fed by the job with ``ts >= batch min ts −
-   watermark`` so Delta's data skipping keeps it cheap).
+   holds from another Kafka record (:func:`with_silver_dedupe`, fed by the job with ``ts >=
+   batch min ts − watermark`` so Delta's data skipping keeps it cheap). Neither rule sees
+   a micro-batch's own rows as history when the batch is replayed after a crash, so a
+   replay routes every row as the first attempt did.
 4. **Typed tables** (:func:`to_typed`) and **quarantine** (:func:`to_quarantine`) are
    selects matching ``pipelines.schemas``. Transactions get ``amount_base`` =
    amount × rate_to_usd(currency) / rate_to_usd(base) from ``conf/currency_rates.csv``.
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from functools import reduce
 from itertools import chain
 
@@ -77,6 +81,7 @@ class SilverParams:
     topic_types: Mapping[str, str]  # Kafka topic -> event_type it carries
     max_message_bytes: int = 65_536
     max_future_seconds: int = 300
+    min_event_date: date = date(2005, 1, 1)
     watermark_seconds: int = 120
     window_seconds: int = 60
     slide_seconds: int = 10
@@ -89,6 +94,7 @@ class SilverParams:
             topic_types={settings.topic(t): t for t in EVENT_TYPES},
             max_message_bytes=settings.max_message_bytes,
             max_future_seconds=settings.max_future_seconds,
+            min_event_date=settings.min_event_date,
             watermark_seconds=settings.watermark_seconds,
             window_seconds=settings.window_seconds,
             slide_seconds=settings.slide_seconds,
@@ -212,10 +218,16 @@ def _rules(p: SilverParams) -> list[tuple[Column, str, Column]]:
             rules.append((bad, "wrong_type", lit(name)))
     tx, meta = F.col("_transaction"), F.col("_stream_meta")
     horizon = F.coalesce(F.col("kafka_timestamp"), F.col("ingest_time"))
+    floor = F.lit(p.min_event_date).cast("timestamp")
     rules += [
         (F.col("ts").isNull(), "bad_timestamp", F.format_string("ts %s", fields["ts"])),
         (meta["started_at"].isNotNull() & F.col("_started_at").isNull(), "bad_timestamp",
          F.format_string("started_at %s", meta["started_at"])),
+        (F.col("ts") < floor, "bad_timestamp",
+         F.format_string("ts %s before %s", fields["ts"], lit(str(p.min_event_date)))),
+        (F.col("_started_at") < floor, "bad_timestamp",
+         F.format_string("started_at %s before %s", meta["started_at"],
+                         lit(str(p.min_event_date)))),
         (F.col("ts") > horizon + _seconds(p.max_future_seconds), "future_timestamp",
          F.format_string("ts %s > kafka time %s + %ds", fields["ts"], horizon.cast("string"),
                          lit(p.max_future_seconds))),
@@ -308,12 +320,26 @@ def with_batch_dedupe(df: DataFrame) -> DataFrame:
     return _reject(df, dup, "duplicate", F.lit(DUPLICATE_DETAIL)).drop("_copy")
 
 
+def _kafka_coordinates() -> Column:
+    return F.concat_ws(":", *[F.col(c) for c in ("topic", "partition", "offset")])
+
+
 def with_silver_dedupe(df: DataFrame, seen: DataFrame) -> DataFrame:
-    """Rows whose (event_type, event_id) silver already holds become ``duplicate``."""
-    known = seen.select("event_type", "event_id").distinct().withColumn("_seen", F.lit(True))
+    """Rows whose (event_type, event_id) silver already holds from another Kafka record
+    become ``duplicate``.
+
+    ``seen`` has (event_type, event_id, topic, partition, offset) of stored rows. A stored
+    row from the same record is the row itself, committed by an earlier attempt of this
+    micro-batch that crashed half-way: it must not make the replay call its own rows
+    duplicates (they would land in quarantine as well as in their typed table).
+    """
+    known = seen.groupBy("event_type", "event_id").agg(
+        F.collect_set(_kafka_coordinates()).alias("_stored_at")
+    )
     df = df.join(known, on=["event_type", "event_id"], how="left")
-    dup = F.col("reason").isNull() & F.col("_seen")
-    return _reject(df, dup, "duplicate", F.lit(DUPLICATE_DETAIL)).drop("_seen")
+    elsewhere = F.size(F.array_remove(F.col("_stored_at"), _kafka_coordinates())) > 0
+    dup = F.col("reason").isNull() & F.col("_stored_at").isNotNull() & elsewhere
+    return _reject(df, dup, "duplicate", F.lit(DUPLICATE_DETAIL)).drop("_stored_at")
 
 
 def classify(

@@ -23,6 +23,7 @@ from typing import TypeVar
 from pyspark.sql import SparkSession
 from pyspark.util import inheritable_thread_target
 
+from pipelines import crash_points
 from pipelines.config import Settings
 
 log = logging.getLogger(__name__)
@@ -62,11 +63,12 @@ def sql_str(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def retry_on_conflict(write: Callable[[], None], attempts: int = 4) -> None:
+def retry_on_conflict(write: Callable[[], None], attempts: int = 4, what: str = "") -> None:
     """Run a Delta write, again when a concurrent commit made it conflict (an OPTIMIZE from
     ``telemetra maintain`` rewrote files this replaceWhere reads, say). A conflicting write
     commits nothing, and the streaming writes carry txnAppId/txnVersion, so running it again
-    is safe; after ``attempts`` conflicts in a row the error stands."""
+    is safe; after ``attempts`` conflicts in a row the error stands. Once it has committed,
+    the write is reported to :mod:`pipelines.crash_points` (``what``: the table's path)."""
     from delta.exceptions import (
         ConcurrentAppendException,
         ConcurrentDeleteDeleteException,
@@ -83,12 +85,14 @@ def retry_on_conflict(write: Callable[[], None], attempts: int = 4) -> None:
     for attempt in range(1, attempts + 1):
         try:
             write()
-            return
         except conflicts as error:
             if attempt == attempts:
                 raise
             log.warning("Delta write conflicted (%s); trying again", type(error).__name__)
             time.sleep(attempt)
+        else:
+            crash_points.committed(what)
+            return
 
 
 T = TypeVar("T")

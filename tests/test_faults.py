@@ -46,7 +46,13 @@ from pipelines.event_codec import encode_event
 from pipelines.jobs import medallion_job, runner
 from pipelines.jobs.maintain import maintain_lake
 from pipelines.producer import produce
-from pipelines.queries import GOLD_SCHEMAS, GoldQueries, quarantine_reasons
+from pipelines.queries import (
+    GOLD_SCHEMAS,
+    GoldQueries,
+    QueryError,
+    QueryInputError,
+    quarantine_reasons,
+)
 
 AVAILABLE_NOW = {"availableNow": True}
 EVERY_SECOND = {"processingTime": "1 seconds"}
@@ -331,10 +337,10 @@ HOSTILE = [
     "alpha\\'; SELECT * FROM read_csv('/etc/passwd'); --",
     "$stream_id",
     "alpha\x00beta",
-    "🙂" * 1000,
-    "a" * MB,
-    "",
+    "🙂" * 256,
 ]
+# Refused before any SQL runs, each with a message of the query layer's own.
+REFUSED = ["", "a" * MB, "🙂" * 257, 42, None, b"alpha", ["alpha"]]
 
 
 def test_the_query_layer_given_hostile_input(gold_lake):  # noqa: F811
@@ -353,8 +359,28 @@ def test_the_query_layer_given_hostile_input(gold_lake):  # noqa: F811
     assert compared["messages"].tolist() == [0] * len(HOSTILE) + [compared["messages"].iloc[-1]]
     assert compared["messages"].iloc[-1] > 0
     assert len(q.compare_streams([f"unknown{i}" for i in range(500)])) == 500
+    for value in REFUSED:
+        for call in (lambda: q.live_snapshot(value), lambda: q.minute_metrics(value),
+                     lambda: q.top_emotes(value), lambda: q.moments(stream_ids=[value]),
+                     lambda: q.moments(kinds=[value]), lambda: q.compare_streams([value]),
+                     lambda: q.compare_broadcasts([(value, "b")])):  # fmt: skip
+            with pytest.raises(QueryInputError, match="must be") as refused:
+                call()
+            assert "SELECT" not in str(refused.value) and len(str(refused.value)) < 200
+    with pytest.raises(QueryInputError, match="must be a list"):
+        q.compare_streams("alpha")  # a string is not a list of ids
+    with pytest.raises(QueryInputError, match="at most 1000"):
+        q.compare_streams(["a"] * 1001)
+    with pytest.raises(QueryInputError, match="limit"):
+        q.top_emotes("alpha", limit="5; DROP TABLE streams")
     assert len(q.list_streams()) == 3
     assert q.table_versions() == before == dict.fromkeys(GOLD_SCHEMAS, 0)
+
+
+def test_a_failing_query_names_no_sql(gold_lake):  # noqa: F811
+    with pytest.raises(QueryError, match="query failed") as failed:
+        GoldQueries(gold_lake)._query("SELECT nope FROM streams WHERE 1 = 1", {}, ["streams"])
+    assert "WHERE" not in str(failed.value) and "SELECT" not in str(failed.value)
 
 
 # ---- 8. one lake, fed one way ----------------------------------------------------------------

@@ -149,3 +149,49 @@ def test_replay_shift_to_now_moves_the_last_event_to_now(kafka_settings, tmp_pat
     assert abs((now - stamps[1]).total_seconds()) < 10
     assert (stamps[1] - stamps[0]).total_seconds() == 5.25
     assert stats.sent == 2 and not stats.skipped
+
+
+def _viewer_line(event_id: str, second: int, pad: int = 0) -> str:
+    line = {"event_id": event_id, "event_type": "viewer", "stream_id": "r",
+            "ts": f"2026-01-01T00:00:{second:02d}.000Z", "viewer_count": 1}  # fmt: skip
+    if pad:
+        line["padding"] = "x" * pad
+    return json.dumps(line)
+
+
+def test_replay_skips_records_too_large_for_kafka_and_goes_on(kafka_settings, tmp_path):
+    """A 2.3 MB line is over the producer's request size; a 1.5 MB one is under it but over
+    the viewer topic's max.message.bytes, set to 1 MiB here (many brokers' default). Both
+    are reported by line number; the lines after them are still sent."""
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=kafka_settings.kafka_bootstrap_servers)
+    topic = ConfigResource(ConfigResourceType.TOPIC, kafka_settings.topic("viewer"),
+                           configs={"max.message.bytes": str(1024 * 1024)})  # fmt: skip
+    admin.alter_configs([topic])
+    admin.close()
+    lines = [_viewer_line("c1", 0), _viewer_line("c2", 1, pad=2_300_000),
+             _viewer_line("c3", 2), _viewer_line("c4", 3, pad=1_500_000),
+             _viewer_line("c5", 4)]  # fmt: skip
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.kafka_bootstrap_servers,
+           "TELEMETRA_KAFKA_TOPIC_PREFIX": kafka_settings.kafka_topic_prefix}  # fmt: skip
+    telemetra = os.path.join(os.path.dirname(sys.executable), "telemetra")
+    done = subprocess.run([telemetra, "replay", str(path), "--max-speed"], env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    out = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 0, out
+    assert "Traceback" not in out
+    assert "replayed 3 events" in out and "skipped 2 lines" in out, out
+    assert "line 2: too large for Kafka" in out and "line 4: too large for Kafka" in out
+    got = read_all(kafka_settings, 3)
+    assert sorted(json.loads(v)["event_id"] for _, _, v in got) == ["c1", "c3", "c5"]
+    strict = subprocess.run([telemetra, "replay", str(path), "--max-speed", "--strict"],
+                            env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert strict.returncode == 1 and "2 lines" in strict.stderr and "--strict" in strict.stderr
+    only_bad = tmp_path / "bad.jsonl"
+    only_bad.write_text(lines[1] + "\nnot json\n")
+    nothing = subprocess.run([telemetra, "replay", str(only_bad), "--max-speed"], env=env,
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert nothing.returncode == 1 and "nothing sent" in nothing.stderr

@@ -103,6 +103,14 @@ def _cases():
         ("gift text", "transaction", {**tx, "gift_count": "many"}, "wrong_type", "gift_count"),
         ("bad ts", "chat", {**chat, "ts": "yesterday"}, "bad_timestamp", None),
         ("bad start", "stream_meta", {**meta, "started_at": "soon"}, "bad_timestamp", None),
+        # Impossible dates, each the first event of its stream (nothing earlier to be late to).
+        ("1970 ts", "chat", {**chat, "ts": "1970-01-01T00:00:00.000Z"}, "bad_timestamp",
+         "ts 1970-01-01T00:00:00.000Z before 2005-01-01"),
+        ("1999 ts", "viewer", {**viewer, "ts": "1999-06-01T12:00:00.000Z"}, "bad_timestamp",
+         "ts 1999-06-01T12:00:00.000Z before 2005-01-01"),
+        ("1999 start", "stream_meta", {**meta, "started_at": "1999-12-31T23:00:00Z"},
+         "bad_timestamp", "started_at 1999-12-31T23:00:00Z before 2005-01-01"),
+        ("floor itself", "chat", {**chat, "ts": "2005-01-01T00:00:00.000Z"}, None, None),
         ("future", "chat", event("chat", "x", future), "future_timestamp", None),
         ("near future", "chat", event("chat", "x", future - timedelta(seconds=2)), None, None),
         ("negative count", "viewer", {**viewer, "viewer_count": -1}, "negative_value",
@@ -205,8 +213,19 @@ def test_dedupe_first_arrival_wins(spark):
         record(event("chat", "e2", at(0)), "chat", 8),
         record(event("chat", "e5", at(0)), "chat", 9),  # silver holds chat e5
         record(event("chat", "e6", at(0)), "chat", 10),  # silver holds e6 only as a viewer
+        # Silver holds e7 from this very record (a crashed attempt of this micro-batch
+        # committed it): a replay must accept it again, not call it a duplicate.
+        record(event("chat", "e7", at(0)), "chat", 11),
+        # e8 is held from this record and from another one: still a duplicate.
+        record(event("chat", "e8", at(0)), "chat", 12),
     ]
-    seen = frame(spark, [("chat", "e5"), ("viewer", "e6")], SEEN_SCHEMA)
+    chat = TOPICS["chat"]
+    seen = frame(
+        spark,
+        [("chat", "e5", chat, 0, 3), ("viewer", "e6", TOPICS["viewer"], 0, 10),
+         ("chat", "e7", chat, 0, 11), ("chat", "e8", chat, 0, 12), ("chat", "e8", chat, 1, 2)],
+        SEEN_SCHEMA,
+    )  # fmt: skip
     result = verdicts(run_classify(spark, records).transform(with_silver_dedupe, seen))
     assert result == {
         0: ("duplicate", DUPLICATE_DETAIL),
@@ -216,6 +235,8 @@ def test_dedupe_first_arrival_wins(spark):
         8: (None, None),
         9: ("duplicate", DUPLICATE_DETAIL),
         10: (None, None),
+        11: (None, None),
+        12: ("duplicate", DUPLICATE_DETAIL),
     }
 
 

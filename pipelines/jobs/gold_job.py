@@ -321,7 +321,8 @@ def _between(col: str, lo: int, hi: int) -> str:
 def _replace(df: DataFrame, settings: Settings, table: str, where: str) -> None:
     """Overwrite exactly the rows matching ``where`` with ``df`` (whose rows all match it)."""
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", where)
-    retry_on_conflict(lambda: writer.save(gold_path(settings, table)))
+    path = gold_path(settings, table)
+    retry_on_conflict(lambda: writer.save(path), what=path)
 
 
 def _upsert_minute_metrics(spark: SparkSession, settings: Settings, changed: list[Row]) -> None:

@@ -34,7 +34,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from pipelines import kafka_local
+from pipelines import crash_points, kafka_local
 from pipelines.bronze import with_bronze_columns
 from pipelines.config import Settings
 from pipelines.jobs import bronze_job, gold_job, silver_job
@@ -45,6 +45,7 @@ QUERY_NAME = "medallion"
 
 def start_stream(spark: SparkSession, settings: Settings, trigger: dict) -> StreamingQuery:
     """Kafka through every layer; checkpoint ``settings.checkpoint_path("medallion")``."""
+    crash_points.arm(settings.test_kill_after_commit)
     silver_job.ensure_tables(spark, settings)  # bronze's table too
     gold_job.ensure_gold_tables(spark, settings)
     job = silver_job.build_job(spark, settings)
@@ -69,6 +70,7 @@ def process_batch(batch_df: DataFrame, batch_id: int, job: SilverJob, settings: 
     app_id = f"telemetra-{QUERY_NAME}-{query_id}"
     # Read from Kafka once: bronze's write and silver's classification both use the rows.
     rows = batch_df.persist(StorageLevel.DISK_ONLY)
+    crash_points.begin_batch(batch_id)
     try:
         sinks = silver_job.stream_sinks(app_id, batch_id)
         sinks.append(rows, bronze_job.bronze_path(settings))
@@ -76,3 +78,4 @@ def process_batch(batch_df: DataFrame, batch_id: int, job: SilverJob, settings: 
     finally:
         rows.unpersist()
     gold_job.upsert_changes(spark, settings, changed)
+    crash_points.end_batch()

@@ -99,6 +99,15 @@ def ensure_tables(spark: SparkSession, settings: Settings) -> None:
                 raise
 
     in_parallel(spark, create, paths, workers=4)
+    _add_new_columns(spark, paths["stream_watermarks"], schemas.STREAM_WATERMARKS)
+
+
+def _add_new_columns(spark: SparkSession, path: str, schema: StructType) -> None:
+    """Give a table made by an older version the columns its schema has gained since."""
+    have = set(spark.read.format("delta").load(path).columns)
+    missing = [f"`{f.name}` {f.dataType.simpleString()}" for f in schema if f.name not in have]
+    if missing:
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({', '.join(missing)})")
 
 
 def read_rates(path: Path) -> list[tuple[str, Decimal]]:
@@ -133,13 +142,16 @@ def stream_sinks(app_id: str, batch_id: int) -> SilverSinks:
     txn = {"txnAppId": app_id, "txnVersion": str(batch_id)}
 
     def append(df: DataFrame, path: str) -> None:
-        retry_on_conflict(lambda: df.write.format("delta").mode("append").options(**txn).save(path))
+        writer = df.write.format("delta").mode("append").options(**txn)
+        retry_on_conflict(lambda: writer.save(path), what=path)
 
     def replace(df: DataFrame, path: str, where: str) -> None:
         writer = df.write.format("delta").mode("overwrite").option("replaceWhere", where)
-        retry_on_conflict(lambda: writer.save(path))
+        retry_on_conflict(lambda: writer.save(path), what=path)
 
-    return SilverSinks(incremental=True, append=append, replace=replace, batch_id=batch_id)
+    return SilverSinks(
+        incremental=True, append=append, replace=replace, batch_id=batch_id, app_id=app_id
+    )
 
 
 def make_batch_function(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import reduce
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
@@ -57,8 +57,9 @@ WINDOW_TABLES: dict[str, tuple[str, Callable[[DataFrame, SilverParams], DataFram
     ),
 }
 SEEN_SCHEMA = StructType(
-    [StructField("event_type", StringType()), StructField("event_id", StringType())]
-)
+    [StructField("event_type", StringType()), StructField("event_id", StringType()),
+     *schemas.KAFKA_COORDINATES[:3]]
+)  # fmt: skip
 STORED_MAX_SCHEMA = StructType(
     [StructField("stream_id", StringType()), StructField("max_event_ts", TimestampType())]
 )
@@ -86,6 +87,7 @@ class SilverSinks:
     append: Callable[[DataFrame, str], None]
     replace: Callable[[DataFrame, str, str], None]  # (rows, path, SQL predicate)
     batch_id: int | None
+    app_id: str | None = None  # the stream's txnAppId: with batch_id, names the micro-batch
 
 
 @dataclass(frozen=True)
@@ -131,11 +133,12 @@ def _candidate_stats(classified: DataFrame) -> tuple[dict[str, _TypeStats], bool
 
 
 def _seen_in_silver(spark: SparkSession, job: SilverJob, stats: dict[str, _TypeStats]) -> DataFrame:
-    """(event_type, event_id) silver holds from ``batch min ts − watermark`` on."""
+    """(event_type, event_id) and Kafka coordinates of the rows silver holds from ``batch
+    min ts − watermark`` on."""
     parts = [
         _read(spark, job.paths[TYPED_TABLES[t]])
         .filter(F.col("ts") >= _at(s.min_us, -job.params.watermark_seconds))
-        .select(F.lit(t).alias("event_type"), "event_id")
+        .select(F.lit(t).alias("event_type"), "event_id", "topic", "partition", "offset")
         for t, s in stats.items()
     ]
     empty = small_frame(spark, [], SEEN_SCHEMA)
@@ -175,10 +178,23 @@ def _write_windows(
         sinks.replace(compute(rows, p).filter(F.expr(where)), job.paths[table], where)
 
 
+def _written_by(sinks: SilverSinks) -> Column:
+    """True on a watermark row this very micro-batch wrote (a first attempt that crashed
+    after writing the watermarks, before the batch was committed)."""
+    return (F.col("batch_id") == F.lit(sinks.batch_id)) & (F.col("txn_app_id") == sinks.app_id)
+
+
+def _max_before_batch(sinks: SilverSinks) -> Column:
+    """A watermark row's max_event_ts as it stood before this micro-batch, so a replay
+    judges lateness as the first attempt did, not against the batch's own events."""
+    return F.when(_written_by(sinks), F.col("prev_max_event_ts")).otherwise(F.col("max_event_ts"))
+
+
 def _write_watermarks(
     spark: SparkSession, job: SilverJob, classified: DataFrame, sinks: SilverSinks
 ) -> None:
-    """Per stream: the max ts so far, and the ts and ingest time of its last valid arrival."""
+    """Per stream: the max ts so far (and before this batch), and the ts and ingest time of
+    its last valid arrival."""
     last = F.max(F.struct(*ARRIVAL_ORDER, "ts"))
     progress = (
         classified.filter(F.col("_valid"))
@@ -188,22 +204,38 @@ def _write_watermarks(
             last["ts"].alias("last_event_ts"),
             last["ingest_time"].alias("last_ingest_time"),
         )
+        .withColumn("prev_max_event_ts", F.lit(None).cast("timestamp"))
         .withColumn("batch_id", F.lit(sinks.batch_id).cast("long"))
+        .withColumn("txn_app_id", F.lit(sinks.app_id).cast("string"))
         .withColumn("updated_at", F.current_timestamp())
     )
     path = job.paths["stream_watermarks"]
     if sinks.incremental:
         # One row per stream: rewriting the small table whole is cheaper than a MERGE.
-        old, new = _read(spark, path).alias("t"), progress.alias("s")
+        old = _read(spark, path)
+        old = old.withColumn("_before", _max_before_batch(sinks))
         seen = F.col("s.stream_id").isNotNull()
-        progress = old.join(new, F.col("t.stream_id") == F.col("s.stream_id"), "full_outer")
+        progress = old.alias("t").join(
+            progress.alias("s"), F.col("t.stream_id") == F.col("s.stream_id"), "full_outer"
+        )
         progress = progress.select(
             F.coalesce("s.stream_id", "t.stream_id").alias("stream_id"),
-            F.greatest("t.max_event_ts", "s.max_event_ts").alias("max_event_ts"),
+            F.when(seen, F.greatest("t._before", "s.max_event_ts"))
+            .otherwise(F.col("t.max_event_ts"))
+            .alias("max_event_ts"),
+            F.when(seen, F.col("t._before"))
+            .otherwise(F.col("t.prev_max_event_ts"))
+            .alias("prev_max_event_ts"),
             *[
                 F.when(seen, F.col(f"s.{c}")).otherwise(F.col(f"t.{c}")).alias(c)
-                for c in ("last_event_ts", "last_ingest_time", "batch_id", "updated_at")
-            ],
+                for c in (
+                    "last_event_ts",
+                    "last_ingest_time",
+                    "batch_id",
+                    "txn_app_id",
+                    "updated_at",
+                )
+            ],  # fmt: skip
         )
     fields = schemas.STREAM_WATERMARKS.fields
     sinks.replace(progress.select(*[F.col(f.name).cast(f.dataType) for f in fields]), path, "true")
@@ -252,7 +284,9 @@ def process_bronze(
     """Classify ``bronze`` and write every silver table; returns what changed per stream."""
     p = job.params
     if sinks.incremental:
-        stored = _read(spark, job.paths["stream_watermarks"]).select("stream_id", "max_event_ts")
+        stored = _read(spark, job.paths["stream_watermarks"]).select(
+            "stream_id", _max_before_batch(sinks).alias("max_event_ts")
+        )
     else:
         stored = small_frame(spark, [], STORED_MAX_SCHEMA)
     # On disk, not in the heap: a backfill's classified rows (raw bytes, parsed fields) are
