@@ -106,6 +106,9 @@ bench: setup browser  ## every benchmark, then BENCHMARKS.md; stop `make up` fir
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/catchup.py
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python bench/peer.py
+	$(BIN)/python bench/soak.py
 	TELEMETRA_SPARK_DRIVER_MEMORY=8g $(BIN)/python bench/backfill.py  # 10M events: the 2g default runs out of heap
 	$(BIN)/python bench/scale_out.py
 	$(BIN)/python bench/app_queries.py --layout stream

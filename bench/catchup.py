@@ -27,12 +27,11 @@ from pathlib import Path
 
 import psutil
 from deltalake import DeltaTable
-from ingest import kafka_records
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 from results_io import write_result
 
 from pipelines import kafka_local, stack
-from pipelines.config import PROJECT_ROOT, Settings, load_settings
+from pipelines.config import EVENT_TYPES, PROJECT_ROOT, Settings, load_settings
 
 SILVER_TABLES = ("chat_messages", "viewer_counts", "transactions", "stream_meta", "quarantine")
 
@@ -59,46 +58,72 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "pipelines.cli", *args]
 
 
+def fill_kafka(settings: Settings, args: argparse.Namespace) -> tuple[dict[str, int], float]:
+    """Start the bench's broker and put the backlog into it: (records per event type, s)."""
+    stack.ensure_supervisord(settings)
+    stack.start(settings, "kafka")
+    kafka_local.wait_until_ready(settings)
+    kafka_local.ensure_topics(settings)
+    channels = ",".join(f"catchup_{i:02d}" for i in range(args.channels))
+    started = time.monotonic()
+    subprocess.run(
+        cli("produce", "--channels", channels, "--rate", str(args.rate), "--fast",
+            "--count", str(args.events), "--processes", "2", "--seed", "7"),
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    produce_s = time.monotonic() - started
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    try:
+        by_type = {
+            t: sum(consumer.end_offsets(
+                [TopicPartition(settings.topic(t), p) for p in range(settings.kafka_partitions)]
+            ).values())
+            for t in EVENT_TYPES
+        }  # fmt: skip
+    finally:
+        consumer.close()
+    return by_type, produce_s
+
+
+def catch_up(settings: Settings, work: Path) -> dict:
+    """One ``telemetra run all --trigger availableNow`` over the backlog, timed, and the
+    rows it left in each layer."""
+    started = time.monotonic()
+    log = work / "pipeline.log"  # a file, not a pipe: nobody would drain a pipe meanwhile
+    pipeline = subprocess.Popen(
+        cli("run", "all", "--mode", "stream", "--trigger", "availableNow"),
+        stdout=subprocess.DEVNULL, stderr=log.open("w"),
+    )  # fmt: skip
+    peak_rss = 0
+    while pipeline.poll() is None:
+        try:
+            procs = [psutil.Process(pipeline.pid), *psutil.Process(pipeline.pid).children(True)]
+            peak_rss = max(peak_rss, sum(p.memory_info().rss for p in procs))
+        except psutil.NoSuchProcess:
+            pass
+        time.sleep(1)
+    catchup_s = time.monotonic() - started
+    if pipeline.returncode != 0:
+        raise RuntimeError(f"pipeline failed: {log.read_text()[-2000:]}")
+    silver = {t: rows(settings, "silver", t) for t in SILVER_TABLES}
+    return {
+        "catchup_s": round(catchup_s, 1),
+        "pipeline_peak_rss_mib": round(peak_rss / 2**20),
+        "bronze_rows": rows(settings, "bronze", "events"),
+        "silver_rows": silver,
+        "silver_plus_quarantine": sum(silver.values()),
+        "gold_minute_windows": rows(settings, "gold", "stream_minute_metrics"),
+        "gold_moments": rows(settings, "gold", "moments"),
+    }
+
+
 def main(args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="telemetra-catchup-"))
     settings = bench_settings(args, work)
     try:
-        stack.ensure_supervisord(settings)
-        stack.start(settings, "kafka")
-        kafka_local.wait_until_ready(settings)
-        kafka_local.ensure_topics(settings)
-        channels = ",".join(f"catchup_{i:02d}" for i in range(args.channels))
-        started = time.monotonic()
-        subprocess.run(
-            cli("produce", "--channels", channels, "--rate", str(args.rate), "--fast",
-                "--count", str(args.events), "--processes", "2", "--seed", "7"),
-            check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        produce_s = time.monotonic() - started
-        consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
-        in_kafka = kafka_records(consumer, settings)
-        consumer.close()
-
-        started = time.monotonic()
-        log = work / "pipeline.log"  # a file, not a pipe: nobody would drain a pipe meanwhile
-        pipeline = subprocess.Popen(
-            cli("run", "all", "--mode", "stream", "--trigger", "availableNow"),
-            stdout=subprocess.DEVNULL, stderr=log.open("w"),
-        )  # fmt: skip
-        peak_rss = 0
-        while pipeline.poll() is None:
-            try:
-                procs = [psutil.Process(pipeline.pid), *psutil.Process(pipeline.pid).children(True)]
-                peak_rss = max(peak_rss, sum(p.memory_info().rss for p in procs))
-            except psutil.NoSuchProcess:
-                pass
-            time.sleep(1)
-        catchup_s = time.monotonic() - started
-        if pipeline.returncode != 0:
-            raise RuntimeError(f"pipeline failed: {log.read_text()[-2000:]}")
-
-        silver = {t: rows(settings, "silver", t) for t in SILVER_TABLES}
-        bronze = rows(settings, "bronze", "events")
+        by_type, produce_s = fill_kafka(settings, args)
+        in_kafka = sum(by_type.values())
+        done = catch_up(settings, work)
         result = {
             "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(),
@@ -108,15 +133,10 @@ def main(args: argparse.Namespace) -> dict:
             "channels": args.channels,
             "produce_s": round(produce_s, 1),
             "records_in_kafka": in_kafka,
-            "catchup_s": round(catchup_s, 1),
-            "catchup_events_per_s": round(in_kafka / catchup_s),
-            "pipeline_peak_rss_mib": round(peak_rss / 2**20),
-            "bronze_rows": bronze,
-            "silver_rows": silver,
-            "silver_plus_quarantine": sum(silver.values()),
-            "gold_minute_windows": rows(settings, "gold", "stream_minute_metrics"),
-            "gold_moments": rows(settings, "gold", "moments"),
-            "nothing_lost": in_kafka == bronze == sum(silver.values()),
+            "catchup_s": done["catchup_s"],
+            "catchup_events_per_s": round(in_kafka / done["catchup_s"]),
+            **{k: v for k, v in done.items() if k != "catchup_s"},
+            "nothing_lost": in_kafka == done["bronze_rows"] == done["silver_plus_quarantine"],
         }  # fmt: skip
     finally:
         stack.shutdown(settings)

@@ -51,7 +51,8 @@ def _writable_lake(settings: Settings) -> Settings:
     """Fail in one line, naming the path, when the lake (or the checkpoints) cannot be
     written. Local paths only: an object store answers on its first write, and
     :func:`main` turns Spark's failure there into one line too."""
-    for what, root in (("lake_root", settings.lake_root), ("checkpoint_root", settings.checkpoint_root)):
+    roots = {"lake_root": settings.lake_root, "checkpoint_root": settings.checkpoint_root}
+    for what, root in roots.items():
         if not root or ("://" in root and not root.startswith("file:")):
             continue
         path = Path(root.removeprefix("file:"))

@@ -359,13 +359,15 @@ def test_the_query_layer_given_hostile_input(gold_lake):  # noqa: F811
     assert compared["messages"].tolist() == [0] * len(HOSTILE) + [compared["messages"].iloc[-1]]
     assert compared["messages"].iloc[-1] > 0
     assert len(q.compare_streams([f"unknown{i}" for i in range(500)])) == 500
+    calls = [
+        lambda v: q.live_snapshot(v), lambda v: q.minute_metrics(v), lambda v: q.top_emotes(v),
+        lambda v: q.moments(stream_ids=[v]), lambda v: q.moments(kinds=[v]),
+        lambda v: q.compare_streams([v]), lambda v: q.compare_broadcasts([(v, "b")]),
+    ]  # fmt: skip
     for value in REFUSED:
-        for call in (lambda: q.live_snapshot(value), lambda: q.minute_metrics(value),
-                     lambda: q.top_emotes(value), lambda: q.moments(stream_ids=[value]),
-                     lambda: q.moments(kinds=[value]), lambda: q.compare_streams([value]),
-                     lambda: q.compare_broadcasts([(value, "b")])):  # fmt: skip
+        for call in calls:
             with pytest.raises(QueryInputError, match="must be") as refused:
-                call()
+                call(value)
             assert "SELECT" not in str(refused.value) and len(str(refused.value)) < 200
     with pytest.raises(QueryInputError, match="must be a list"):
         q.compare_streams("alpha")  # a string is not a list of ids
