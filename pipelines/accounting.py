@@ -14,9 +14,10 @@ from __future__ import annotations
 import duckdb
 from deltalake import DeltaTable
 
+from pipelines import catalog
 from pipelines.config import Settings
 
-TYPED = ("chat_messages", "viewer_counts", "transactions", "stream_meta")
+TYPED = tuple(t.name for t in catalog.typed())
 PLACES = (*TYPED, "quarantine")
 MUST_BE_ZERO = (
     "bronze_offset_gaps",  # per Kafka partition, bronze holds offsets first..last

@@ -188,7 +188,10 @@ class Settings(BaseSettings):
         return [self.topic(t) for t in EVENT_TYPES]
 
     def table_path(self, layer: str, table: str) -> str:
-        return f"{self.lake_root.rstrip('/')}/{layer}/{table}"
+        """Where a table of the catalog (``pipelines.catalog``) lives in this lake."""
+        from pipelines import catalog  # it imports pyspark's types: only when asked
+
+        return catalog.table(layer, table).path(self.lake_root)
 
     def checkpoint_path(self, name: str) -> str:
         root = self.checkpoint_root or f"{self.lake_root.rstrip('/')}/_checkpoints"

@@ -18,15 +18,9 @@ import pyarrow.dataset as ds
 from deltalake import DeltaTable
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from pipelines import schemas
+from pipelines import catalog
 
-GOLD_SCHEMAS = {
-    "stream_minute_metrics": schemas.STREAM_MINUTE_METRICS,
-    "stream_hour_metrics": schemas.STREAM_HOUR_METRICS,
-    "moments": schemas.MOMENTS,
-    "stream_summary": schemas.STREAM_SUMMARY,
-    "streams": schemas.STREAMS,
-}
+GOLD_SCHEMAS = {t.name: t.schema for t in catalog.gold()}
 
 
 @dataclass
@@ -53,7 +47,7 @@ class GoldTables:
         self._loaded: dict[str, LoadedTable] = {}
 
     def path(self, table: str) -> str:
-        return f"{self.lake_root}/gold/{table}"
+        return catalog.table("gold", table).path(self.lake_root)
 
     def load(self, name: str) -> LoadedTable:
         """The table's current dataset, re-opened when its Delta version moved on."""

@@ -32,9 +32,10 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from pipelines import catalog
 from pipelines.config import Settings
 
-SILVER_EVENT_TABLES = ("chat_messages", "viewer_counts", "transactions", "stream_meta")
+SILVER_EVENT_TABLES = tuple(t.name for t in catalog.typed())
 COORDINATES = ("topic", "partition", "offset")
 
 VOLUME = StructType(

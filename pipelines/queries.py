@@ -433,7 +433,7 @@ def _list_or_none(values: Sequence[str] | None, what: str) -> list[str] | None:
 # the quality page reads gold/quality_runs and silver/quarantine, which GoldQueries does not
 # register. A missing table reads as an empty one with its schema.
 
-_QUALITY_TABLES = {"quality_runs": "gold", "quarantine": "silver"}
+_QUALITY_TABLES = {"quality_runs": "gold", "quarantine": "silver"}  # name -> layer
 
 
 def _quality_query(lake_root: str, sql: str, params: dict, tables: Sequence[str]) -> pd.DataFrame:
@@ -441,17 +441,18 @@ def _quality_query(lake_root: str, sql: str, params: dict, tables: Sequence[str]
     from deltalake import DeltaTable
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    from pipelines import schemas
+    from pipelines import catalog
 
     con = duckdb.connect(":memory:", config={"enable_external_access": False})
     try:
         con.execute("SET TimeZone = 'UTC'")
         for name in tables:
-            path = f"{lake_root.rstrip('/')}/{_QUALITY_TABLES[name]}/{name}"
+            table = catalog.table(_QUALITY_TABLES[name], name)
+            path = table.path(lake_root)
             if DeltaTable.is_deltatable(path):
                 con.register(name, DeltaTable(path).to_pyarrow_dataset())
             else:
-                empty = to_arrow_schema(getattr(schemas, name.upper())).empty_table()
+                empty = to_arrow_schema(table.schema).empty_table()
                 con.register(name, empty)
         frame = con.execute(sql, params).df()
     finally:

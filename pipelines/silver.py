@@ -52,17 +52,12 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType, StringType, StructType
 
-from pipelines import schemas
+from pipelines import catalog, schemas
 from pipelines.config import EVENT_TYPES, Settings
 from pipelines.sentiment import with_sentiment
 
 ARRIVAL_ORDER = ("ingest_time", "kafka_timestamp", "topic", "partition", "offset")
-TYPED_SCHEMAS: dict[str, StructType] = {
-    "chat": schemas.CHAT_MESSAGES,
-    "viewer": schemas.VIEWER_COUNTS,
-    "transaction": schemas.TRANSACTIONS,
-    "stream_meta": schemas.STREAM_META,
-}
+TYPED_SCHEMAS: dict[str, StructType] = {t.event_type: t.schema for t in catalog.typed()}
 REASONS = (
     "not_utf8", "oversized", "invalid_json", "unknown_event_type", "topic_mismatch",
     "missing_field", "wrong_type", "bad_timestamp", "future_timestamp", "negative_value",

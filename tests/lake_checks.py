@@ -12,25 +12,14 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
+from pipelines import catalog
 from pipelines.config import Settings
 from pipelines.jobs import runner
 from pipelines.producer import ProduceStats
 
-TYPED = ("chat_messages", "viewer_counts", "transactions", "stream_meta")
-SILVER_TABLES = (
-    *TYPED,
-    "quarantine",
-    "chat_summary_minute",
-    "viewer_timeseries",
-    "transactions_minute",
-)
-GOLD_TABLES = (
-    "stream_minute_metrics",
-    "stream_hour_metrics",
-    "moments",
-    "stream_summary",
-    "streams",
-)
+TYPED = tuple(t.name for t in catalog.typed())
+SILVER_TABLES = (*TYPED, "quarantine", *(t.name for t in catalog.windows()))
+GOLD_TABLES = tuple(t.name for t in catalog.gold())
 # Set when a row is written, so a rebuild differs there by design.
 WRITE_TIME_COLUMNS = ("updated_at", "detected_at", "quarantined_at")
 

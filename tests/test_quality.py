@@ -15,9 +15,8 @@ import pytest
 from delta.tables import DeltaTable
 from quality_lake import BREAKS, break_tables, clean_tables, t0, write_tables
 
-from pipelines import quality, quality_job
+from pipelines import catalog, quality, quality_job
 from pipelines.config import Settings
-from pipelines.jobs.maintain import LAYER_TABLES
 from pipelines.quality_report import Outcome, QualityReport, TableResult
 from pipelines.quality_suites import QualityConfigError, load_suites
 
@@ -40,7 +39,7 @@ def _labels(suites) -> dict[str, dict[str, str]]:
 def test_every_lake_table_has_a_suite_and_the_checks_exist(base_settings):
     suites = load_suites(base_settings)
     tables = {(s.layer, s.table) for s in suites if not s.check}
-    expected = {(layer, t) for layer, names in LAYER_TABLES.items() for t in names}
+    expected = {(t.layer, t.name) for t in catalog.TABLES}
     assert tables == expected - {("gold", "quality_runs")}
     checks = {s.name for s in suites if s.check}
     assert checks == {"silver.volume", "silver.quarantine_rate", "silver.freshness"}

@@ -11,24 +11,23 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from pipelines import kafka_local
+from pipelines import catalog, kafka_local
 from pipelines.bronze import with_bronze_columns
 from pipelines.config import Settings
-from pipelines.schemas import BRONZE_EVENTS
 
-TABLE = "events"
+TABLE = catalog.table("bronze", "events")
 
 
 def bronze_path(settings: Settings) -> str:
-    return settings.table_path("bronze", TABLE)
+    return TABLE.path(settings.lake_root)
 
 
 def ensure_table(spark: SparkSession, settings: Settings) -> None:
     (
         DeltaTable.createIfNotExists(spark)
         .location(bronze_path(settings))
-        .addColumns(BRONZE_EVENTS)
-        .partitionedBy("ingest_date")
+        .addColumns(TABLE.schema)
+        .partitionedBy(*TABLE.partition_by)
         .property("delta.appendOnly", "true")
         .execute()
     )

@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
+from pipelines import catalog
 from pipelines.config import Settings
 from pipelines.gold import (
     HOUR,
@@ -33,42 +34,13 @@ from pipelines.gold import (
     summarize_broadcasts,
 )
 from pipelines.gold_moments import MomentRules, detect_moments, moment_scope
-from pipelines.schemas import (
-    CHAT_MESSAGES,
-    CHAT_SUMMARY_MINUTE,
-    MOMENTS,
-    STREAM_HOUR_METRICS,
-    STREAM_META,
-    STREAM_MINUTE_METRICS,
-    STREAM_SUMMARY,
-    STREAMS,
-    TRANSACTIONS,
-    TRANSACTIONS_MINUTE,
-    VIEWER_COUNTS,
-    VIEWER_TIMESERIES,
-)
 from pipelines.sentiment import small_frame
 from pipelines.spark import in_parallel, retry_on_conflict, sql_str
 
-SILVER_AGGREGATES = {
-    "chat_summary_minute": CHAT_SUMMARY_MINUTE,
-    "viewer_timeseries": VIEWER_TIMESERIES,
-    "transactions_minute": TRANSACTIONS_MINUTE,
-}
-SILVER_EVENTS = {
-    "chat_messages": CHAT_MESSAGES,
-    "viewer_counts": VIEWER_COUNTS,
-    "transactions": TRANSACTIONS,
-    "stream_meta": STREAM_META,
-}
-WATERMARKS = "stream_watermarks"  # silver: stream_id, max_event_ts, ...
-GOLD_TABLES = {
-    "stream_minute_metrics": (STREAM_MINUTE_METRICS, ["stream_id", "window_start"]),
-    "stream_hour_metrics": (STREAM_HOUR_METRICS, ["stream_id", "hour_start"]),
-    "moments": (MOMENTS, ["moment_id"]),
-    "stream_summary": (STREAM_SUMMARY, ["stream_id", "broadcast_id"]),
-    "streams": (STREAMS, ["stream_id"]),
-}
+SILVER_AGGREGATES = {t.name: t.schema for t in catalog.windows()}
+SILVER_EVENTS = {t.name: t.schema for t in catalog.typed()}
+WATERMARKS = catalog.table("silver", "stream_watermarks").name
+GOLD_TABLES = {t.name: (t.schema, list(t.keys)) for t in catalog.gold()}
 QUERY_NAME = "gold"
 _CHANGES = StructType(
     [StructField(n, t) for n, t in [("stream_id", StringType()), ("lo_s", LongType()),

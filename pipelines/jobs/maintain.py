@@ -14,30 +14,8 @@ from collections.abc import Iterator, Sequence
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
+from pipelines import catalog
 from pipelines.config import Settings
-
-LAYER_TABLES = {
-    "bronze": ("events",),
-    "silver": (
-        "chat_messages",
-        "viewer_counts",
-        "transactions",
-        "stream_meta",
-        "quarantine",
-        "chat_summary_minute",
-        "viewer_timeseries",
-        "transactions_minute",
-        "stream_watermarks",
-    ),
-    "gold": (
-        "stream_minute_metrics",
-        "stream_hour_metrics",
-        "moments",
-        "stream_summary",
-        "streams",
-        "quality_runs",
-    ),
-}
 
 
 def maintain_lake(
@@ -48,24 +26,23 @@ def maintain_lake(
 ) -> Iterator[str]:
     """OPTIMIZE then VACUUM each table (``only``: just these "layer/name" tables), one
     report line per table; tables not created yet are skipped."""
-    known = [f"{layer}/{name}" for layer, names in LAYER_TABLES.items() for name in names]
+    known = [t.ref for t in catalog.TABLES]
     unknown = sorted(set(only) - set(known))
     if unknown:
         raise ValueError(f"unknown table(s) {', '.join(unknown)}; the lake has {', '.join(known)}")
     if retention_hours < 168:
         # Delta refuses short retentions unless this check is off; the caller asked for it.
         spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
-    for layer, tables in LAYER_TABLES.items():
-        for name in tables:
-            if only and f"{layer}/{name}" not in only:
-                continue
-            path = settings.table_path(layer, name)
-            if not DeltaTable.isDeltaTable(spark, path):
-                continue
-            table = DeltaTable.forPath(spark, path)
-            metrics = table.optimize().executeCompaction().collect()[0]["metrics"]
-            table.vacuum(retention_hours)
-            yield (
-                f"{layer}/{name}: compacted {metrics['numFilesRemoved']} files into "
-                f"{metrics['numFilesAdded']}; vacuumed files older than {retention_hours:g}h"
-            )
+    for table in catalog.TABLES:
+        if only and table.ref not in only:
+            continue
+        path = table.path(settings.lake_root)
+        if not DeltaTable.isDeltaTable(spark, path):
+            continue
+        delta = DeltaTable.forPath(spark, path)
+        metrics = delta.optimize().executeCompaction().collect()[0]["metrics"]
+        delta.vacuum(retention_hours)
+        yield (
+            f"{table.ref}: compacted {metrics['numFilesRemoved']} files into "
+            f"{metrics['numFilesAdded']}; vacuumed files older than {retention_hours:g}h"
+        )

@@ -44,7 +44,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import DecimalType, StringType, StructField, StructType
 
-from pipelines import schemas
+from pipelines import catalog
 from pipelines.config import CONF_DIR, Settings
 from pipelines.jobs import bronze_job
 from pipelines.jobs.silver_process import SilverJob, SilverSinks, process_bronze
@@ -59,47 +59,35 @@ EMOTES_CSV = CONF_DIR / "emote_sentiment.csv"
 MAX_FILES_PER_TRIGGER = 1000
 MAX_BYTES_PER_TRIGGER = "256m"
 BRONZE_VERSION_PROPERTY = "telemetra.bronzeVersion"
-AGGREGATE_TABLES = ("chat_summary_minute", "viewer_timeseries", "transactions_minute")
-TABLE_SCHEMAS: dict[str, StructType] = {
-    "chat_messages": schemas.CHAT_MESSAGES,
-    "viewer_counts": schemas.VIEWER_COUNTS,
-    "transactions": schemas.TRANSACTIONS,
-    "stream_meta": schemas.STREAM_META,
-    "quarantine": schemas.QUARANTINE,
-    "chat_summary_minute": schemas.CHAT_SUMMARY_MINUTE,
-    "viewer_timeseries": schemas.VIEWER_TIMESERIES,
-    "transactions_minute": schemas.TRANSACTIONS_MINUTE,
-    "stream_watermarks": schemas.STREAM_WATERMARKS,
-}
 RATE_SCHEMA = StructType(
     [StructField("currency", StringType(), False), StructField("rate_to_usd", DecimalType(18, 8))]
 )
 
 
 def silver_paths(settings: Settings) -> dict[str, str]:
-    return {name: settings.table_path("silver", name) for name in TABLE_SCHEMAS}
+    return {t.name: t.path(settings.lake_root) for t in catalog.layer("silver")}
 
 
 def ensure_tables(spark: SparkSession, settings: Settings) -> None:
     """Create every silver table (and bronze, the way bronze does) if missing, a few at a
     time (each is one small commit; a fresh lake's start waits on them)."""
     bronze_job.ensure_table(spark, settings)
-    paths = silver_paths(settings)
 
-    def create(name: str) -> None:
-        builder = DeltaTable.createIfNotExists(spark).location(paths[name])
-        builder = builder.addColumns(TABLE_SCHEMAS[name])
-        if name in AGGREGATE_TABLES:  # gold streams from their change feed
+    def create(table: catalog.Table) -> None:
+        path = table.path(settings.lake_root)
+        builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(table.schema)
+        if table.change_feed:  # gold streams from their change feed
             builder = builder.property("delta.enableChangeDataFeed", "true")
         try:
             builder.execute()
         except Exception:
             # gold may create the tables it follows at the same moment; only missing is wrong.
-            if not DeltaTable.isDeltaTable(spark, paths[name]):
+            if not DeltaTable.isDeltaTable(spark, path):
                 raise
 
-    in_parallel(spark, create, paths, workers=4)
-    _add_new_columns(spark, paths["stream_watermarks"], schemas.STREAM_WATERMARKS)
+    in_parallel(spark, create, catalog.layer("silver"), workers=4)
+    watermarks = catalog.table("silver", "stream_watermarks")
+    _add_new_columns(spark, watermarks.path(settings.lake_root), watermarks.schema)
 
 
 def _add_new_columns(spark: SparkSession, path: str, schema: StructType) -> None:

@@ -19,7 +19,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
-from pipelines import schemas
+from pipelines import catalog, schemas
 from pipelines.sentiment import small_frame
 from pipelines.silver import (
     ARRIVAL_ORDER,
@@ -36,12 +36,7 @@ from pipelines.silver_windows import (
 )
 from pipelines.spark import in_parallel, sql_str
 
-TYPED_TABLES = {
-    "chat": "chat_messages",
-    "viewer": "viewer_counts",
-    "transaction": "transactions",
-    "stream_meta": "stream_meta",
-}
+TYPED_TABLES = {t.event_type: t.name for t in catalog.typed()}  # event type -> table
 WINDOW_TABLES: dict[str, tuple[str, Callable[[DataFrame, SilverParams], DataFrame]]] = {
     "chat_summary_minute": (
         "chat",

@@ -1,0 +1,111 @@
+"""The table catalog: every Delta table of the lake, declared once.
+
+Each :class:`Table` names its layer, name, schema (``pipelines.schemas``), key columns,
+partitioning and what it holds. Every reader and writer, the quality suites and the
+maintenance step take their tables from here; no other module spells a table's name next
+to its path. The catalog knows no Spark session (the DuckDB query layer and the tests use
+it too): schemas are plain ``StructType`` values.
+
+This supersedes the table list of the original design (``shared/design.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql.types import StructType
+
+from pipelines import schemas
+
+
+@dataclass(frozen=True)
+class Table:
+    layer: str  # bronze | silver | gold
+    name: str
+    schema: StructType
+    keys: tuple[str, ...]  # what identifies a row (empty: an append-only log)
+    holds: str  # one line: what a row is
+    partition_by: tuple[str, ...] = ()
+    change_feed: bool = False  # Delta change data feed on (gold's stream follows it)
+    event_type: str | None = None  # the typed silver table of this event type
+    window: bool = False  # stream × sliding window aggregates
+    writer: str = "pipeline"  # pipeline | quality (gold/quality_runs)
+
+    @property
+    def ref(self) -> str:
+        """``layer/name``, as commands and messages name a table."""
+        return f"{self.layer}/{self.name}"
+
+    def path(self, lake_root: str) -> str:
+        return f"{lake_root.rstrip('/')}/{self.layer}/{self.name}"
+
+
+_WINDOW = ("stream_id", "window_start")
+TABLES: tuple[Table, ...] = (
+    Table("bronze", "events", schemas.BRONZE_EVENTS, (),
+          "one Kafka record: its bytes as received, key and coordinates, ingest time",
+          partition_by=("ingest_date",)),
+    Table("silver", "chat_messages", schemas.CHAT_MESSAGES, ("event_id",),
+          "one valid chat event, typed, with sentiment", event_type="chat"),
+    Table("silver", "viewer_counts", schemas.VIEWER_COUNTS, ("event_id",),
+          "one valid viewer-count event", event_type="viewer"),
+    Table("silver", "transactions", schemas.TRANSACTIONS, ("event_id",),
+          "one valid transaction, with its amount in the base currency",
+          event_type="transaction"),
+    Table("silver", "stream_meta", schemas.STREAM_META, ("event_id",),
+          "one valid stream metadata event", event_type="stream_meta"),
+    Table("silver", "quarantine", schemas.QUARANTINE, ("topic", "partition", "offset"),
+          "one rejected bronze row: reason, detail, raw bytes, Kafka coordinates"),
+    Table("silver", "chat_summary_minute", schemas.CHAT_SUMMARY_MINUTE, _WINDOW,
+          "chat of a stream in one sliding window", change_feed=True, window=True),
+    Table("silver", "viewer_timeseries", schemas.VIEWER_TIMESERIES, _WINDOW,
+          "viewer counts of a stream in one sliding window", change_feed=True, window=True),
+    Table("silver", "transactions_minute", schemas.TRANSACTIONS_MINUTE, _WINDOW,
+          "revenue of a stream in one sliding window", change_feed=True, window=True),
+    Table("silver", "stream_watermarks", schemas.STREAM_WATERMARKS, ("stream_id",),
+          "a stream's newest event time so far (lateness) and last arrival"),
+    Table("gold", "stream_minute_metrics", schemas.STREAM_MINUTE_METRICS, _WINDOW,
+          "what the dashboard charts: a stream's window, all event types joined"),
+    Table("gold", "stream_hour_metrics", schemas.STREAM_HOUR_METRICS,
+          ("stream_id", "hour_start"), "a stream's UTC hour, as sums and counts"),
+    Table("gold", "moments", schemas.MOMENTS, ("moment_id",),
+          "a detected moment: kind, span, peak, score, context"),
+    Table("gold", "stream_summary", schemas.STREAM_SUMMARY, ("stream_id", "broadcast_id"),
+          "one broadcast of a stream, summed up"),
+    Table("gold", "streams", schemas.STREAMS, ("stream_id",),
+          "a stream's latest metadata, live or not, last event time"),
+    Table("gold", "quality_runs", schemas.QUALITY_RUNS, ("run_id", "table"),
+          "one table's validation in one quality run", writer="quality"),
+)  # fmt: skip
+_BY_REF = {t.ref: t for t in TABLES}
+
+
+def table(layer: str, name: str) -> Table:
+    found = _BY_REF.get(f"{layer}/{name}")
+    if found is None:
+        raise ValueError(
+            f"unknown table {layer}/{name}; the lake has {', '.join(_BY_REF)}"
+        )
+    return found
+
+
+def layer(name: str) -> tuple[Table, ...]:
+    return tuple(t for t in TABLES if t.layer == name)
+
+
+def typed(event_type: str | None = None) -> tuple[Table, ...]:
+    """The typed silver tables (of one event type), in event-type order."""
+    return tuple(
+        t for t in TABLES
+        if t.event_type is not None and (event_type is None or t.event_type == event_type)
+    )  # fmt: skip
+
+
+def windows() -> tuple[Table, ...]:
+    """The silver window aggregates (gold follows their change feed)."""
+    return tuple(t for t in TABLES if t.window)
+
+
+def gold() -> tuple[Table, ...]:
+    """The gold tables the pipeline keeps (what the query layer serves)."""
+    return tuple(t for t in layer("gold") if t.writer == "pipeline")
