@@ -58,3 +58,20 @@ def test_spark_conf_wins_over_the_streaming_session_defaults(spark, settings):
 
     assert streaming.conf.get("spark.sql.codegen.factoryMode") == "FALLBACK"
     assert "*(" in _plan(streaming)
+
+
+def test_kafka_lag_sums_latest_minus_end_over_partitions():
+    from types import SimpleNamespace
+
+    from pipelines.jobs.runner import kafka_lag
+
+    kafka = SimpleNamespace(
+        description="KafkaV2[Subscribe[t.chat, t.viewer]]",
+        endOffset='{"t.chat": {"0": 100, "1": 50}, "t.viewer": {"0": 7}}',
+        latestOffset='{"t.chat": {"0": 160, "1": 50}, "t.viewer": {"0": 10}}',
+    )
+    delta = SimpleNamespace(description="DeltaSource[file:/lake]", endOffset="{}",
+                            latestOffset=None)  # fmt: skip
+    assert kafka_lag([kafka]) == 63
+    assert kafka_lag([delta]) is None
+    assert kafka_lag([delta, kafka]) == 63

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import logging
 import re
 import signal
+import sys
 import threading
 
 from pyspark.errors import StreamingQueryException
@@ -94,7 +96,7 @@ def run_stream(spark: SparkSession, settings: Settings, layer: str, trigger: dic
     spark = streaming_session(spark, settings)
     name = MEDALLION if layer == "all" else layers_for(layer)[0]
     _refuse_mixed_feeds(spark, settings, name)
-    listener = BatchLog()
+    listener = BatchLog(bar=bool(trigger.get("availableNow")) and sys.stderr.isatty())
     spark.streams.addListener(listener)
     stopping = None if trigger.get("availableNow") else _stop_on_sigterm()
     pending = _pending_batch(spark, settings, name)
@@ -138,28 +140,69 @@ def _wait(query: StreamingQuery, stopping: threading.Event | None) -> None:
 
 
 class BatchLog(StreamingQueryListener):
-    """One log line per micro-batch that read rows: the query, its rows and how long the
-    batch took (the pipeline log then shows where streaming time goes)."""
+    """One log line per micro-batch that read rows: the query, its rows, how long the batch
+    took, its rate and how many records still wait in Kafka (the pipeline log then shows
+    where streaming time goes and how a backlog drains). With ``bar`` (``availableNow`` on
+    a terminal) a progress bar over the backlog as well."""
+
+    def __init__(self, bar: bool = False) -> None:
+        super().__init__()
+        self._bar = None
+        if bar:
+            from rich.progress import Progress
+
+            self._bar = Progress(transient=True)
+            self._task = self._bar.add_task("catching up", total=None)
+            self._done = 0
 
     def onQueryStarted(self, event) -> None:
         log.info("query %s started (run %s)", event.name, event.runId)
+        if self._bar is not None:
+            self._bar.start()
 
     def onQueryProgress(self, event) -> None:
         progress = event.progress
-        if progress.numInputRows:
-            log.info(
-                "%s batch %d: %d rows in %.1f s",
-                progress.name,
-                progress.batchId,
-                progress.numInputRows,
-                progress.batchDuration / 1000,
-            )
+        if not progress.numInputRows:
+            return
+        seconds = progress.batchDuration / 1000
+        lag = kafka_lag(progress.sources)
+        behind = "" if lag is None else f", {lag:,} behind in Kafka"
+        log.info(
+            "%s batch %d: %s rows in %.1f s (%s rows/s)%s",
+            progress.name,
+            progress.batchId,
+            f"{progress.numInputRows:,}",
+            seconds,
+            f"{progress.numInputRows / max(seconds, 0.001):,.0f}",
+            behind,
+        )
+        if self._bar is not None:
+            self._done += progress.numInputRows
+            total = None if lag is None else self._done + lag
+            self._bar.update(self._task, completed=self._done, total=total)
 
     def onQueryIdle(self, event) -> None:
         pass
 
     def onQueryTerminated(self, event) -> None:
-        pass
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def kafka_lag(sources) -> int | None:
+    """Records the Kafka sources of a batch had not reached yet (latest minus end offsets,
+    summed over partitions); None when no source is Kafka."""
+    lag, seen = 0, False
+    for source in sources:
+        if not source.description.startswith("Kafka"):
+            continue
+        seen = True
+        end = json.loads(source.endOffset or "{}")
+        latest = json.loads(source.latestOffset or "{}")
+        for topic, partitions in latest.items():
+            for partition, offset in partitions.items():
+                lag += max(0, offset - end.get(topic, {}).get(partition, offset))
+    return lag if seen else None
 
 
 def _refuse_mixed_feeds(spark: SparkSession, settings: Settings, name: str) -> None:
