@@ -92,7 +92,7 @@ def clean_tables(settings: Settings, t: datetime) -> dict[str, tuple]:
             ("alpha", t, end, 1, Decimal("5.40"), 0, Decimal("0"), 0, Decimal("0"), 0,
              Decimal("0"), 1, Decimal("5.40"), "USD")]),
         "silver/stream_watermarks": (schemas.STREAM_WATERMARKS, [
-            ("alpha", sec[20], sec[20], sec[1], None, sec[1])]),
+            ("alpha", sec[20], sec[20], sec[1], None, None, None, sec[1])]),
         "gold/stream_minute_metrics": (schemas.STREAM_MINUTE_METRICS, [
             ("alpha", t, end, 50.0, 100, 0, 3, 2, 0.15, 1, 1, emotes, 1, Decimal("5.40"))]),
         "gold/stream_hour_metrics": (schemas.STREAM_HOUR_METRICS, [
