@@ -172,6 +172,61 @@ silver typed rows + quarantine.
     )
 
 
+def peer_section() -> str:
+    r = load("peer")
+    text = """## Peer: Quix Streams on the same backlog (target: Telemetra ≥ 2× the peer)
+
+`bench/peer.py`: its own broker and backlog (as the catch-up bench), then in the same run
+Quix Streams (one Python process, RocksDB state) computes the chat windows (per stream,
+1-minute windows sliding 10 s: message count and distinct chatters) from the chat topic,
+and `telemetra run all --trigger availableNow` carries every record of the four topics
+through bronze, silver and gold. Rates are records per second over what each reads; the
+work differs (Quix counts raw chat; Telemetra validates, dedupes, lands every record and
+computes every table), so the ratio says how the whole pipeline compares with the
+smallest useful stream processor, not which engine is faster.
+
+"""
+    if r is None:
+        return text + not_run("bench/peer.py")
+    q, t = r["quix"], r["telemetra"]
+    rows = [["Quix Streams (chat windows)", f"{q['records']:,}", q["seconds"],
+             f"{q['records_per_s']:,}", f"{q['peak_rss_mib']:,}"],
+            ["Telemetra (whole pipeline)", f"{sum(r['records_in_kafka'].values()):,}",
+             t["catchup_s"], f"{t['records_per_s']:,}", f"{t['pipeline_peak_rss_mib']:,}"]]
+    head = ["", "records", "seconds", "records/s", "peak RSS MiB"]
+    return text + table(head, rows) + (
+        f"\n\nTelemetra / Quix: {r['telemetra_over_quix']}×. {r['channels']} channels; "
+        f"Quix emitted {q['closed_windows_emitted']:,} closed windows; taken {r['when']}.\n"
+    )  # fmt: skip
+
+
+def soak_section() -> str:
+    r = load("soak")
+    text = """## Soak: kill -9 every few minutes under load (the books must balance after each)
+
+`bench/soak.py`: its own broker; the paced producer at the given rate; the streaming
+pipeline SIGKILLed (with its JVM) every 2-4 minutes at a random moment. After each kill
+`telemetra run all --trigger availableNow` finishes what the dead run left, the books are
+read (`pipelines/accounting.py`: every Kafka offset once in bronze, every bronze row in
+exactly one silver place, no event_id twice in the typed tables), and the pipeline starts
+again while the producer goes on. At the end bronze must equal the records in Kafka.
+
+"""
+    if r is None:
+        return text + not_run("bench/soak.py")
+    rows = [[c["killed_at_s"], c["recovery_s"], f"{c['bronze_rows']:,}", f"{c['silver_rows']:,}",
+             "yes" if c["balanced"] else "**NO**"] for c in r["crashes"]]  # fmt: skip
+    head = ["killed at s", "recovery s", "bronze rows", "silver rows", "balanced"]
+    final = r["final"]
+    return text + table(head, rows) + (
+        f"\n\n{r['minutes']} min at {r['rate']:,} events/s over {r['channels']} channels, "
+        f"{r['bad_ratio']:.0%} bad input; at the end {r['records_in_kafka']:,} records in "
+        f"Kafka, {final['bronze_rows']:,} in bronze, {final['silver_rows']:,} in silver and "
+        f"quarantine: {'balanced' if r['balanced_at_the_end'] else 'NOT BALANCED'}; "
+        f"taken {r['when']}.\n"
+    )  # fmt: skip
+
+
 def backfill_section() -> str:
     r = load("backfill")
     text = """## Backfill (targets: ≥ 250,000 events/s, within 3× of the DuckDB reference)
@@ -255,7 +310,8 @@ driver also uses, so this shows that the jobs spread over executors, not a speed
 
 def main() -> None:
     sections = [producer_section(), startup_section(), ingest_section(), catchup_section(),
-                backfill_section(), app_section(), scale_out_section()]  # fmt: skip
+                peer_section(), soak_section(), backfill_section(), app_section(),
+                scale_out_section()]  # fmt: skip
     (ROOT / "BENCHMARKS.md").write_text(HEADER + "\n" + "\n".join(sections))
     print(f"wrote {ROOT / 'BENCHMARKS.md'}")
 
