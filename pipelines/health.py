@@ -37,17 +37,20 @@ def _app(settings: Settings) -> Check:
         return Check("app", False, f"{url}: {exc}")
 
 
-def gold_freshness_seconds(settings: Settings) -> float | None:
-    """Age of the newest window in gold/stream_minute_metrics (None: empty or missing)."""
+def newest_event_age_seconds(
+    settings: Settings, layer: str, table: str, column: str
+) -> float | None:
+    """Now minus the newest ``column`` of a table (None: empty or missing). The newest
+    event time, not a window end: a window that is still filling ends in the future."""
     import pyarrow.compute as pc
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        table = DeltaTable(settings.table_path("gold", "stream_minute_metrics"))
+        delta = DeltaTable(settings.table_path(layer, table))
     except TableNotFoundError:
         return None
-    newest = pc.max(table.to_pyarrow_dataset().to_table(columns=["window_end"])["window_end"])
+    newest = pc.max(delta.to_pyarrow_dataset().to_table(columns=[column])[column])
     if not newest.is_valid:
         return None
     value = newest.as_py()
@@ -56,16 +59,23 @@ def gold_freshness_seconds(settings: Settings) -> float | None:
     return (datetime.now(timezone.utc) - value).total_seconds()
 
 
-def check_health(settings: Settings, max_gold_age_s: float = 120.0) -> list[Check]:
+# (label, layer, table, column): how far behind the stream each layer is
+_FRESHNESS = (
+    ("silver freshness", "silver", "stream_watermarks", "max_event_ts"),
+    ("gold freshness", "gold", "streams", "last_event_ts"),
+)
+
+
+def check_health(settings: Settings, max_age_s: float = 120.0) -> list[Check]:
     bootstrap = settings.kafka_bootstrap_servers
     checks = [Check("kafka", kafka_local.broker_answers(bootstrap), bootstrap)]
     checks += _programs(settings)
     checks.append(_app(settings))
-    age = gold_freshness_seconds(settings)
-    if age is None:
-        checks.append(Check("gold freshness", False, "gold/stream_minute_metrics has no rows yet"))
-    else:
-        checks.append(
-            Check("gold freshness", age <= max_gold_age_s, f"newest window ended {age:.0f}s ago")
-        )
+    for label, layer, table, column in _FRESHNESS:
+        age = newest_event_age_seconds(settings, layer, table, column)
+        if age is None:
+            checks.append(Check(label, False, f"{layer}/{table} has no rows yet"))
+        else:
+            detail = f"newest event {age:.0f}s ago ({layer}/{table})"
+            checks.append(Check(label, age <= max_age_s, detail))
     return checks
