@@ -141,9 +141,9 @@ def _wait(query: StreamingQuery, stopping: threading.Event | None) -> None:
 
 class BatchLog(StreamingQueryListener):
     """One log line per micro-batch that read rows: the query, its rows, how long the batch
-    took, its rate and how many records still wait in Kafka (the pipeline log then shows
-    where streaming time goes and how a backlog drains). With ``bar`` (``availableNow`` on
-    a terminal) a progress bar over the backlog as well."""
+    took, its rate and how many records waited in Kafka beyond it when it was planned (so
+    the pipeline log shows where streaming time goes and how a backlog drains). With
+    ``bar`` (``availableNow`` on a terminal) a progress bar over the backlog as well."""
 
     def __init__(self, bar: bool = False) -> None:
         super().__init__()
@@ -166,7 +166,7 @@ class BatchLog(StreamingQueryListener):
             return
         seconds = progress.batchDuration / 1000
         lag = kafka_lag(progress.sources)
-        behind = "" if lag is None else f", {lag:,} behind in Kafka"
+        behind = "" if lag is None else f"; {lag:,} more were waiting in Kafka"
         log.info(
             "%s batch %d: %s rows in %.1f s (%s rows/s)%s",
             progress.name,
