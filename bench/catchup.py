@@ -15,20 +15,21 @@ Writes JSON to ``--out`` (default bench/results/catchup.json) and prints it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 import psutil
 from deltalake import DeltaTable
 from kafka import KafkaConsumer, TopicPartition
-from results_io import write_result
+from results_io import machine, write_result
 
 from pipelines import kafka_local, stack
 from pipelines.config import EVENT_TYPES, PROJECT_ROOT, Settings, load_settings
@@ -36,15 +37,19 @@ from pipelines.config import EVENT_TYPES, PROJECT_ROOT, Settings, load_settings
 SILVER_TABLES = ("chat_messages", "viewer_counts", "transactions", "stream_meta", "quarantine")
 
 
-def bench_settings(args: argparse.Namespace, work: Path) -> Settings:
+def bench_settings(
+    args: argparse.Namespace, work: Path, prefix: str = "catchup", log_level: str = "WARNING"
+) -> Settings:
+    """Settings of a bench's own broker, topics and lake; exported to the environment so
+    the programs it starts get them too."""
     os.environ.update(
         {
             "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{args.kafka_port}",
             "TELEMETRA_KAFKA_PORT": str(args.kafka_port),
-            "TELEMETRA_KAFKA_TOPIC_PREFIX": "catchup.events",
+            "TELEMETRA_KAFKA_TOPIC_PREFIX": f"{prefix}.events",
             "TELEMETRA_LAKE_ROOT": str(work / "lake"),
             "TELEMETRA_RUN_DIR": str(work / "run"),
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": log_level,
         }
     )
     return load_settings()
@@ -56,6 +61,22 @@ def rows(settings: Settings, layer: str, table: str) -> int:
 
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "pipelines.cli", *args]
+
+
+@contextlib.contextmanager
+def own_stack(
+    args: argparse.Namespace, prefix: str = "catchup", log_level: str = "WARNING"
+) -> Iterator[tuple[Path, Settings]]:
+    """A run folder, lake and broker of the bench's own (its ``--kafka-port``); shut down
+    and, unless ``--keep``, removed afterwards."""
+    work = Path(tempfile.mkdtemp(prefix=f"telemetra-{prefix}-"))
+    settings = bench_settings(args, work, prefix, log_level)
+    try:
+        yield work, settings
+    finally:
+        stack.shutdown(settings)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def fill_kafka(settings: Settings, args: argparse.Namespace) -> tuple[dict[str, int], float]:
@@ -118,17 +139,13 @@ def catch_up(settings: Settings, work: Path) -> dict:
 
 
 def main(args: argparse.Namespace) -> dict:
-    work = Path(tempfile.mkdtemp(prefix="telemetra-catchup-"))
-    settings = bench_settings(args, work)
-    try:
+    with own_stack(args) as (work, settings):
         by_type, produce_s = fill_kafka(settings, args)
         in_kafka = sum(by_type.values())
         done = catch_up(settings, work)
         result = {
             "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(),
-                        "memory_gib": round(psutil.virtual_memory().total / 2**30),
-                        "python": platform.python_version()},
+            "machine": machine(),
             "events_requested": args.events,
             "channels": args.channels,
             "produce_s": round(produce_s, 1),
@@ -138,22 +155,24 @@ def main(args: argparse.Namespace) -> dict:
             **{k: v for k, v in done.items() if k != "catchup_s"},
             "nothing_lost": in_kafka == done["bronze_rows"] == done["silver_plus_quarantine"],
         }  # fmt: skip
-    finally:
-        stack.shutdown(settings)
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
     return write_result(result, args.out)
 
 
-def _args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def backlog_parser(doc: str, name: str, kafka_port: int) -> argparse.ArgumentParser:
+    """The options of a bench that fills its own broker with a backlog."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--channels", type=int, default=20)
     parser.add_argument("--rate", type=float, default=50.0, help="events/s per channel")
-    parser.add_argument("--kafka-port", type=int, default=19292)  # 19293: its controller
+    # its controller listens on the next port
+    parser.add_argument("--kafka-port", type=int, default=kafka_port)
     parser.add_argument("--keep", action="store_true", help="keep the run folder and lake")
-    parser.add_argument("--out", default=str(PROJECT_ROOT / "bench/results/catchup.json"))
-    return parser.parse_args()
+    parser.add_argument("--out", default=str(PROJECT_ROOT / f"bench/results/{name}.json"))
+    return parser
+
+
+def _args() -> argparse.Namespace:
+    return backlog_parser(__doc__, "catchup", 19292).parse_args()
 
 
 if __name__ == "__main__":

@@ -28,21 +28,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import psutil
-from catchup import bench_settings, catch_up, fill_kafka
-from results_io import write_result
+from catchup import backlog_parser, catch_up, fill_kafka, own_stack
+from results_io import machine, write_result
 
-from pipelines import stack
-from pipelines.config import PROJECT_ROOT, load_settings
+from pipelines.config import load_settings
 from pipelines.event_codec import parse_ts
 
 
@@ -130,9 +126,7 @@ def run_quix(settings, work: Path, expect: int) -> dict:
 
 
 def main(args: argparse.Namespace) -> dict:
-    work = Path(tempfile.mkdtemp(prefix="telemetra-peer-"))
-    settings = bench_settings(args, work)
-    try:
+    with own_stack(args, prefix="peer") as (work, settings):
         in_kafka, produce_s = fill_kafka(settings, args)
         chat = in_kafka["chat"]
         quix = run_quix(settings, work, expect=chat)
@@ -140,9 +134,7 @@ def main(args: argparse.Namespace) -> dict:
         spark_rate = sum(in_kafka.values()) / spark["catchup_s"]
         result = {
             "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(),
-                        "memory_gib": round(psutil.virtual_memory().total / 2**30),
-                        "python": platform.python_version()},
+            "machine": machine(),
             "events_requested": args.events,
             "channels": args.channels,
             "records_in_kafka": in_kafka,
@@ -151,21 +143,11 @@ def main(args: argparse.Namespace) -> dict:
             "telemetra": {**spark, "records_per_s": round(spark_rate)},
             "telemetra_over_quix": round(spark_rate / quix["records_per_s"], 2),
         }  # fmt: skip
-    finally:
-        stack.shutdown(settings)
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
     return write_result(result, args.out)
 
 
 def _args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--channels", type=int, default=20)
-    parser.add_argument("--rate", type=float, default=50.0, help="events/s per channel")
-    parser.add_argument("--kafka-port", type=int, default=19492)  # 19493: its controller
-    parser.add_argument("--keep", action="store_true", help="keep the run folder and lake")
-    parser.add_argument("--out", default=str(PROJECT_ROOT / "bench/results/peer.json"))
+    parser = backlog_parser(__doc__, "peer", 19492)
     parser.add_argument("--quix-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--expect", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--state-dir", default="", help=argparse.SUPPRESS)

@@ -189,10 +189,22 @@ smallest useful stream processor, not which engine is faster.
     if r is None:
         return text + not_run("bench/peer.py")
     q, t = r["quix"], r["telemetra"]
-    rows = [["Quix Streams (chat windows)", f"{q['records']:,}", q["seconds"],
-             f"{q['records_per_s']:,}", f"{q['peak_rss_mib']:,}"],
-            ["Telemetra (whole pipeline)", f"{sum(r['records_in_kafka'].values()):,}",
-             t["catchup_s"], f"{t['records_per_s']:,}", f"{t['pipeline_peak_rss_mib']:,}"]]
+    rows = [
+        [
+            "Quix Streams (chat windows)",
+            f"{q['records']:,}",
+            q["seconds"],
+            f"{q['records_per_s']:,}",
+            f"{q['peak_rss_mib']:,}",
+        ],
+        [
+            "Telemetra (whole pipeline)",
+            f"{sum(r['records_in_kafka'].values()):,}",
+            t["catchup_s"],
+            f"{t['records_per_s']:,}",
+            f"{t['pipeline_peak_rss_mib']:,}",
+        ],
+    ]
     head = ["", "records", "seconds", "records/s", "peak RSS MiB"]
     return text + table(head, rows) + (
         f"\n\nTelemetra / Quix: {r['telemetra_over_quix']}×. {r['channels']} channels; "

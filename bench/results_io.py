@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
 from pathlib import Path
+
+import psutil
+
+
+def machine() -> dict:
+    """What a result was measured on."""
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30),
+        "python": platform.python_version(),
+    }
 
 
 def write_result(result: dict, out: str | Path) -> dict:

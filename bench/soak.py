@@ -23,43 +23,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
-import shutil
 import signal
 import subprocess
-import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import psutil
+from catchup import cli, own_stack
 from ingest import kafka_records
 from kafka import KafkaConsumer
-from results_io import write_result
+from results_io import machine, write_result
 
 from pipelines import kafka_local, stack
 from pipelines.accounting import lake_books, unbalanced
-from pipelines.config import PROJECT_ROOT, Settings, load_settings
-
-
-def bench_settings(args: argparse.Namespace, work: Path) -> Settings:
-    os.environ.update(
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{args.kafka_port}",
-            "TELEMETRA_KAFKA_PORT": str(args.kafka_port),
-            "TELEMETRA_KAFKA_TOPIC_PREFIX": "soak.events",
-            "TELEMETRA_LAKE_ROOT": str(work / "lake"),
-            "TELEMETRA_RUN_DIR": str(work / "run"),
-            "LOG_LEVEL": "INFO",
-        }
-    )
-    return load_settings()
-
-
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pipelines.cli", *args]
+from pipelines.config import PROJECT_ROOT
 
 
 def start_pipeline(log: Path) -> subprocess.Popen:
@@ -77,11 +55,9 @@ def catch_up(log: Path) -> float:
 
 def main(args: argparse.Namespace) -> dict:
     rng = random.Random(args.seed)
-    work = Path(tempfile.mkdtemp(prefix="telemetra-soak-"))
-    settings = bench_settings(args, work)
-    log = work / "pipeline.log"
-    crashes = []
-    try:
+    with own_stack(args, prefix="soak", log_level="INFO") as (work, settings):
+        log = work / "pipeline.log"
+        crashes = []
         stack.ensure_supervisord(settings)
         stack.start(settings, "kafka")
         kafka_local.wait_until_ready(settings)
@@ -121,9 +97,7 @@ def main(args: argparse.Namespace) -> dict:
         final = lake_books(settings)
         result = {
             "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(),
-                        "memory_gib": round(psutil.virtual_memory().total / 2**30),
-                        "python": platform.python_version()},
+            "machine": machine(),
             "minutes": args.minutes, "rate": args.rate, "channels": args.channels,
             "bad_ratio": args.bad_ratio, "seed": args.seed,
             "producer": out.strip().splitlines()[-1] if out.strip() else "",
@@ -134,10 +108,6 @@ def main(args: argparse.Namespace) -> dict:
             "balanced_at_the_end": not unbalanced(final)
             and final["bronze_rows"] == in_kafka == final["silver_rows"],
         }  # fmt: skip
-    finally:
-        stack.shutdown(settings)
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
     return write_result(result, args.out)
 
 
