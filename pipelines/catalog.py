@@ -83,9 +83,7 @@ _BY_REF = {t.ref: t for t in TABLES}
 def table(layer: str, name: str) -> Table:
     found = _BY_REF.get(f"{layer}/{name}")
     if found is None:
-        raise ValueError(
-            f"unknown table {layer}/{name}; the lake has {', '.join(_BY_REF)}"
-        )
+        raise ValueError(f"unknown table {layer}/{name}; the lake has {', '.join(_BY_REF)}")
     return found
 
 
