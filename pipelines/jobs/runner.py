@@ -101,17 +101,15 @@ def run_stream(spark: SparkSession, settings: Settings, layer: str, trigger: dic
     stopping = None if trigger.get("availableNow") else _stop_on_sigterm()
     pending = _pending_batch(spark, settings, name)
     try:
-        if pending is None:
+        if pending is not None:
+            log.info("%s: finishing batch %d, which a crash interrupted", name, pending)
+        quiet = contextlib.nullcontext() if pending is None else _quiet_stream_errors(spark)
+        with quiet:
             query = _start(spark, settings, name, trigger)
             _wait(query, stopping)
-        else:
-            log.info("%s: finishing batch %d, which a crash interrupted", name, pending)
-            with _quiet_stream_errors(spark):
-                query = _start(spark, settings, name, trigger)
-                _wait(query, stopping)
-            error = _error_text(query.exception()) if query.exception() else ""
-            if error and _SPARK_55271 not in error:
-                log.error("%s failed finishing batch %d:\n%s", name, pending, error)
+        error = _error_text(query.exception()) if query.exception() else ""
+        if pending is not None and error and _SPARK_55271 not in error:
+            log.error("%s failed finishing batch %d:\n%s", name, pending, error)
         if _hit_spark_55271(query):
             query = _start(spark, settings, name, trigger)
             _wait(query, stopping)
