@@ -56,6 +56,9 @@ TABLES: tuple[Table, ...] = (
           "one valid stream metadata event", event_type="stream_meta"),
     Table("silver", "quarantine", schemas.QUARANTINE, ("topic", "partition", "offset"),
           "one rejected bronze row: reason, detail, raw bytes, Kafka coordinates"),
+    Table("silver", "panes", schemas.PANES, ("stream_id", "pane_start", "batch_id"),
+          "one stream's 10-second pane as one micro-batch saw it: additive partials "
+          "(the Live page combines them into windows)"),
     Table("silver", "chat_summary_minute", schemas.CHAT_SUMMARY_MINUTE, _WINDOW,
           "chat of a stream in one sliding window", change_feed=True, window=True),
     Table("silver", "viewer_timeseries", schemas.VIEWER_TIMESERIES, _WINDOW,

@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     spark_shuffle_partitions: int = Field(2, ge=1)
     spark_driver_memory: str = Field("2g", pattern=r"^\d+[mMgG]$")
     spark_trigger_seconds: int = Field(5, ge=1)
+    # The settle step (windows, gold, moments) runs on its own, slower cadence.
+    settle_seconds: int = Field(15, ge=1)
     # Extra Spark settings, applied after Telemetra's own (env: a JSON object).
     spark_conf: dict[str, str] = Field(default_factory=dict)
     kafka_starting_offsets: Literal["earliest", "latest"] = "earliest"
@@ -141,9 +143,9 @@ class Settings(BaseSettings):
     quality_report_retention_hours: float = Field(48.0, gt=0)
     quality_driver_memory: str = Field("1g", pattern=r"^\d+[mMgG]$")
 
-    # Tests only: "<batch id>:<k>" SIGKILLs the pipeline right after that micro-batch's
-    # k-th Delta commit (pipelines.crash_points). Empty: off.
-    test_kill_after_commit: str = Field("", pattern=r"^(\d+:[1-9]\d*)?$")
+    # Tests only: "<query>:<batch id>:<k>" SIGKILLs the pipeline right after the k-th
+    # Delta commit of that query's micro-batch (pipelines.crash_points). Empty: off.
+    test_kill_after_commit: str = Field("", pattern=r"^([a-z]+:\d+:[1-9]\d*)?$")
 
     @field_validator("lake_root", "checkpoint_root")
     @classmethod

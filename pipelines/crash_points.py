@@ -2,19 +2,22 @@
 
 Every Delta write of a streaming micro-batch goes through
 :func:`pipelines.spark.retry_on_conflict`, which reports here once the write has returned
-(its commit is on disk). The medallion query marks where a batch begins and ends, so this
-module counts the batch's commits: the crash test reads :data:`commits_per_batch` to learn
-how many boundaries a batch has.
+(its commit is on disk). The hot query and the settle query mark where each of their
+batches begins and ends, so this module counts each batch's commits: the crash test reads
+:data:`commits_per_batch` to learn how many boundaries a batch has. The two queries run
+side by side, so the batch a commit belongs to is a context variable of the thread that
+runs the batch (``pipelines.spark.in_parallel`` hands it to its workers).
 
-With the ``test_kill_after_commit`` setting (``"<batch id>:<k>"``; empty, the default,
-is off) the process SIGKILLs its whole process group, the Spark driver's JVM included,
-right after the k-th commit of that batch: no ``finally``, no shutdown hook, as when the
-machine loses power. The process must lead its own group (the tests start it with
-``start_new_session``), so it never takes its parent down with it.
+With the ``test_kill_after_commit`` setting (``"<query>:<batch id>:<k>"``; empty, the
+default, is off) the process SIGKILLs its whole process group, the Spark driver's JVM
+included, right after the k-th commit of that batch: no ``finally``, no shutdown hook, as
+when the machine loses power. The process must lead its own group (the tests start it
+with ``start_new_session``), so it never takes its parent down with it.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import signal
@@ -23,19 +26,21 @@ import threading
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_kill_at: tuple[int, int] | None = None
-_batch: int | None = None
-_commits = 0
-# batch id -> Delta commits it made (the last few batches of this process)
-commits_per_batch: dict[int, int] = {}
+_kill_at: tuple[str, int, int] | None = None
+_current: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
+    "telemetra_batch", default=None
+)
+_commits: dict[tuple[str, int], int] = {}  # running batches
+# (query, batch id) -> Delta commits it made (the last few batches of this process)
+commits_per_batch: dict[tuple[str, int], int] = {}
 
 
-def parse(spec: str) -> tuple[int, int] | None:
-    """``"3:5"`` -> (3, 5); ``""`` -> None."""
+def parse(spec: str) -> tuple[str, int, int] | None:
+    """``"medallion:3:5"`` -> ("medallion", 3, 5); ``""`` -> None."""
     if not spec:
         return None
-    batch, _, k = spec.partition(":")  # the setting's pattern has checked the shape
-    return int(batch), int(k)
+    query, batch, k = spec.split(":")  # the setting's pattern has checked the shape
+    return query, int(batch), int(k)
 
 
 def arm(spec: str) -> None:
@@ -50,33 +55,37 @@ def arm(spec: str) -> None:
     _kill_at = point
 
 
-def begin_batch(batch_id: int) -> None:
-    global _batch, _commits
+def begin_batch(query: str, batch_id: int) -> None:
     with _lock:
-        _batch, _commits = batch_id, 0
+        _commits[(query, batch_id)] = 0
+    _current.set((query, batch_id))
 
 
-def end_batch() -> None:
-    global _batch
+def end_batch(query: str) -> None:
+    batch = _current.get()
+    _current.set(None)
+    if batch is None or batch[0] != query:
+        return
     with _lock:
-        if _batch is not None:
-            commits_per_batch[_batch] = _commits
-            for old in sorted(commits_per_batch)[:-8]:
-                del commits_per_batch[old]
-        _batch = None
+        commits_per_batch[batch] = _commits.pop(batch, 0)
+        for old in sorted(commits_per_batch)[:-16]:
+            del commits_per_batch[old]
 
 
 def committed(what: str) -> None:
     """A Delta write returned: count it, and crash here when this is the armed boundary."""
-    global _commits
+    batch = _current.get()
+    if batch is None:
+        return
     with _lock:
-        if _batch is None:
+        if batch not in _commits:
             return
-        _commits += 1
-        k, batch = _commits, _batch
-    log.debug("batch %d commit %d: %s", batch, k, what)
-    if _kill_at == (batch, k):
-        log.warning("test_kill_after_commit: SIGKILL after batch %d commit %d (%s)", batch, k, what)
+        _commits[batch] += 1
+        k = _commits[batch]
+    log.debug("%s batch %d commit %d: %s", *batch, k, what)
+    if _kill_at == (*batch, k):
+        log.warning("test_kill_after_commit: SIGKILL after %s batch %d commit %d (%s)",
+                    *batch, k, what)  # fmt: skip
         for handler in logging.getLogger().handlers:
             handler.flush()
         os.killpg(os.getpid(), signal.SIGKILL)

@@ -184,6 +184,62 @@ STREAM_WATERMARKS = StructType(
 EMOTE_COUNTS = ArrayType(
     StructType([StructField("emote", StringType()), StructField("count", LongType())])
 )
+
+# ---- silver: 10-second panes, the hot path's aggregates -----------------------------------
+# One row per stream × pane (slide_seconds long) × micro-batch: additive partials of the
+# events that batch accepted. A sliding window is the combination of the panes it covers
+# (pipelines.queries combines them for the Live page; pipelines.silver_panes says how).
+SENTIMENT_SUM = DecimalType(30, 17)  # Spark's sum of DECIMAL(20,17) compound scores
+PANES = StructType(
+    [
+        StructField("stream_id", StringType(), False),
+        StructField("pane_start", TimestampType(), False),
+        StructField("pane_end", TimestampType(), False),
+        StructField("batch_id", LongType()),  # the hot micro-batch; null in a batch rebuild
+        StructField("events", LongType()),  # accepted events of every type
+        StructField("first_ts", TimestampType()),
+        StructField("last_ts", TimestampType()),
+        # earliest time the events reach: their ts and any broadcast start they announce
+        StructField("since_ts", TimestampType()),
+        StructField("last_ingest_time", TimestampType()),
+        StructField("chat_count", LongType()),
+        StructField("chatters", ArrayType(StringType())),  # distinct user_ids, sorted
+        StructField("sentiment_sum", SENTIMENT_SUM),
+        StructField("sentiment_n", LongType()),  # messages with a sentiment score
+        StructField("positive_count", LongType()),
+        StructField("negative_count", LongType()),
+        StructField("emote_counts", EMOTE_COUNTS),  # every emote of the pane, not a top list
+        StructField("viewer_samples", LongType()),
+        StructField("viewer_sum", LongType()),
+        StructField("viewer_min", LongType()),
+        StructField("viewer_max", LongType()),
+        # the pane's latest viewer count, by (ts, ingest_time, topic, partition, offset)
+        StructField(
+            "last_viewer",
+            StructType(
+                [
+                    StructField("ts", TimestampType()),
+                    StructField("ingest_time", TimestampType()),
+                    StructField("topic", StringType()),
+                    StructField("partition", IntegerType()),
+                    StructField("offset", LongType()),
+                    StructField("viewer_count", LongType()),
+                ]
+            ),
+        ),  # fmt: skip
+        StructField("tx_count", LongType()),
+        StructField("revenue", DecimalType(28, 2)),
+        *[
+            f
+            for t in TX_TYPES
+            for f in (
+                StructField(f"{t}_count", LongType()),
+                StructField(f"{t}_revenue", DecimalType(28, 2)),
+            )
+        ],  # fmt: skip
+        StructField("meta_count", LongType()),
+    ]
+)
 _WINDOW_KEY = [
     StructField("stream_id", StringType(), False),
     StructField("window_start", TimestampType(), False),

@@ -8,6 +8,7 @@ has already provided them, and the builder leaves ``spark.jars`` alone.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import re
@@ -102,10 +103,16 @@ def in_parallel(
     spark: SparkSession, fn: Callable[[T], None], items: Iterable[T], workers: int
 ) -> None:
     """``fn`` on every item, ``workers`` at a time, each thread with the caller's Spark
-    local properties (a streaming batch's query id among them); the first error is raised
-    once all have ended. Small Delta writes mostly wait on the log, not on CPU, so a few
-    side by side finish sooner than one after the other even on two cores."""
-    target = inheritable_thread_target(spark)(fn)
+    local properties (a streaming batch's query id among them) and context variables; the
+    first error is raised once all have ended. Small Delta writes mostly wait on the log,
+    not on CPU, so a few side by side finish sooner than one after the other even on two
+    cores."""
+    context = contextvars.copy_context()  # the running batch (pipelines.crash_points)
+
+    def in_context(item: T) -> None:
+        context.copy().run(fn, item)
+
+    target = inheritable_thread_target(spark)(in_context)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(target, item) for item in items]
     for future in futures:

@@ -19,7 +19,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 from silver_fixture import ARRIVAL, at, bronze_df, event, record
 
-from pipelines.jobs import bronze_job
+from pipelines.jobs import bronze_job, settle_job
 from pipelines.jobs.silver_job import (
     build_job,
     ensure_tables,
@@ -67,14 +67,8 @@ PART2 = [
     record(event("transaction", "t3", at(50), tx_type="subscription", amount=4.99),
            "transaction", 3, ingest=SECOND),
 ]  # fmt: skip
-SILVER = (
-    *TYPED_TABLES.values(),
-    "quarantine",
-    "chat_summary_minute",
-    "viewer_timeseries",
-    "transactions_minute",
-    "stream_watermarks",
-)
+WINDOWS = ("chat_summary_minute", "viewer_timeseries", "transactions_minute")
+SILVER = (*TYPED_TABLES.values(), "quarantine", *WINDOWS, "stream_watermarks", "panes")
 
 
 def append_bronze(spark, settings, records):
@@ -88,6 +82,15 @@ def table(spark, settings, name):
     df = spark.read.format("delta").load(settings.table_path("silver", name))
     # Which batch wrote a watermark, and what stood before it, are the stream's bookkeeping.
     bookkeeping = ("batch_id", "txn_app_id", "prev_max_event_ts", "updated_at")
+    if name == "panes":
+        # Each micro-batch appends its own partial of a pane: compare the panes' totals.
+        return df.groupBy("stream_id", "pane_start").agg(
+            F.sum("events").alias("events"),
+            F.sum("chat_count").alias("chat_count"),
+            F.sort_array(F.array_distinct(F.flatten(F.collect_list("chatters")))).alias("who"),
+            F.sum("viewer_samples").alias("viewer_samples"),
+            F.sum("revenue").alias("revenue"),
+        )
     return df.drop(*bookkeeping) if name == "stream_watermarks" else df
 
 
@@ -97,9 +100,13 @@ def version(spark, settings, name):
 
 
 def run_available_now(spark, settings):
+    """The silver stream, then the settle stream (the windows), each caught up."""
     query = start_stream(spark, settings, {"availableNow": True})
     query.awaitTermination()
     assert query.exception() is None
+    settle = settle_job.start_stream(spark, settings, {"availableNow": True})
+    settle.awaitTermination()
+    assert settle.exception() is None
     return query
 
 
@@ -109,7 +116,9 @@ def batch_lake(spark, tmp_path_factory, base_settings):
         update={"lake_root": str(tmp_path_factory.mktemp("silver_batch") / "lake")}
     )
     append_bronze(spark, settings, PART1 + PART2)
-    return settings, run_batch(spark, settings)
+    counts = run_batch(spark, settings)
+    settle_job.write_windows(spark, settings, None)
+    return settings, counts
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +211,7 @@ def test_rerunning_batch_changes_nothing(spark, batch_lake):
     settings, counts = batch_lake
     before = {n: table(spark, settings, n).collect() for n in ("quarantine", "chat_summary_minute")}
     assert run_batch(spark, settings) == counts
+    settle_job.write_windows(spark, settings, None)
     for name, rows in before.items():
         assert sorted(map(repr, table(spark, settings, name).collect())) == sorted(map(repr, rows))
 
@@ -209,12 +219,12 @@ def test_rerunning_batch_changes_nothing(spark, batch_lake):
 def test_replayed_batch_id_changes_nothing(spark, stream_lake):
     """Run the stream's last micro-batch again, as Spark does after a crash before its
     commit: same query id (txnAppId), same batch id, same bronze rows. The appends are
-    skipped (no new version); windows and watermarks are recomputed to the same rows."""
+    skipped (no new version); the watermarks are recomputed to the same rows."""
     settings, query = stream_lake
     batch_id = query.lastProgress["batchId"]
     assert query.lastProgress["numInputRows"] == len(PART2)
     process = make_batch_function(build_job(spark, settings), app_id=f"telemetra-silver-{query.id}")
-    appended = (*TYPED_TABLES.values(), "quarantine")
+    appended = (*TYPED_TABLES.values(), "quarantine", "panes")
     versions = {n: version(spark, settings, n) for n in appended}
     rows = {n: sorted(map(repr, table(spark, settings, n).collect())) for n in SILVER}
     process(bronze_df(spark, PART2), batch_id)
@@ -263,3 +273,25 @@ def test_replay_routes_rows_as_the_first_attempt_did(spark, base_settings, tmp_p
         assert table(spark, settings, "viewer_counts").count() == 1
         late = table(spark, settings, "chat_messages").filter(F.col("event_id") == "s9-a")
         assert late.count() == 1
+
+
+def test_panes_by_hand(spark, batch_lake):
+    """Panes are 10 s: [12:00:00, 12:00:10) of s1 holds c1 (u1, PogChamp), v1 (100
+    viewers) and m1; [12:00:10, 12:00:20) holds c2 (u2, no emote) and t1 (10 EUR)."""
+    settings, _ = batch_lake
+    s1 = spark.read.format("delta").load(settings.table_path("silver", "panes"))
+    s1 = s1.filter(F.col("stream_id") == "s1")
+    (first,) = s1.filter(F.col("pane_start") == at(0)).collect()
+    (second,) = s1.filter(F.col("pane_start") == at(10)).collect()
+    assert (first["events"], first["chat_count"], first["meta_count"]) == (3, 1, 1)
+    assert first["chatters"] == ["u1"]
+    assert [(e["emote"], e["count"]) for e in first["emote_counts"]] == [("PogChamp", 1)]
+    assert (first["viewer_samples"], first["viewer_sum"], first["last_viewer"]["viewer_count"]) == (
+        1, 100, 100,
+    )  # fmt: skip
+    assert first["tx_count"] == 0 and first["revenue"] is None
+    assert (second["chat_count"], second["chatters"], second["emote_counts"]) == (1, ["u2"], [])
+    assert (second["tx_count"], second["revenue"], second["donation_revenue"]) == (
+        1, Decimal("10.80"), Decimal("10.80"),
+    )  # fmt: skip
+    assert second["viewer_samples"] == 0 and second["last_viewer"] is None

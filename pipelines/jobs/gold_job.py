@@ -1,32 +1,27 @@
-"""Gold job: silver -> ``gold/{stream_minute_metrics, stream_hour_metrics, moments,
-stream_summary, streams}``.
+"""Gold: silver -> ``gold/{stream_minute_metrics, stream_hour_metrics, moments,
+stream_summary, streams}``, as the settle step's second half (``pipelines.jobs.settle_job``).
 
-Batch rebuilds every gold table from silver (overwrite: a rerun changes nothing).
-Streaming follows silver's change data feed: each micro-batch takes what changed (the
-window aggregates' CDF, plus appended chat messages and stream metadata), recomputes the
-part of each gold table those changes can influence with the same transforms as batch,
-and overwrites exactly that part (``replaceWhere``), so gold ends equal to a batch rebuild
-of the same silver. A replayed micro-batch recomputes the same parts from the same silver
-and writes the same rows again, so the writes need no txnAppId/txnVersion (which cost
-Delta a full state reconstruction on every write). One micro-batch costs five Delta
-writes (one per gold table) whatever its size.
+Batch (:func:`run_batch`) rebuilds every gold table from silver (overwrite: a rerun
+changes nothing). Incrementally (:func:`upsert_changes`, one call per settle micro-batch)
+it takes what changed in silver per stream, recomputes the part of each gold table those
+changes can influence with the same transforms as batch, and overwrites exactly that part
+(``replaceWhere``), so gold ends equal to a batch rebuild of the same silver. A replayed
+micro-batch recomputes the same parts from the same silver and writes the same rows
+again, so the writes need no txnAppId/txnVersion. One call costs five Delta writes (one
+per gold table) whatever its size.
 """
 
 from __future__ import annotations
 
-import functools
-
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from pipelines import catalog
 from pipelines.config import Settings
 from pipelines.gold import (
     HOUR,
-    epoch,
     join_minute_metrics,
     latest_stream_state,
     meta_time,
@@ -41,7 +36,6 @@ SILVER_AGGREGATES = {t.name: t.schema for t in catalog.windows()}
 SILVER_EVENTS = {t.name: t.schema for t in catalog.typed()}
 WATERMARKS = catalog.table("silver", "stream_watermarks").name
 GOLD_TABLES = {t.name: (t.schema, list(t.keys)) for t in catalog.gold()}
-QUERY_NAME = "gold"
 _CHANGES = StructType(
     [StructField(n, t) for n, t in [("stream_id", StringType()), ("lo_s", LongType()),
                                     ("hi_s", LongType())]]
@@ -68,15 +62,6 @@ def ensure_gold_tables(spark: SparkSession, settings: Settings) -> None:
         ).execute()
 
     in_parallel(spark, create, GOLD_TABLES, workers=4)
-
-
-def ensure_silver_sources(spark: SparkSession, settings: Settings) -> None:
-    """Create the silver tables the stream follows, empty, when silver has not yet: a
-    Delta stream cannot start on a missing table. Silver's own creation is used, so the
-    aggregates get their change feed on from version 0 exactly as silver makes them."""
-    from pipelines.jobs import silver_job
-
-    silver_job.ensure_tables(spark, settings)
 
 
 def read_silver(spark: SparkSession, settings: Settings, table: str) -> DataFrame:
@@ -140,94 +125,7 @@ def run_batch(spark: SparkSession, settings: Settings) -> dict[str, int]:
     return {f"gold.{t}": _read_gold(spark, settings, t).count() for t in GOLD_TABLES}
 
 
-# ---- streaming --------------------------------------------------------------------------------
-def read_changes(spark: SparkSession, settings: Settings) -> DataFrame:
-    """Streaming (stream_id, window_start, lo_s, hi_s, since_s): what changed in silver.
-
-    Aggregate rows come from their change feed with their window key; appended chat
-    messages and stream metadata (no window key) carry the window starts they can touch
-    [ts - window, ts], so late chat outside any window update still reaches the moments.
-    Metadata only affects the per-stream tables, so its range is null. ``since_s``: no
-    event the change stands for is older, nor a broadcast start it announces.
-    """
-    parts = []
-    for table in SILVER_AGGREGATES:
-        feed = (
-            spark.readStream.format("delta")
-            .option("readChangeFeed", "true")
-            .option("startingVersion", 0)
-            .load(silver_path(settings, table))
-        )
-        start = epoch("window_start")
-        parts.append(
-            feed.select(
-                "stream_id",
-                "window_start",
-                start.alias("lo_s"),
-                start.alias("hi_s"),
-                start.alias("since_s"),
-            )
-        )
-    for table in ("chat_messages", "stream_meta"):
-        appended = (
-            spark.readStream.format("delta")
-            # A silver rebuild overwrites these (skipped here); the aggregates' change
-            # feed then reports every window, which recomputes everything anyway.
-            .option("skipChangeCommits", "true")
-            .load(silver_path(settings, table))
-        )
-        lo, hi, since = epoch("ts") - settings.window_seconds, epoch("ts"), epoch("ts")
-        if table == "stream_meta":
-            lo = hi = F.lit(None).cast("long")
-            since = F.unix_seconds(F.least("ts", "started_at"))
-        parts.append(
-            appended.select(
-                "stream_id",
-                F.lit(None).cast("timestamp").alias("window_start"),
-                lo.alias("lo_s"),
-                hi.alias("hi_s"),
-                since.alias("since_s"),
-            )
-        )
-    return functools.reduce(DataFrame.unionByName, parts)
-
-
-def start_stream(spark: SparkSession, settings: Settings, trigger: dict) -> StreamingQuery:
-    """Follow silver's changes into gold; checkpoint ``checkpoint_path("gold")``."""
-    ensure_gold_tables(spark, settings)
-    ensure_silver_sources(spark, settings)
-    return (
-        read_changes(spark, settings)
-        .writeStream.foreachBatch(functools.partial(upsert_gold_batch, settings=settings))
-        .option("checkpointLocation", settings.checkpoint_path(QUERY_NAME))
-        .queryName(QUERY_NAME)
-        .trigger(**trigger)
-        .start()
-    )
-
-
-def upsert_gold_batch(batch_df: DataFrame, batch_id: int, settings: Settings) -> None:
-    """foreachBatch: bring gold up to date with the silver changes in ``batch_df``.
-
-    Each gold table gets one overwrite of the part the changes can influence
-    (``replaceWhere``) with rows recomputed from silver: a replayed batch writes the same.
-    """
-    spark = batch_df.sparkSession
-    # One small row per stream: everything below is planned from these.
-    changed = (
-        batch_df.groupBy("stream_id")
-        .agg(
-            F.min(epoch("window_start")).alias("ws_lo"),
-            F.max(epoch("window_start")).alias("ws_hi"),
-            F.min("lo_s").alias("lo_s"),
-            F.max("hi_s").alias("hi_s"),
-            F.min("since_s").alias("since_s"),
-        )
-        .collect()
-    )
-    upsert_changes(spark, settings, changed)
-
-
+# ---- incremental ------------------------------------------------------------------------------
 def upsert_changes(spark: SparkSession, settings: Settings, changed: list[Row]) -> None:
     """Bring gold up to date with what changed in silver, one row per stream: ``stream_id``;
     ``ws_lo``/``ws_hi``, the first and last window start (epoch s) whose aggregates changed

@@ -1,10 +1,12 @@
 """Runs one layer or all of them, streaming or batch, in one Spark application.
 
-Streaming, ``telemetra run all`` starts one query that carries each micro-batch of Kafka
-records through bronze, silver and gold (``pipelines.jobs.medallion_job``); ``run bronze``,
-``run silver`` and ``run gold`` start that layer's own query, which follows the layer below
-(Kafka, bronze's Delta log, silver's change feed). A lake is fed one way or the other:
-each keeps its own position, so this module refuses to start one where the other ran.
+Streaming, ``telemetra run all`` starts the hot query, which carries each micro-batch of
+Kafka records into bronze and silver's rows and panes (``pipelines.jobs.medallion_job``),
+and beside it the settle query, which follows silver's typed tables into the windows and
+gold on its own cadence (``pipelines.jobs.settle_job``). ``run bronze`` and ``run silver``
+start that layer's own query, which follows the layer below (Kafka, bronze's Delta log);
+``run gold`` starts the settle query. Kafka reaches silver one way or the other: each
+keeps its own position, so this module refuses to start one where the other ran.
 With ``availableNow`` the call returns once caught up; with a processing-time trigger it
 runs until stopped. Batch, ``run all`` rebuilds the layers one after the other.
 """
@@ -45,11 +47,15 @@ def parse_trigger(trigger: str | None, settings: Settings) -> dict:
     return {"processingTime": f"{match.group(1)} {unit}"}
 
 
-MEDALLION = "medallion"  # the one query of `run all`: pipelines.jobs.medallion_job
+MEDALLION = "medallion"  # the hot query of `run all`: pipelines.jobs.medallion_job
+SETTLE = "settle"  # windows and gold, in both ways of running: pipelines.jobs.settle_job
+_MODULES = {"bronze": "bronze_job", "silver": "silver_job", "gold": "settle_job",
+            MEDALLION: "medallion_job", SETTLE: "settle_job"}  # fmt: skip
+_KAFKA_QUERIES = ("bronze", MEDALLION)
 
 
 def _job(name: str):
-    return importlib.import_module(f"pipelines.jobs.{name}_job")
+    return importlib.import_module(f"pipelines.jobs.{_MODULES[name]}")
 
 
 def layers_for(name: str) -> tuple[str, ...]:
@@ -58,6 +64,13 @@ def layers_for(name: str) -> tuple[str, ...]:
     if name not in LAYERS:
         raise ValueError(f"layer must be one of bronze, silver, gold, all; got {name!r}")
     return (name,)
+
+
+def queries_for(layer: str) -> tuple[str, ...]:
+    """The streaming queries of ``layer``, the one to watch first."""
+    if layer == "all":
+        return (MEDALLION, SETTLE)
+    return (SETTLE,) if layer == "gold" else layers_for(layer)
 
 
 def run_batch(spark: SparkSession, settings: Settings, layer: str) -> dict[str, int]:
@@ -90,42 +103,74 @@ def streaming_session(spark: SparkSession, settings: Settings) -> SparkSession:
 
 
 def run_stream(spark: SparkSession, settings: Settings, layer: str, trigger: dict) -> None:
-    """Start the query (``all``: the medallion query, else the layer's) in a
-    :func:`streaming_session`; block until it is caught up (availableNow), stopped
-    (SIGTERM) or failed."""
+    """Start the queries of ``layer`` (``all``: the hot medallion query and the settle
+    query; else the layer's) in a :func:`streaming_session`; block until caught up
+    (availableNow: one query after the other, so settling sees everything the hot path
+    wrote), stopped (SIGTERM) or failed."""
     spark = streaming_session(spark, settings)
-    name = MEDALLION if layer == "all" else layers_for(layer)[0]
-    _refuse_mixed_feeds(spark, settings, name)
+    names = queries_for(layer)
+    for name in names:
+        _refuse_mixed_feeds(spark, settings, name)
     listener = BatchLog(bar=bool(trigger.get("availableNow")) and sys.stderr.isatty())
     spark.streams.addListener(listener)
     stopping = None if trigger.get("availableNow") else _stop_on_sigterm()
-    pending = _pending_batch(spark, settings, name)
     try:
-        if pending is not None:
-            log.info("%s: finishing batch %d, which a crash interrupted", name, pending)
-        quiet = contextlib.nullcontext() if pending is None else _quiet_stream_errors(spark)
-        with quiet:
-            query = _start(spark, settings, name, trigger)
-            _wait(query, stopping)
-        error = _error_text(query.exception()) if query.exception() else ""
-        if pending is not None and error and _SPARK_55271 not in error:
-            log.error("%s failed finishing batch %d:\n%s", name, pending, error)
-        if _hit_spark_55271(query):
-            query = _start(spark, settings, name, trigger)
-            _wait(query, stopping)
+        if trigger.get("availableNow"):
+            for name in names:
+                _run_query(spark, settings, name, trigger, stopping, beside=[])
+            return
+        beside = [_start(spark, settings, name, trigger) for name in names[1:]]
+        try:
+            _run_query(spark, settings, names[0], trigger, stopping, beside)
+        finally:
+            for query in beside:
+                if query.isActive:
+                    query.stop()
+        for query in beside:
+            _raise_if_failed(query)
     finally:
         spark.streams.removeListener(listener)
+
+
+def _run_query(
+    spark: SparkSession,
+    settings: Settings,
+    name: str,
+    trigger: dict,
+    stopping: threading.Event | None,
+    beside: list[StreamingQuery],
+) -> None:
+    """Run query ``name`` until it ends, ``stopping`` is set or a query ``beside`` it ends;
+    finish first the batch a crash interrupted, quietly (SPARK-55271 below)."""
+    pending = _pending_batch(spark, settings, name)
+    if pending is not None:
+        log.info("%s: finishing batch %d, which a crash interrupted", name, pending)
+    quiet = contextlib.nullcontext() if pending is None else _quiet_stream_errors(spark)
+    with quiet:
+        query = _start(spark, settings, name, trigger)
+        _wait(query, stopping, beside)
+    error = _error_text(query.exception()) if query.exception() else ""
+    if pending is not None and error and _SPARK_55271 not in error:
+        log.error("%s failed finishing batch %d:\n%s", name, pending, error)
+    if _hit_spark_55271(query):
+        query = _start(spark, settings, name, trigger)
+        _wait(query, stopping, beside)
     _raise_if_failed(query)
 
 
-def _wait(query: StreamingQuery, stopping: threading.Event | None) -> None:
-    """Block until the query ends (a failure stays on ``query.exception()``) or, when
-    ``stopping`` is given, until it is set (SIGTERM); then stop the query cleanly.
+def _wait(
+    query: StreamingQuery, stopping: threading.Event | None, beside: list[StreamingQuery]
+) -> None:
+    """Block until the query ends (a failure stays on ``query.exception()``), a query
+    ``beside`` it ends, or, when ``stopping`` is given, until it is set (SIGTERM); then
+    stop the query cleanly.
 
     Waits in one-second slices so the signal handler never has to call into the JVM while
     this thread is inside a py4j call (that fails with a reentrant-read error)."""
     try:
         while query.isActive and not (stopping and stopping.is_set()):
+            if not all(other.isActive for other in beside):
+                break
             try:
                 query.awaitTermination(timeout=1)
             except StreamingQueryException:
@@ -207,7 +252,9 @@ def _refuse_mixed_feeds(spark: SparkSession, settings: Settings, name: str) -> N
     """Fail when the lake's checkpoints show it is fed the other way (medallion query vs
     layer queries): the new query would read Kafka (or bronze) from its own start and write
     records the lake already holds a second time."""
-    others = LAYERS if name == MEDALLION else (MEDALLION,)
+    if name not in (*_KAFKA_QUERIES, "silver"):
+        return  # the settle query reads silver whichever way silver is fed
+    others = ("bronze", "silver") if name == MEDALLION else (MEDALLION,)
     found = []
     for other in others:
         fs, path = hadoop_path(spark, settings.checkpoint_path(other))
@@ -235,7 +282,7 @@ _SPARK_55271 = 'because the return value of "scala.Option.get()" is null'
 
 def _hit_spark_55271(query: StreamingQuery) -> bool:
     error = query.exception()
-    if query.name not in ("bronze", MEDALLION) or error is None:
+    if query.name not in _KAFKA_QUERIES or error is None:
         return False
     if _SPARK_55271 not in _error_text(error):
         return False
@@ -246,7 +293,7 @@ def _hit_spark_55271(query: StreamingQuery) -> bool:
 def _pending_batch(spark: SparkSession, settings: Settings, name: str) -> int | None:
     """The batch a crashed run of a Kafka query planned and did not commit (its offsets
     are logged, its commit is not), or None."""
-    if name not in ("bronze", MEDALLION):
+    if name not in _KAFKA_QUERIES:
         return None
     root = settings.checkpoint_path(name)
     fs, offsets = hadoop_path(spark, root + "/offsets")

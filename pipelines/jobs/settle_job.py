@@ -1,0 +1,227 @@
+"""Settle step: silver's typed rows -> the window tables and gold, off the hot path.
+
+The hot path (``pipelines.jobs.medallion_job``) only appends: bronze, the typed silver
+rows and quarantine, and the 10-second panes the Live page reads. Everything that
+rewrites part of a table runs here, on its own cadence (``settle_seconds``):
+
+1. the sliding windows (``silver/chat_summary_minute``, ``viewer_timeseries``,
+   ``transactions_minute``) a set of new typed rows touches are recomputed whole from the
+   typed tables (``pipelines.silver_windows``) and replace the old ones (``replaceWhere``);
+2. gold follows: minute metrics, the hour rollup, moments, broadcast summaries and
+   ``streams`` (``pipelines.jobs.gold_job.upsert_changes``).
+
+As a stream (:func:`start_stream`, query ``settle``) it follows the appends to the four
+typed tables; each micro-batch recomputes what those rows can influence. Every write is a
+recomputation from the tables, so a replayed micro-batch writes the same rows again and
+needs no txn ids. As a batch (:func:`run_batch`) it rebuilds every window and every gold
+table from the typed tables: stream and batch give the same tables.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import reduce
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
+
+from pipelines import catalog, crash_points
+from pipelines.config import Settings
+from pipelines.jobs import gold_job, silver_job
+from pipelines.silver import SilverParams
+from pipelines.silver_windows import chat_summary_minute, transactions_minute, viewer_timeseries
+from pipelines.spark import in_parallel, retry_on_conflict, sql_str
+
+QUERY_NAME = "settle"
+TYPED_TABLES = {t.event_type: t.name for t in catalog.typed()}  # event type -> table
+# window table -> (the event type it aggregates, how)
+WINDOW_TABLES: dict[str, tuple[str, Callable[[DataFrame, SilverParams], DataFrame]]] = {
+    "chat_summary_minute": (
+        "chat",
+        lambda df, p: chat_summary_minute(df, p.window_seconds, p.slide_seconds, p.top_emotes),
+    ),
+    "viewer_timeseries": (
+        "viewer",
+        lambda df, p: viewer_timeseries(df, p.window_seconds, p.slide_seconds),
+    ),
+    "transactions_minute": (
+        "transaction",
+        lambda df, p: transactions_minute(df, p.window_seconds, p.slide_seconds, p.base_currency),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TypeStats:
+    """New rows of one event type: their ts range (epoch µs), streams, and the earliest
+    time they reach (ts, or a broadcast start a metadata event announces)."""
+
+    min_us: int
+    max_us: int
+    streams: list[str]
+    since_us: int
+
+
+@dataclass(frozen=True)
+class SilverChange:
+    """What new silver rows change for one stream, as gold reads it (epoch seconds, bounds
+    included): ``ws_lo``..``ws_hi`` holds every window start the windows step recomputed
+    (None: no window changed), ``lo_s``..``hi_s`` the same range (None: only metadata
+    changed); no event is older than ``since_s``, nor any broadcast start announced."""
+
+    stream_id: str
+    ws_lo: int | None
+    ws_hi: int | None
+    lo_s: int | None
+    hi_s: int | None
+    since_s: int
+
+
+def _at(micros: int, shift_seconds: int = 0):
+    return F.timestamp_micros(F.lit(micros + shift_seconds * 1_000_000))
+
+
+def _typed(spark: SparkSession, settings: Settings, event_type: str) -> DataFrame:
+    return spark.read.format("delta").load(settings.table_path("silver", TYPED_TABLES[event_type]))
+
+
+def write_windows(
+    spark: SparkSession, settings: Settings, stats: dict[str, TypeStats] | None
+) -> None:
+    """Recompute the windows the new rows touch (``stats``; None: every window, a batch
+    rebuild) from the typed tables and replace them, the three tables side by side."""
+    p = SilverParams.from_settings(settings)
+
+    def write(table: str) -> None:
+        source_type, compute = WINDOW_TABLES[table]
+        typed = _typed(spark, settings, source_type)
+        path = settings.table_path("silver", table)
+        if stats is None:
+            writer = compute(typed, p).write.format("delta").mode("overwrite")
+            writer.save(path)
+            return
+        s = stats.get(source_type)
+        if s is None:
+            return
+        # Every window holding a new row starts in (min ts - window, max ts]; its rows lie
+        # in (min ts - window, max ts + window). Those windows are recomputed whole.
+        streams = ", ".join(sql_str(x) for x in s.streams)
+        lo, hi = s.min_us - p.window_seconds * 1_000_000, s.max_us
+        where = (
+            f"stream_id IN ({streams}) AND window_start > timestamp_micros({lo}) "
+            f"AND window_start <= timestamp_micros({hi})"
+        )
+        rows = typed.filter(
+            (F.col("ts") > _at(lo)) & (F.col("ts") < _at(hi, p.window_seconds))
+            & F.col("stream_id").isin(*s.streams)
+        )  # fmt: skip
+        writer = compute(rows, p).filter(F.expr(where)).write.format("delta")
+        writer = writer.mode("overwrite").option("replaceWhere", where)
+        retry_on_conflict(lambda: writer.save(path), what=path)
+
+    # A rebuild goes one table at a time, to keep its memory to one big job.
+    in_parallel(spark, write, WINDOW_TABLES, 1 if stats is None else len(WINDOW_TABLES))
+
+
+def silver_changes(stats: dict[str, TypeStats], window_seconds: int) -> list[SilverChange]:
+    """Per stream, the window starts :func:`write_windows` replaced and the earliest time
+    its new rows reach."""
+    windowed = {source_type for source_type, _ in WINDOW_TABLES.values()}
+    ranges: dict[str, list[int]] = {}
+    since: dict[str, int] = {}
+    for event_type, s in stats.items():
+        # Windows starting in (min ts − window, max ts]; whole seconds, widened outwards.
+        span = [s.min_us // 1_000_000 - window_seconds, -(-s.max_us // 1_000_000)]
+        for stream_id in s.streams:
+            bounds = ranges.setdefault(stream_id, [])
+            if event_type in windowed:
+                bounds.extend(span)
+            # Per event type, not per stream: early for some streams, which only costs work.
+            since[stream_id] = min(since.get(stream_id, s.since_us), s.since_us)
+    return [
+        SilverChange(stream_id, min(b, default=None), max(b, default=None),
+                     min(b, default=None), max(b, default=None), since[stream_id] // 1_000_000)
+        for stream_id, b in sorted(ranges.items())
+    ]  # fmt: skip
+
+
+# ---- stream -----------------------------------------------------------------------------
+def read_appends(spark: SparkSession, settings: Settings) -> DataFrame:
+    """Streaming (event_type, stream_id, ts, since_ts) of the rows appended to the typed
+    tables. A silver batch rebuild overwrites them (skipped here): the settle batch
+    rebuild that follows it recomputes everything."""
+    parts = []
+    for event_type, table in TYPED_TABLES.items():
+        appended = (
+            spark.readStream.format("delta")
+            .option("skipChangeCommits", "true")
+            .load(settings.table_path("silver", table))
+        )
+        since = F.least("ts", "started_at") if event_type == "stream_meta" else F.col("ts")
+        parts.append(
+            appended.select(
+                F.lit(event_type).alias("event_type"), "stream_id", "ts", since.alias("since_ts")
+            )
+        )
+    return reduce(DataFrame.unionByName, parts)
+
+
+def stats_of(rows: DataFrame) -> dict[str, TypeStats]:
+    """Per event type, the :class:`TypeStats` of ``rows`` (from :func:`read_appends`)."""
+    found = (
+        rows.groupBy("event_type")
+        .agg(
+            F.unix_micros(F.min("ts")).alias("lo"),
+            F.unix_micros(F.max("ts")).alias("hi"),
+            F.collect_set("stream_id").alias("streams"),
+            F.unix_micros(F.min("since_ts")).alias("since"),
+        )
+        .collect()
+    )
+    return {
+        r["event_type"]: TypeStats(r["lo"], r["hi"], sorted(r["streams"]), r["since"])
+        for r in found
+    }
+
+
+def settle_batch(batch_df: DataFrame, batch_id: int, settings: Settings) -> None:
+    """foreachBatch: the windows, then gold, for the typed rows in ``batch_df``."""
+    spark = batch_df.sparkSession
+    crash_points.begin_batch(QUERY_NAME, batch_id)
+    stats = stats_of(batch_df)
+    if stats:
+        write_windows(spark, settings, stats)
+        gold_job.upsert_changes(spark, settings, silver_changes(stats, settings.window_seconds))
+    crash_points.end_batch(QUERY_NAME)
+
+
+def start_stream(spark: SparkSession, settings: Settings, trigger: dict) -> StreamingQuery:
+    """Follow the typed tables into windows and gold; checkpoint ``checkpoint_path("settle")``.
+    A processing-time trigger runs every ``settle_seconds`` instead of the hot path's."""
+    silver_job.ensure_tables(spark, settings)
+    gold_job.ensure_gold_tables(spark, settings)
+    if "processingTime" in trigger:
+        trigger = {"processingTime": f"{settings.settle_seconds} seconds"}
+    return (
+        read_appends(spark, settings)
+        .writeStream.foreachBatch(functools.partial(settle_batch, settings=settings))
+        .option("checkpointLocation", settings.checkpoint_path(QUERY_NAME))
+        .queryName(QUERY_NAME)
+        .trigger(**trigger)
+        .start()
+    )
+
+
+# ---- batch ------------------------------------------------------------------------------
+def run_batch(spark: SparkSession, settings: Settings) -> dict[str, int]:
+    """Rebuild every window and gold table from the typed tables; row counts of each."""
+    silver_job.ensure_tables(spark, settings)
+    write_windows(spark, settings, None)
+    counts = {
+        f"silver.{t.name}": spark.read.format("delta").load(t.path(settings.lake_root)).count()
+        for t in catalog.windows()
+    }
+    return {**counts, **gold_job.run_batch(spark, settings)}
