@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     spark_master: str = "local[2]"
     spark_shuffle_partitions: int = Field(2, ge=1)
     spark_driver_memory: str = Field("2g", pattern=r"^\d+[mMgG]$")
-    spark_trigger_seconds: int = Field(5, ge=1)
+    spark_trigger_seconds: int = Field(1, ge=1)
     # The settle step (windows, gold, moments) runs on its own, slower cadence.
     settle_seconds: int = Field(15, ge=1)
     # Extra Spark settings, applied after Telemetra's own (env: a JSON object).
@@ -131,7 +131,7 @@ class Settings(BaseSettings):
     # App
     app_host: str = "127.0.0.1"
     app_port: int = Field(8501, ge=1024, le=65535)
-    app_refresh_seconds: int = Field(5, ge=1)
+    app_refresh_seconds: int = Field(2, ge=1)
 
     # Quality
     quality_suites_file: str = "conf/quality.yaml"

@@ -1,4 +1,5 @@
-"""The gold Delta tables as Arrow datasets, kept current for the query layer.
+"""The tables the query layer serves (gold, and silver's panes for the Live page) as Arrow
+datasets, kept current.
 
 Opened with the ``deltalake`` package (DuckDB's delta extension is not available
 everywhere). A table is re-read when its Delta version moves on, polled at most every
@@ -21,6 +22,8 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from pipelines import catalog
 
 GOLD_SCHEMAS = {t.name: t.schema for t in catalog.gold()}
+# What the query layer reads, by name: gold, and the hot path's panes (fresh windows).
+SERVED = {t.name: t for t in (*catalog.gold(), catalog.table("silver", "panes"))}
 
 
 @dataclass
@@ -32,7 +35,7 @@ class LoadedTable:
 
 
 class GoldTables:
-    """Thread-safe cache of ``<lake_root>/gold/<table>`` datasets, one per table."""
+    """Thread-safe cache of the :data:`SERVED` tables' datasets, one per table."""
 
     def __init__(
         self,
@@ -47,7 +50,7 @@ class GoldTables:
         self._loaded: dict[str, LoadedTable] = {}
 
     def path(self, table: str) -> str:
-        return catalog.table("gold", table).path(self.lake_root)
+        return SERVED[table].path(self.lake_root)
 
     def load(self, name: str) -> LoadedTable:
         """The table's current dataset, re-opened when its Delta version moved on."""
@@ -73,7 +76,8 @@ class GoldTables:
                 return LoadedTable(entry.table, dataset, version, now)
         path = self.path(name)
         if not DeltaTable.is_deltatable(path, storage_options=self._storage_options):
-            return LoadedTable(None, to_arrow_schema(GOLD_SCHEMAS[name]).empty_table(), None, now)
+            empty = to_arrow_schema(SERVED[name].schema).empty_table()
+            return LoadedTable(None, empty, None, now)
         table = DeltaTable(path, storage_options=self._storage_options)
         return LoadedTable(table, table.to_pyarrow_dataset(), table.version(), now)
 
@@ -82,7 +86,7 @@ def missing_message(missing: list[str], lake_root: str) -> str | None:
     """What to tell a reader when some gold tables do not exist yet."""
     if not missing:
         return None
-    names = ", ".join(f"gold/{name}" for name in missing)
+    names = ", ".join(SERVED[name].ref for name in missing)
     return (
         f"No data yet: {names} not found under {lake_root}. "
         "Start the pipeline (`telemetra run all`, or `telemetra up`) to fill the gold layer; "

@@ -43,15 +43,19 @@ _METRIC_COLUMNS = f"""
     tx_count, CAST(revenue AS DOUBLE) AS revenue, {_TILING} AS tiling"""
 # How far before a stream's last event its newest windows may start (window length, lag).
 _SNAPSHOT_SLACK = timedelta(hours=1)
-_SNAPSHOT = f"""
+
+
+def _snapshot_sql(metrics: str, streams: str) -> str:
+    """The snapshot over a minute-metrics relation and a streams relation."""
+    return f"""
     -- A live stream's windows that end after its newest event are still filling (a
     -- window 10 s into its minute holds a sixth of its chat): not shown as its newest,
     -- except in the stream's first minute, while no window is complete yet.
-    WITH filling AS (SELECT max(last_event_ts) AS after FROM streams
+    WITH filling AS (SELECT max(last_event_ts) AS after FROM {streams}
                      WHERE stream_id = $stream_id AND status = 'live'),
     windows AS (
         SELECT *, window_end <= coalesce((SELECT after FROM filling), window_end) AS complete
-        FROM stream_minute_metrics WHERE stream_id = $stream_id AND window_start >= $since),
+        FROM {metrics} WHERE stream_id = $stream_id AND window_start >= $since),
     m AS (SELECT * FROM windows
           WHERE complete OR NOT EXISTS (SELECT 1 FROM windows WHERE complete)),
     latest AS (SELECT * FROM m ORDER BY window_start DESC LIMIT 1),
@@ -80,10 +84,59 @@ _SNAPSHOT = f"""
            recent.tx_count AS tx_count_recent,
            coalesce(s.last_event_ts, latest.window_end) AS last_event_ts
     FROM (SELECT $stream_id AS stream_id) k
-    LEFT JOIN streams s ON s.stream_id = k.stream_id
+    LEFT JOIN {streams} s ON s.stream_id = k.stream_id
     LEFT JOIN latest ON true LEFT JOIN before ON true LEFT JOIN recent ON true
     LEFT JOIN seen ON true LEFT JOIN seen_before ON true
     WHERE s.stream_id IS NOT NULL OR latest.stream_id IS NOT NULL"""
+
+
+_SNAPSHOT = _snapshot_sql("stream_minute_metrics", "streams")
+# The Live page's windows, combined from the hot path's panes (``pipelines.silver_panes``
+# says how), so they are as fresh as the newest micro-batch: the columns of
+# stream_minute_metrics, for the stream $stream_id and window starts in [$lo, $hi).
+# Metadata-only panes make no window; a window's pane k starts k slides after it.
+_PANE_WINDOWS = """
+    pane AS (
+        SELECT * FROM panes
+        WHERE stream_id = $stream_id AND pane_start >= $lo
+          AND pane_start < $hi + to_seconds($window_s)
+          AND chat_count + viewer_samples + tx_count > 0),
+    covering AS (
+        SELECT pane.*, pane_start - to_seconds(k * $slide_s) AS window_start
+        FROM pane, range(0, $panes) r(k)),
+    live_minute_metrics AS (
+        SELECT stream_id, window_start, window_start + to_seconds($window_s) AS window_end,
+               sum(viewer_sum) / nullif(sum(viewer_samples), 0) AS avg_viewers,
+               max(viewer_max) AS max_viewers,
+               arg_max(last_viewer.viewer_count, last_viewer) AS last_viewers,
+               sum(chat_count)::BIGINT AS chat_count,
+               len(list_distinct(flatten(
+                   coalesce(list(chatters) FILTER (WHERE chatters IS NOT NULL), [])
+               )))::BIGINT AS unique_chatters,
+               (sum(sentiment_sum) / nullif(sum(sentiment_n), 0))::DOUBLE AS sentiment_mean,
+               sum(positive_count)::BIGINT AS positive_count,
+               sum(negative_count)::BIGINT AS negative_count,
+               sum(tx_count)::BIGINT AS tx_count,
+               coalesce(sum(revenue), 0)::DECIMAL(18, 2) AS revenue
+        FROM covering
+        WHERE window_start >= $lo AND window_start < $hi
+        GROUP BY stream_id, window_start),
+    live_streams AS (
+        -- A stream settling has not reached yet is live: its events are minutes old.
+        SELECT coalesce(s.stream_id, p.stream_id) AS stream_id,
+               coalesce(s.status, 'live') AS status, s.title,
+               s.category, s.language, s.started_at,
+               greatest(s.last_event_ts, p.last_ts) AS last_event_ts
+        FROM (SELECT * FROM streams WHERE stream_id = $stream_id) s
+        FULL JOIN (SELECT stream_id, max(last_ts) AS last_ts FROM panes
+                   WHERE stream_id = $stream_id AND pane_start >= $lo
+                   GROUP BY stream_id) p ON p.stream_id = s.stream_id)"""
+_FRESH_SNAPSHOT = (
+    "WITH "
+    + _PANE_WINDOWS
+    + ", "
+    + _snapshot_sql("live_minute_metrics", "live_streams").lstrip().removeprefix("WITH")
+)
 _BROADCASTS = """
     SELECT b.stream_id, b.broadcast_id, b.started_at, b.ended_at, b.ended_at IS NULL AS is_live,
            b.title, b.category, b.peak_viewers, b.avg_viewers, b.messages, b.unique_chatters,
@@ -97,6 +150,9 @@ class GoldQueries:
     """Read-only queries over ``<lake_root>/gold/*``; safe to share between threads.
 
     ``recheck_seconds`` bounds how often a table's Delta log is polled for a new version.
+    With ``fresh=True`` the live queries combine the hot path's panes (``silver/panes``)
+    into windows instead of reading the settled ``stream_minute_metrics``: seconds old
+    instead of a settle interval, the same numbers once settled.
     """
 
     def __init__(
@@ -104,8 +160,15 @@ class GoldQueries:
         lake_root: str,
         storage_options: dict[str, str] | None = None,
         recheck_seconds: float = 1.0,
+        window_seconds: int = 60,
+        slide_seconds: int = 10,
     ) -> None:
+        if window_seconds % slide_seconds:
+            raise ValueError("window_seconds must be a multiple of slide_seconds")
         self.lake_root = lake_root.rstrip("/")
+        # What the panes are combined into (the pipeline's window_seconds/slide_seconds).
+        self._panes = {"window_s": window_seconds, "slide_s": slide_seconds,
+                       "panes": window_seconds // slide_seconds}  # fmt: skip
         self.tables = GoldTables(lake_root, storage_options, recheck_seconds)
         self._con = duckdb.connect(":memory:", config={"enable_external_access": False})
 
@@ -149,7 +212,7 @@ class GoldQueries:
         return self._query(sql, {}, ["streams"])
 
     def live_snapshot(
-        self, stream_id: str, lookback: timedelta = timedelta(hours=1)
+        self, stream_id: str, lookback: timedelta = timedelta(hours=1), fresh: bool = False
     ) -> pd.DataFrame:
         """One row: the stream's metadata and its newest complete window, with the values
         one window length earlier (for deltas) and the revenue over ``lookback`` before that
@@ -158,15 +221,23 @@ class GoldQueries:
         (``streams.last_event_ts``) reaches its end; every window of a stream that is not
         live is. While none is complete (a stream's first minute) the newest filling one is
         taken and ``window_complete`` is false. Empty when the stream is unknown; metrics
-        null when it has none."""
+        null when it has none. ``fresh``: windows and newest event from the panes."""
         tables = ["stream_minute_metrics", "streams"]
+        sql = _SNAPSHOT
         params = {"stream_id": _id(stream_id, "stream_id"), "lookback": lookback}
+        if fresh:
+            tables, sql = ["panes", "streams"], _FRESH_SNAPSHOT
+            params = {**params, **self._panes, "hi": LATEST}
         # Read only the recent past when the streams table says when that is (a pushed-down
         # time filter); the whole history only if that finds no window.
         since = self._recent_since(stream_id, lookback)
-        frame = self._query(_SNAPSHOT, {**params, "since": since}, tables)
+
+        def from_(when: datetime) -> dict:
+            return {**params, "since": when, **({"lo": when} if fresh else {})}
+
+        frame = self._query(sql, from_(since), tables)
         if since > EARLIEST and frame["window_start"].isna().all():
-            frame = self._query(_SNAPSHOT, {**params, "since": EARLIEST}, tables)
+            frame = self._query(sql, from_(EARLIEST), tables)
         return frame
 
     def _recent_since(self, stream_id: str, lookback: timedelta) -> datetime:
@@ -183,17 +254,28 @@ class GoldQueries:
         start: datetime | None = None,
         end: datetime | None = None,
         with_emotes: bool = False,
+        fresh: bool = False,
     ) -> pd.DataFrame:
         """The stream's windows with ``start <= window_start < end``, oldest first.
 
         ``top_emotes`` (a list per window) only with ``with_emotes``: turning it into
-        Python objects costs more than the rest of the query."""
+        Python objects costs more than the rest of the query. ``fresh``: combined from
+        the panes (no ``top_emotes``; :meth:`top_emotes` sums the panes' emotes)."""
+        params = {"stream_id": _id(stream_id, "stream_id"), **_range(start, end)}
+        if fresh:
+            if with_emotes:
+                raise QueryInputError("fresh windows carry no top_emotes: use top_emotes()")
+            sql = f"""
+                WITH {_PANE_WINDOWS}
+                SELECT {_METRIC_COLUMNS} FROM live_minute_metrics ORDER BY window_start"""
+            params = {**params, **self._panes, "lo": params["start"], "hi": params["end"]}
+            del params["start"], params["end"]
+            return self._query(sql, params, ["panes", "streams"])
         emotes = ", top_emotes" if with_emotes else ""
         sql = f"""
             SELECT {_METRIC_COLUMNS}{emotes} FROM stream_minute_metrics
             WHERE stream_id = $stream_id AND window_start >= $start AND window_start < $end
             ORDER BY window_start"""
-        params = {"stream_id": _id(stream_id, "stream_id"), **_range(start, end)}
         return self._query(sql, params, ["stream_minute_metrics"])
 
     def top_emotes(
@@ -202,16 +284,28 @@ class GoldQueries:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 10,
+        fresh: bool = False,
     ) -> pd.DataFrame:
-        """Emote counts over the range (from each window's top list), most used first."""
+        """Emote counts over the range, most used first: from each tiling window's top
+        list of the windows starting in ``[start, end)``; ``fresh``: every emote of the
+        panes those windows cover, counted exactly."""
+        params = {"stream_id": _id(stream_id, "stream_id"), "limit": _count(limit, "limit"),
+                  **_range(start, end)}  # fmt: skip
+        if fresh:
+            sql = """
+                SELECT e.emote AS emote, sum(e."count")::BIGINT AS "count"
+                FROM (SELECT unnest(emote_counts) AS e FROM panes
+                      WHERE stream_id = $stream_id AND pane_start >= $start
+                            AND pane_start < $end + to_seconds($window_s))
+                GROUP BY e.emote ORDER BY "count" DESC, emote LIMIT $limit"""
+            params["window_s"] = self._panes["window_s"]
+            return self._query(sql, params, ["panes"])
         sql = f"""
             SELECT e.emote AS emote, sum(e."count")::BIGINT AS "count"
             FROM (SELECT unnest(top_emotes) AS e FROM stream_minute_metrics
                   WHERE stream_id = $stream_id AND window_start >= $start
                         AND window_start < $end AND {_TILING})
             GROUP BY e.emote ORDER BY "count" DESC, emote LIMIT $limit"""
-        params = {"stream_id": _id(stream_id, "stream_id"), "limit": _count(limit, "limit"),
-                  **_range(start, end)}  # fmt: skip
         return self._query(sql, params, ["stream_minute_metrics"])
 
     # ---- moments --------------------------------------------------------------------

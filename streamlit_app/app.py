@@ -37,6 +37,7 @@ set_page_context(
         tz=tz,
         refresh_seconds=settings.app_refresh_seconds,
         currency=settings.base_currency,
+        panes=(settings.window_seconds, settings.slide_seconds),
     )
 )
 pages.run()

@@ -1,8 +1,9 @@
-"""A crash at every write boundary of a micro-batch (issue 21).
+"""A crash at every write boundary of a micro-batch (issue 21), of both queries.
 
-The pipeline (``telemetra run all``) runs as a process of its own with the test-only
-``test_kill_after_commit`` setting, which SIGKILLs it and its JVM right after the k-th
-Delta commit of one micro-batch (``pipelines.crash_points``). Then it is restarted (here,
+The pipeline (``telemetra run all``: the hot query, then the settle query) runs as a
+process of its own with the test-only ``test_kill_after_commit`` setting, which SIGKILLs
+it and its JVM right after the k-th Delta commit of one micro-batch of one query
+(``pipelines.crash_points``). Then it is restarted (here,
 in the test's Spark session, whose JVM is warm) and must finish the batch as if nothing
 had happened. One lake and one set of topics serve every k: chunk k of records goes in,
 the batch that carries it is killed after its k-th commit, the restart recovers it, and
@@ -66,11 +67,13 @@ def _chunk(settings, k: int) -> ProduceStats:
     return with_extra(stats, Counter(t for t, _, _ in records), good=good)
 
 
-def _newest_planned_batch(spark, settings) -> int:
-    """The newest batch id in the medallion query's offset log (planned, maybe not done)."""
-    fs, offsets = hadoop_path(spark, settings.checkpoint_path(runner.MEDALLION) + "/offsets")
+def _newest_planned_batch(spark, settings, query: str) -> int:
+    """The newest batch id in a query's offset log (planned, maybe not done); -1: none."""
+    fs, offsets = hadoop_path(spark, settings.checkpoint_path(query) + "/offsets")
+    if not fs.exists(offsets):
+        return -1
     names = [status.getPath().getName() for status in fs.listStatus(offsets)]
-    return max(int(n) for n in names if n.isdigit())
+    return max((int(n) for n in names if n.isdigit()), default=-1)
 
 
 def _books(settings, sent: ProduceStats) -> dict[str, int]:
@@ -88,27 +91,35 @@ def _books(settings, sent: ProduceStats) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def crashed_at_every_boundary(spark, kafka_broker, tmp_path_factory):
-    """Runs the whole scenario; returns (settings, commits per batch, the books after each
-    restart as (k, the commit the kill followed, the guarantees broken))."""
+    """Runs the whole scenario; returns (settings, commits per batch of each query, the
+    books after each restart as (query, k, the commit the kill followed, the guarantees
+    broken)). The hot query's boundaries come first, then the settle query's."""
     root = tmp_path_factory.mktemp("boundaries")
     settings = with_fresh_topics(kafka_broker, root, "crash")
     sent = _chunk(settings, 0)
     runner.run_stream(spark, settings, "all", AVAILABLE_NOW)  # a clean batch: count commits
-    commits = crash_points.commits_per_batch[_newest_planned_batch(spark, settings)]
-    books = [(0, "no kill", _books(settings, sent))]
-    for k in range(1, commits + 1):
-        sent.add(_chunk(settings, k))
-        batch = _newest_planned_batch(spark, settings) + 1
-        log_path = root / f"kill-{k}.log"
-        proc = start_pipeline(settings, log_path, "all", "--trigger", "availableNow",
-                              TELEMETRA_TEST_KILL_AFTER_COMMIT=f"{batch}:{k}")  # fmt: skip
-        code = proc.wait(timeout=600)
-        log = log_path.read_text()
-        assert code == -signal.SIGKILL, f"k={k}: exit {code}, not killed\n{log[-3000:]}"
-        last = [line for line in log.splitlines() if "test_kill_after_commit" in line]
-        where = last[-1].split("SIGKILL ")[-1] if last else "?"
-        runner.run_stream(spark, settings, "all", AVAILABLE_NOW)  # the restart
-        books.append((k, where, _books(settings, sent)))
+    queries = (runner.MEDALLION, runner.SETTLE)
+    commits = {
+        q: crash_points.commits_per_batch[(q, _newest_planned_batch(spark, settings, q))]
+        for q in queries
+    }
+    books = [("none", 0, "no kill", _books(settings, sent))]
+    chunk = 0
+    for query in queries:
+        for k in range(1, commits[query] + 1):
+            chunk += 1
+            sent.add(_chunk(settings, chunk))
+            batch = _newest_planned_batch(spark, settings, query) + 1
+            log_path = root / f"kill-{query}-{k}.log"
+            kill = {"TELEMETRA_TEST_KILL_AFTER_COMMIT": f"{query}:{batch}:{k}"}
+            proc = start_pipeline(settings, log_path, "all", "--trigger", "availableNow", **kill)
+            code = proc.wait(timeout=600)
+            log = log_path.read_text()
+            assert code == -signal.SIGKILL, f"{query} k={k}: exit {code}, not killed\n{log[-3000:]}"
+            last = [line for line in log.splitlines() if "test_kill_after_commit" in line]
+            where = last[-1].split("SIGKILL ")[-1] if last else "?"
+            runner.run_stream(spark, settings, "all", AVAILABLE_NOW)  # the restart
+            books.append((query, k, where, _books(settings, sent)))
     return settings, commits, books
 
 
@@ -116,22 +127,26 @@ def crashed_at_every_boundary(spark, kafka_broker, tmp_path_factory):
 @pytest.mark.timeout(2400)
 def test_a_crash_after_any_commit_loses_and_doubles_nothing(crashed_at_every_boundary):
     _, commits, books = crashed_at_every_boundary
-    assert commits >= 3, f"a batch made only {commits} commits"
-    assert [k for k, _, _ in books] == list(range(commits + 1))
-    broken = {k: (where, figures) for k, where, figures in books if figures}
+    # the hot path: bronze, quarantine, 4 typed tables, panes, watermarks (at most)
+    assert 3 <= commits[runner.MEDALLION] <= 8, commits
+    # settling: 3 window tables, 5 gold tables
+    assert commits[runner.SETTLE] == 8, commits
+    expected = [(q, k) for q in commits for k in range(1, commits[q] + 1)]
+    assert [(q, k) for q, k, _, _ in books[1:]] == expected
+    broken = {f"{q}:{k}": (where, figures) for q, k, where, figures in books if figures}
     assert not broken, json.dumps(broken, indent=1)
 
 
 @pytest.mark.integration
 @pytest.mark.timeout(1200)
 def test_after_the_crashes_stream_equals_batch(spark, crashed_at_every_boundary, tmp_path):
-    settings, commits, _ = crashed_at_every_boundary
+    settings, commits, books = crashed_at_every_boundary
     reasons = Counter(
         {r["reason"]: r["count"]
          for r in read_table(spark, settings, "silver", "quarantine").groupBy("reason").count()
          .collect()}
     )  # fmt: skip
-    chunks = commits + 1
+    chunks = len(books)
     # each chunk: its 1970 event, its late viewer count; every chunk but the first: an echo
     assert reasons["bad_timestamp"] >= chunks
     assert reasons["late"] >= chunks

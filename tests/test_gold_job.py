@@ -1,11 +1,22 @@
-"""Gold job on a small silver lake: batch finds the moments; streaming over silver's change
-feed, fed in two steps (appends and MERGE updates in between), ends equal to a batch
-rebuild of the final silver; reruns change nothing.
+"""Gold on a small silver lake, as the settle step runs it.
 
-Silver (default settings: 60 s windows sliding 10 s, 600 s baseline, 12 windows minimum;
-chat z-threshold 4, which this module pins: the default is now 8),
+Three ways in:
+
+1. Hand-built window tables (so the moments can be worked out by hand), brought into gold
+   by ``gold_job.upsert_changes`` in two steps (new windows, revised windows and more
+   events in between), each step told what changed per stream (``SilverChange``, derived
+   here from the rows written): gold ends equal to a batch rebuild of the final silver,
+   finds the moments below, and reruns change nothing.
+2. The settle query itself (``settle_job.start_stream``, availableNow) over typed silver
+   rows appended in two steps, the second revising windows the first wrote: the windows it
+   writes hold the chat counted by hand, and windows and gold equal a settle batch rebuild.
+3. One settle micro-batch (``settle_job.settle_batch``) run twice, as a replay after a
+   crash: every window and gold table holds the same rows afterwards.
+
+Hand-built windows (default settings: 60 s windows sliding 10 s, 600 s baseline, 12
+windows minimum; chat z-threshold 4, which this module pins: the default is now 8),
 window i starts at T0 + 10 i s; part 1 holds windows 0..119, part 2 adds 120..149 and
-updates 117..119:
+revises 117..119:
 - alpha: chat 18/20/22; spikes of 120 in windows 108..113 and of 200 in 140..145. The
   second spike's baseline holds the first (mean ~30, std ~30): 120 would not be enough.
 - beta: viewers 500, then a raid: max 900 from window 115 on, while its baseline mean
@@ -19,18 +30,22 @@ Expected moments, worked out from those numbers:
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from pipelines.jobs import gold_job
+from pipelines.jobs import gold_job, settle_job, silver_job
+from pipelines.jobs.settle_job import SilverChange
 from pipelines.schemas import (
     CHAT_MESSAGES,
     CHAT_SUMMARY_MINUTE,
     STREAM_META,
+    STREAM_WATERMARKS,
     TRANSACTIONS,
     TRANSACTIONS_MINUTE,
     VIEWER_COUNTS,
@@ -49,7 +64,10 @@ def settings(settings):
     return settings.model_copy(update={"moment_chat_z": 4.0})
 
 
-WATERMARKS = "stream_id string, max_event_ts timestamp"
+WINDOWS = ("chat_summary_minute", "viewer_timeseries", "transactions_minute")
+WINDOW_SCHEMAS = (CHAT_SUMMARY_MINUTE, VIEWER_TIMESERIES, TRANSACTIONS_MINUTE)
+TYPED = ("chat_messages", "stream_meta", "viewer_counts", "transactions")
+TYPED_SCHEMAS = (CHAT_MESSAGES, STREAM_META, VIEWER_COUNTS, TRANSACTIONS)
 
 
 def w(i: int) -> datetime:
@@ -170,17 +188,37 @@ def events_part2():
     return chats, metas, viewers, sales
 
 
-def write_silver(spark, settings, aggregates, events, watermarks, merge_chat=False) -> None:
-    """Append aggregates and events; with ``merge_chat`` the chat windows are upserted
-    (MERGE, as silver does while windows are open: the change feed then holds updates)."""
-    schemas = (CHAT_SUMMARY_MINUTE, VIEWER_TIMESERIES, TRANSACTIONS_MINUTE)
-    for table, schema, rows in zip(gold_job.SILVER_AGGREGATES, schemas, aggregates, strict=True):
-        path = settings.table_path("silver", table)
-        DeltaTable.createIfNotExists(spark).location(path).addColumns(schema).property(
-            "delta.enableChangeDataFeed", "true"
-        ).execute()
+def epoch(t: datetime) -> int:
+    return int(t.timestamp())
+
+
+def write_watermarks(spark, settings, watermarks) -> None:
+    """silver/stream_watermarks: (stream_id, max_event_ts) rows, the other columns null."""
+    given = spark.createDataFrame(watermarks, "stream_id string, max_event_ts timestamp")
+    full = given.select(
+        *[F.col(f.name) if f.name in given.columns else F.lit(None).cast(f.dataType).alias(f.name)
+          for f in STREAM_WATERMARKS]
+    )  # fmt: skip
+    full.write.format("delta").mode("overwrite").save(
+        settings.table_path("silver", "stream_watermarks")
+    )
+
+
+def write_typed(spark, settings, events) -> None:
+    """Append (chat, meta, viewers, sales) rows to the four typed silver tables."""
+    for table, schema, rows in zip(TYPED, TYPED_SCHEMAS, events, strict=True):
         df = spark.createDataFrame(rows, schema)
-        if merge_chat and table == "chat_summary_minute":
+        df.write.format("delta").mode("append").save(settings.table_path("silver", table))
+
+
+def write_silver(spark, settings, aggregates, events, watermarks, revise_chat=False) -> None:
+    """Append hand-built window rows and typed events; with ``revise_chat`` the chat windows
+    given replace the stored ones with the same key (MERGE) and new ones are added."""
+    for table, schema, rows in zip(WINDOWS, WINDOW_SCHEMAS, aggregates, strict=True):
+        path = settings.table_path("silver", table)
+        DeltaTable.createIfNotExists(spark).location(path).addColumns(schema).execute()
+        df = spark.createDataFrame(rows, schema)
+        if revise_chat and table == "chat_summary_minute":
             (
                 DeltaTable.forPath(spark, path)
                 .alias("t")
@@ -193,23 +231,40 @@ def write_silver(spark, settings, aggregates, events, watermarks, merge_chat=Fal
             )
         else:
             df.write.format("delta").mode("append").save(path)
-    schemas = (CHAT_MESSAGES, STREAM_META, VIEWER_COUNTS, TRANSACTIONS)
-    for table, schema, rows in zip(
-        ("chat_messages", "stream_meta", "viewer_counts", "transactions"), schemas, events,
-        strict=True,
-    ):  # fmt: skip
-        df = spark.createDataFrame(rows, schema)
-        df.write.format("delta").mode("append").save(settings.table_path("silver", table))
-    spark.createDataFrame(watermarks, WATERMARKS).write.format("delta").mode("overwrite").save(
-        settings.table_path("silver", "stream_watermarks")
-    )
+    write_typed(spark, settings, events)
+    write_watermarks(spark, settings, watermarks)
 
 
-def stream_once(spark, settings) -> None:
-    query = gold_job.start_stream(spark, settings, AVAILABLE_NOW)
-    query.awaitTermination()
-    assert query.exception() is None
-    assert query.name == "gold"
+def changes_of(aggregates, events, window_seconds: int = 60) -> list[SilverChange]:
+    """What writing ``aggregates`` and ``events`` changed in silver, per stream, in the
+    terms gold reads (epoch seconds, bounds included): the window starts written; those
+    and every window start a new chat message can fall in, [ts - window, ts]; the earliest
+    window start, event time or announced broadcast start. Stream metadata alone reaches no
+    window."""
+    starts: dict[str, list[int]] = {}
+    reach: dict[str, list[int]] = {}
+    since: dict[str, list[int]] = {}
+    for rows in aggregates:
+        for r in rows:  # (stream_id, window_start, ...)
+            starts.setdefault(r[0], []).append(epoch(r[1]))
+            since.setdefault(r[0], []).append(epoch(r[1]))
+    chats, metas, viewers, sales = events
+    for r in chats:  # (event_id, stream_id, ts, ...)
+        reach.setdefault(r[1], []).extend([epoch(r[2]) - window_seconds, epoch(r[2])])
+    for r in [*chats, *metas, *viewers, *sales]:
+        since.setdefault(r[1], []).append(epoch(r[2]))
+    for r in metas:
+        if r[7] is not None:  # started_at
+            since[r[1]].append(epoch(r[7]))
+    out = []
+    for stream_id in sorted(since):
+        ws = starts.get(stream_id, [])
+        span = ws + reach.get(stream_id, [])
+        out.append(
+            SilverChange(stream_id, min(ws, default=None), max(ws, default=None),
+                         min(span, default=None), max(span, default=None), min(since[stream_id]))
+        )  # fmt: skip
+    return out
 
 
 def gold_snapshot(spark, settings) -> dict[str, list]:
@@ -228,14 +283,20 @@ def span(stream, kind, start: datetime, end: datetime) -> tuple:
     return (stream, kind, start.timestamp(), end.timestamp())
 
 
-# Two streaming runs and two rebuilds: minutes on a busy 2-core machine.
+def upsert(spark, settings, aggregates, events, watermarks, revise_chat=False) -> None:
+    """Write silver, then bring gold up to date the way a settle micro-batch does."""
+    write_silver(spark, settings, aggregates, events, watermarks, revise_chat)
+    gold_job.upsert_changes(spark, settings, changes_of(aggregates, events))
+
+
+# Two incremental steps and two rebuilds: minutes on a busy 2-core machine.
 @pytest.mark.timeout(3600)
-def test_stream_equals_batch_and_reruns_change_nothing(spark, settings):
-    write_silver(
+def test_incremental_gold_equals_batch_and_reruns_change_nothing(spark, settings):
+    gold_job.ensure_gold_tables(spark, settings)
+    upsert(
         spark, settings, aggregate_rows(range(120)), events_part1(),
         [("alpha", at(20)), ("beta", at(20))],
     )  # fmt: skip
-    stream_once(spark, settings)
     first = gold_snapshot(spark, settings)
     assert moment_spans(first["moments"]) == {
         span("alpha", "chat_spike", at(18), at(19, 50)),
@@ -246,11 +307,10 @@ def test_stream_equals_batch_and_reruns_change_nothing(spark, settings):
     # Part 2: chat windows 117..119 revised (late chat), windows 120..149 new, more events.
     chat_rev = aggregate_rows(range(117, 120), chat_bump=2)[0]
     chat_new, viewers_new, sales_new = aggregate_rows(range(120, 150))
-    write_silver(
+    upsert(
         spark, settings, (chat_rev + chat_new, viewers_new, sales_new), events_part2(),
-        [("alpha", at(25, 50)), ("beta", at(25, 50))], merge_chat=True,
+        [("alpha", at(25, 50)), ("beta", at(25, 50))], revise_chat=True,
     )  # fmt: skip
-    stream_once(spark, settings)
     streamed = gold_snapshot(spark, settings)
 
     counts = gold_job.run_batch(spark, settings)
@@ -262,6 +322,9 @@ def test_stream_equals_batch_and_reruns_change_nothing(spark, settings):
         span("beta", "raid", at(19, 10), at(25, 50)),
         span("beta", "revenue_burst", at(21, 40), at(22, 40)),
     }
+    revised = {r.window_start.timestamp(): r.chat_count for r in streamed["stream_minute_metrics"]
+               if r.stream_id == "alpha"}  # fmt: skip
+    assert revised[w(117).timestamp()] == alpha_chat(117) + 2
     for table in gold_job.GOLD_TABLES:
         assert streamed[table] == batch[table], table
 
@@ -306,33 +369,123 @@ def test_first_affected_broadcast():
     assert gold_job.first_affected([], 100) is None  # a stream gold has not summarized yet
 
 
-def test_replayed_batch_writes_the_same_rows(spark, settings):
-    # The same micro-batch written twice (a replay after a crash): gold recomputes the same
-    # parts from the same silver, so every table holds exactly the same rows afterwards.
-    write_silver(spark, settings, aggregate_rows(range(3)), ([], [], [], []), [("alpha", at(1))])
-    gold_job.ensure_gold_tables(spark, settings)
-    changes = (
-        spark.read.format("delta")
-        .load(settings.table_path("silver", "chat_summary_minute"))
-        .select(
-            "stream_id",
-            "window_start",
-            F.unix_seconds("window_start").alias("lo_s"),
-            F.unix_seconds("window_start").alias("hi_s"),
-            F.unix_seconds("window_start").alias("since_s"),
-        )
+def chat_windows(chats, window_seconds: int = 60, slide_seconds: int = 10) -> Counter:
+    """chat_count per (stream, window start), counted by hand from the messages' times."""
+    counts: Counter = Counter()
+    for r in chats:  # (event_id, stream_id, ts, ...)
+        t = r[2]
+        start = t.replace(microsecond=0) - timedelta(seconds=t.second % slide_seconds)
+        for k in range(window_seconds // slide_seconds):
+            counts[(r[1], (start - timedelta(seconds=k * slide_seconds)).timestamp())] += 1
+    return counts
+
+
+def chat_counts(spark, settings, layer: str, table: str) -> Counter:
+    rows = (
+        spark.read.format("delta").load(settings.table_path(layer, table))
+        .filter(F.col("chat_count") > 0).collect()
+    )  # fmt: skip
+    return Counter({(r.stream_id, r.window_start.timestamp()): r.chat_count for r in rows})
+
+
+def window_snapshot(spark, settings) -> dict[str, list]:
+    return {
+        t: sorted(spark.read.format("delta").load(settings.table_path("silver", t)).collect(),
+                  key=lambda r: (r.stream_id, r.window_start))
+        for t in WINDOWS
+    }  # fmt: skip
+
+
+def settle_once(spark, settings) -> None:
+    query = settle_job.start_stream(spark, settings, AVAILABLE_NOW)
+    query.awaitTermination()
+    assert query.exception() is None
+    assert query.name == "settle"
+
+
+# Two streaming runs and a rebuild: minutes on a busy 2-core machine.
+@pytest.mark.timeout(3600)
+def test_the_settle_query_brings_typed_rows_into_windows_and_gold(spark, settings):
+    silver_job.ensure_tables(spark, settings)
+    part1 = events_part1()
+    write_typed(spark, settings, part1)
+    write_watermarks(spark, settings, [("alpha", at(20)), ("beta", at(20))])
+    settle_once(spark, settings)
+    assert chat_counts(spark, settings, "silver", "chat_summary_minute") == chat_windows(part1[0])
+
+    # Part 2: later events, and late chat in windows part 1 already wrote.
+    late = [chat_msg("alpha", at(18, 58), "late1", "PogChamp", ["PogChamp"]),
+            chat_msg("beta", at(10, 45), "late2", "hi", [])]  # fmt: skip
+    chats2, metas2, viewers2, sales2 = events_part2()
+    write_typed(spark, settings, (chats2 + late, metas2, viewers2, sales2))
+    write_watermarks(spark, settings, [("alpha", at(25, 50)), ("beta", at(25, 50))])
+    settle_once(spark, settings)
+    windows, streamed = window_snapshot(spark, settings), gold_snapshot(spark, settings)
+
+    expected = chat_windows(part1[0] + chats2 + late)
+    assert expected[("alpha", at(18, 10).timestamp())] == 1 + 8 + 1  # 12:18:15, fans, late
+    assert chat_counts(spark, settings, "silver", "chat_summary_minute") == expected
+    assert chat_counts(spark, settings, "gold", "stream_minute_metrics") == expected
+
+    counts = settle_job.run_batch(spark, settings)
+    assert counts["silver.chat_summary_minute"] == len(expected)
+    assert window_snapshot(spark, settings) == windows
+    assert gold_snapshot(spark, settings) == streamed
+
+    gamma = sorted(
+        (r.started_at.timestamp(), r.ended_at.timestamp(), r.title, r.messages)
+        for r in streamed["stream_summary"]
+        if r.stream_id == "gamma"
     )
+    assert gamma == [
+        (at(1).timestamp(), at(4).timestamp(), "G1", 3),  # chat at 12:01-12:03
+        (at(8).timestamp(), at(10).timestamp(), "G2", 1),  # 12:09; closed by G3's start
+        (at(10).timestamp(), at(19).timestamp(), "G3", 3),  # 12:10, 12:15, 12:16
+    ]
+    streams = {r.stream_id: (r.status, r.title) for r in streamed["streams"]}
+    assert streams == {
+        "alpha": ("offline", "Alpha A"),
+        "beta": ("live", "Beta raid!"),
+        "gamma": ("offline", "G3"),
+    }
+    assert Path(settings.checkpoint_path("settle"), "commits").is_dir()
+    assert not Path(settings.checkpoint_path("gold")).exists()
+
+
+def test_a_replayed_settle_batch_writes_the_same_rows(spark, settings):
+    # The same micro-batch settled twice (a replay after a crash): the windows and gold are
+    # recomputed from the same silver, so every table holds exactly the same rows afterwards.
+    silver_job.ensure_tables(spark, settings)
+    gold_job.ensure_gold_tables(spark, settings)
+    write_typed(spark, settings, (
+        [chat_msg("alpha", at(0, 5), "u1", "hi", [])],
+        [meta("alpha", at(0), "live", "A", at(0))],
+        [viewer("beta", at(0, 5), 100)],
+        [],
+    ))  # fmt: skip
+    write_watermarks(spark, settings, [("alpha", at(0, 5)), ("beta", at(0, 5))])
+    # What the settle query reads for those appends (settle_job.read_appends).
+    appended = spark.createDataFrame(
+        [("chat", "alpha", at(0, 5), at(0, 5)), ("stream_meta", "alpha", at(0), at(0)),
+         ("viewer", "beta", at(0, 5), at(0, 5))],
+        "event_type string, stream_id string, ts timestamp, since_ts timestamp",
+    )  # fmt: skip
+    shape = [(f.name, f.dataType) for f in settle_job.read_appends(spark, settings).schema]
+    assert [(f.name, f.dataType) for f in appended.schema] == shape
 
     def contents():
+        tables = [("silver", t) for t in WINDOWS] + [("gold", t) for t in gold_job.GOLD_TABLES]
         return {
-            t: sorted(map(repr, spark.read.format("delta").load(settings.table_path("gold", t))
+            t: sorted(map(repr, spark.read.format("delta").load(settings.table_path(layer, t))
                           .collect()))
-            for t in gold_job.GOLD_TABLES
+            for layer, t in tables
         }  # fmt: skip
 
-    gold_job.upsert_gold_batch(changes, 7, settings)
+    settle_job.settle_batch(appended, 7, settings)
     written = contents()
-    assert len(written["stream_minute_metrics"]) == 6
-    assert len(written["streams"]) == 1
-    gold_job.upsert_gold_batch(changes, 7, settings)
+    # 12:00:05 falls in the six windows starting 11:59:20 .. 12:00:00.
+    assert len(written["chat_summary_minute"]) == len(written["viewer_timeseries"]) == 6
+    assert len(written["stream_minute_metrics"]) == 12  # alpha's chat, beta's viewers
+    assert len(written["streams"]) == 2
+    settle_job.settle_batch(appended, 7, settings)
     assert contents() == written

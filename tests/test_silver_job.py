@@ -10,9 +10,10 @@ Bronze holds 21 records in two appends (ingest 12:10 and 12:11). By hand:
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 from chispa import assert_df_equality
 from delta.tables import DeltaTable
@@ -28,6 +29,7 @@ from pipelines.jobs.silver_job import (
     start_stream,
 )
 from pipelines.jobs.silver_process import TYPED_TABLES
+from pipelines.queries import GoldQueries
 
 SECOND = ARRIVAL + timedelta(minutes=1)
 THIRD = ARRIVAL + timedelta(minutes=2)
@@ -295,3 +297,64 @@ def test_panes_by_hand(spark, batch_lake):
         1, Decimal("10.80"), Decimal("10.80"),
     )  # fmt: skip
     assert second["viewer_samples"] == 0 and second["last_viewer"] is None
+
+
+def test_fresh_window_by_hand(batch_lake):
+    """The Live page's window [12:00:00, 12:01:00) of s1, combined by DuckDB from the
+    panes, has the numbers worked out by hand in test_batch_windows_by_hand."""
+    settings, _ = batch_lake
+    q = GoldQueries(settings.lake_root, window_seconds=60, slide_seconds=10)
+    fresh = q.minute_metrics("s1", start=at(0), end=at(1), fresh=True)
+    (w,) = fresh.to_dict("records")
+    assert (w["chat_count"], w["unique_chatters"], w["positive_count"], w["negative_count"]) == (
+        4, 3, 3, 1,
+    )  # fmt: skip
+    mean = (0.827130 - 0.318211 + 0.128037 + 0.612372) / 4
+    assert w["sentiment_mean"] == pytest.approx(mean, abs=1e-5)
+    assert (w["avg_viewers"], w["max_viewers"], w["last_viewers"]) == (110.0, 120, 120)
+    assert (w["tx_count"], w["revenue"]) == (3, pytest.approx(16.79))
+    emotes = q.top_emotes("s1", start=at(0), end=at(1), fresh=True)
+    # panes [12:00:00, 12:01:00) of s1: c1 PogChamp, c3 Kappa, c5 LUL LUL
+    assert list(emotes.itertuples(index=False, name=None)) == [
+        ("LUL", 2), ("Kappa", 1), ("PogChamp", 1),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("lake", ["batch_lake", "stream_lake"])
+def test_panes_combine_into_the_settled_windows(spark, request, lake):
+    """Every window DuckDB combines from the panes equals the window the settle step
+    computed from the typed rows (pipelines.silver_windows), late rows and duplicates
+    quarantined alike; the stream lake's panes come from two micro-batches."""
+    settings = request.getfixturevalue(lake)[0]
+    q = GoldQueries(settings.lake_root, window_seconds=60, slide_seconds=10)
+    chat = {(r["stream_id"], r["window_start"]): r
+            for r in table(spark, settings, "chat_summary_minute").collect()}  # fmt: skip
+    viewers = {(r["stream_id"], r["window_start"]): r
+               for r in table(spark, settings, "viewer_timeseries").collect()}  # fmt: skip
+    tx = {(r["stream_id"], r["window_start"]): r
+          for r in table(spark, settings, "transactions_minute").collect()}  # fmt: skip
+    seen = set()
+    for stream in ("s1", "s2"):
+        for w in q.minute_metrics(stream, fresh=True).to_dict("records"):
+            # Spark hands back naive local times; DuckDB UTC ones
+            key = (stream, w["window_start"].tz_convert(None).to_pydatetime())
+            key = (stream, key[1].replace(tzinfo=UTC).astimezone().replace(tzinfo=None))
+            seen.add(key)
+            c, v, t = chat.get(key), viewers.get(key), tx.get(key)
+            assert w["chat_count"] == (c["chat_count"] if c else 0), key
+            assert w["unique_chatters"] == (c["unique_chatters"] if c else 0), key
+            if c is not None:
+                assert w["sentiment_mean"] == pytest.approx(c["sentiment_mean"], abs=1e-12)
+                assert (w["positive_count"], w["negative_count"]) == (
+                    c["positive_count"], c["negative_count"],
+                )  # fmt: skip
+            if v is None:
+                assert pd.isna(w["last_viewers"]), key
+            else:
+                assert w["avg_viewers"] == pytest.approx(v["avg_viewers"], rel=1e-12)
+                assert (w["max_viewers"], w["last_viewers"]) == (
+                    v["max_viewers"], v["last_viewers"],
+                )  # fmt: skip
+            assert w["tx_count"] == (t["tx_count"] if t else 0), key
+            assert w["revenue"] == pytest.approx(float(t["revenue"]) if t else 0.0), key
+    assert seen == set(chat) | set(viewers) | set(tx)

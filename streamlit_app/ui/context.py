@@ -48,25 +48,29 @@ QUERY_METHODS = frozenset(
 
 
 @st.cache_resource(show_spinner=False)
-def get_queries(lake_root: str) -> GoldQueries:
-    """One query layer (one DuckDB connection) per lake, shared by every session."""
-    return GoldQueries(lake_root)
+def get_queries(lake_root: str, panes: tuple[int, int] = (60, 10)) -> GoldQueries:
+    """One query layer (one DuckDB connection) per lake, shared by every session;
+    ``panes``: the pipeline's (window_seconds, slide_seconds)."""
+    return GoldQueries(lake_root, window_seconds=panes[0], slide_seconds=panes[1])
 
 
 # ttl only frees memory; freshness comes from the time bucket in the key.
 @st.cache_data(ttl=600, max_entries=1024, show_spinner=False)
 def _cached_query(
-    lake_root: str, bucket: int, method: str, args: tuple, kwargs: tuple
+    lake_root: str, panes: tuple[int, int], bucket: int, method: str, args: tuple, kwargs: tuple
 ) -> pd.DataFrame:
-    return getattr(get_queries(lake_root), method)(*args, **dict(kwargs))
+    return getattr(get_queries(lake_root, panes), method)(*args, **dict(kwargs))
 
 
 class CachedQueries:
     """``GoldQueries``' methods, answered from ``st.cache_data`` for one refresh interval."""
 
-    def __init__(self, lake_root: str, refresh_seconds: int) -> None:
+    def __init__(
+        self, lake_root: str, refresh_seconds: int, panes: tuple[int, int] = (60, 10)
+    ) -> None:
         self.lake_root = lake_root
         self.refresh_seconds = refresh_seconds
+        self.panes = panes
 
     def __getattr__(self, method: str) -> Callable[..., pd.DataFrame]:
         if method not in QUERY_METHODS:
@@ -75,7 +79,7 @@ class CachedQueries:
         def call(*args, **kwargs) -> pd.DataFrame:
             bucket = int(time.time() // self.refresh_seconds)
             return _cached_query(
-                self.lake_root, bucket, method, args, tuple(sorted(kwargs.items()))
+                self.lake_root, self.panes, bucket, method, args, tuple(sorted(kwargs.items()))
             )
 
         return call
@@ -87,10 +91,11 @@ class PageContext:
     tz: str
     refresh_seconds: int
     currency: str = "USD"
+    panes: tuple[int, int] = (60, 10)  # the pipeline's window_seconds, slide_seconds
 
     @property
     def data(self) -> CachedQueries:
-        return CachedQueries(self.lake_root, self.refresh_seconds)
+        return CachedQueries(self.lake_root, self.refresh_seconds, self.panes)
 
 
 def set_page_context(ctx: PageContext) -> None:

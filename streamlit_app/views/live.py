@@ -109,7 +109,7 @@ def moments_section(ctx: PageContext, stream_id: str, metrics: pd.DataFrame, sta
 
 
 def live_panel(ctx: PageContext, stream_id: str, span: str) -> None:
-    snap = ctx.data.live_snapshot(stream_id, lookback=RANGES[span])
+    snap = ctx.data.live_snapshot(stream_id, lookback=RANGES[span], fresh=True)
     if empty_state(snap, "data for this stream"):
         return
     row = snap.iloc[0]
@@ -121,7 +121,7 @@ def live_panel(ctx: PageContext, stream_id: str, span: str) -> None:
     if pd.isna(row["window_end"]):
         st.info(
             "No minute metrics for this stream yet: the pipeline adds them with its next "
-            "micro-batch (every 15-30 s on 2 cores)."
+            "micro-batch (every few seconds)."
         )
         return
     if not row["window_complete"]:
@@ -135,7 +135,7 @@ def live_panel(ctx: PageContext, stream_id: str, span: str) -> None:
     # Windows up to the snapshot's newest complete one: those starting after it are still
     # filling (minute_metrics and top_emotes take window starts in [start, end)).
     through = row["window_start"].to_pydatetime() + timedelta(microseconds=1)
-    metrics = ctx.data.minute_metrics(stream_id, start=start, end=through)
+    metrics = ctx.data.minute_metrics(stream_id, start=start, end=through, fresh=True)
     pulse_bar(ctx, row, metrics, span)
 
     flow, cloud = st.columns([2, 1])
@@ -144,7 +144,7 @@ def live_panel(ctx: PageContext, stream_id: str, span: str) -> None:
         st.altair_chart(charts.chat_flow(metrics, ctx.tz), width="stretch")
     with cloud:
         st.subheader("Top emotes")
-        emotes = ctx.data.top_emotes(stream_id, start=start, end=through, limit=12)
+        emotes = ctx.data.top_emotes(stream_id, start=start, end=through, limit=12, fresh=True)
         if not empty_state(emotes, "emotes in this range"):
             st.altair_chart(charts.emote_cloud(emotes), width="stretch")
     moments_section(ctx, stream_id, metrics, start, end)
