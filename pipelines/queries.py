@@ -131,12 +131,9 @@ _PANE_WINDOWS = """
         FULL JOIN (SELECT stream_id, max(last_ts) AS last_ts FROM panes
                    WHERE stream_id = $stream_id AND pane_start >= $lo
                    GROUP BY stream_id) p ON p.stream_id = s.stream_id)"""
-_FRESH_SNAPSHOT = (
-    "WITH "
-    + _PANE_WINDOWS
-    + ", "
-    + _snapshot_sql("live_minute_metrics", "live_streams").lstrip().removeprefix("WITH")
-)
+_FRESH_SNAPSHOT = "WITH " + _PANE_WINDOWS + ",\n" + _snapshot_sql(
+    "live_minute_metrics", "live_streams"
+).replace("WITH filling AS", "filling AS", 1)
 _BROADCASTS = """
     SELECT b.stream_id, b.broadcast_id, b.started_at, b.ended_at, b.ended_at IS NULL AS is_live,
            b.title, b.category, b.peak_viewers, b.avg_viewers, b.messages, b.unique_chatters,

@@ -41,7 +41,7 @@ from pyspark.sql import functions as F
 from silver_fixture import event
 
 from pipelines.event_codec import encode_event
-from pipelines.jobs import medallion_job, runner
+from pipelines.jobs import medallion_job, runner, settle_job
 from pipelines.jobs.maintain import maintain_lake
 from pipelines.producer import produce
 from pipelines.queries import (
@@ -257,37 +257,44 @@ def test_late_events_update_their_windows_or_are_counted_late(spark, kafka_setti
 
 
 # ---- 6. OPTIMIZE and VACUUM while the stream writes ----------------------------------------------
-# An append-only table, and a table every micro-batch rewrites part of with replaceWhere (the
-# case where a concurrent OPTIMIZE can conflict). The other tables are written one of these two
-# ways; maintaining them too took about 45 s each beside the stream, for no new case.
+# An append-only table the hot query writes, and a table every settle micro-batch rewrites part
+# of with replaceWhere (the case where a concurrent OPTIMIZE can conflict). The other tables are
+# written one of these two ways; maintaining them too took about 45 s each beside the stream, for
+# no new case.
 MAINTAINED = ("bronze/events", "gold/stream_minute_metrics")
 
 
 @pytest.mark.integration
 @pytest.mark.timeout(1800)
 def test_optimize_and_vacuum_while_the_stream_writes(spark, kafka_settings, tmp_path):
-    settings = kafka_settings
+    settings = kafka_settings.model_copy(update={"settle_seconds": 1})
     stats = produce(settings, ["alpha"], rate=5.0, count=100, fast=True, seed=1, progress=False)
-    query = medallion_job.start_stream(spark, settings, EVERY_SECOND)  # what `run all` runs
+    # What `run all` runs: the hot query and, beside it, the settle query.
+    query = medallion_job.start_stream(spark, settings, EVERY_SECOND)
+    settle = settle_job.start_stream(spark, settings, EVERY_SECOND)
+    queries = (query, settle)
     bronze = settings.table_path("bronze", "events")
+    gold = settings.table_path("gold", "stream_minute_metrics")
     try:
-        # Maintenance starts once the first micro-batch is through all layers: beside the
-        # first one (JVM warm-up) everything crawled on 2 cores.
-        wait_for(lambda: query.lastProgress is not None or not query.isActive, 600,
-                 "the first micro-batch")  # fmt: skip
+        # Maintenance starts once the first data is through all layers: beside the first
+        # micro-batches (JVM warm-up) everything crawled on 2 cores.
+        wait_for(lambda: delta_rows(gold) > 0 or not all(q.isActive for q in queries), 600,
+                 "the first rows in gold")  # fmt: skip
         stats.add(produce(settings, ["beta"], rate=5.0, count=150, fast=True, seed=2,
                           progress=False))  # fmt: skip
-        # `telemetra maintain` (OPTIMIZE, VACUUM at the safe retention) while the stream
-        # writes the second part.
+        # `telemetra maintain` (OPTIMIZE, VACUUM at the safe retention) while both queries
+        # write the second part.
         reports = list(maintain_lake(spark, settings, only=MAINTAINED))
         wait_for(lambda: delta_rows(bronze) == stats.sent or not query.isActive, 300,
                  "bronze to take the second part")  # fmt: skip
-        wait_for(lambda: query.status["isTriggerActive"] is False or not query.isActive, 300,
-                 "the micro-batch in flight to finish")  # fmt: skip
-        failure = query.exception()
+        for q in queries:
+            wait_for(lambda q=q: q.status["isTriggerActive"] is False or not q.isActive, 300,
+                     f"the {q.name} micro-batch in flight to finish")  # fmt: skip
+        failures = {q.name: q.exception() for q in queries if q.exception() is not None}
     finally:
-        query.stop()
-    assert failure is None, f"a micro-batch failed beside maintain: {failure}"
+        for q in queries:
+            q.stop()
+    assert not failures, f"a micro-batch failed beside maintain: {failures}"
     assert [line.split(":")[0] for line in reports] == list(MAINTAINED)
     runner.run_stream(spark, settings, "all", AVAILABLE_NOW)  # the rest, if any
     assert_bronze_exactly_once(spark, settings, stats)

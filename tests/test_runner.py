@@ -1,6 +1,9 @@
-"""The runner's own choices: how a --trigger is read, and the session a streaming query gets."""
+"""The runner's own choices: how a --trigger is read, the queries each layer runs, and the
+session a streaming query gets."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +30,25 @@ def test_parse_trigger(text, expected, base_settings):
 def test_parse_trigger_rejects_what_it_cannot_read(text, base_settings):
     with pytest.raises(ValueError, match="--trigger"):
         runner.parse_trigger(text, base_settings)
+
+
+def test_the_queries_of_each_layer():
+    assert runner.queries_for("all") == ("medallion", "settle")  # the hot path, then settling
+    assert runner.queries_for("gold") == ("settle",)
+    assert runner.queries_for("silver") == ("silver",)
+    assert runner.queries_for("bronze") == ("bronze",)
+    with pytest.raises(ValueError, match="layer must be one of"):
+        runner.queries_for("settle")
+
+
+@pytest.mark.parametrize("ran", ["medallion", "silver"])
+def test_the_settle_query_runs_whichever_way_silver_is_fed(spark, settings, ran):
+    """`run gold` follows silver's typed tables, which `run all` and `run silver` both feed:
+    it is never refused as a second feed, and keeps a checkpoint of its own."""
+    (Path(settings.checkpoint_path(ran)) / "offsets").mkdir(parents=True)
+    runner.run_stream(spark, settings, "gold", {"availableNow": True})
+    assert (Path(settings.checkpoint_path("settle")) / "metadata").is_file()
+    assert not Path(settings.checkpoint_path("gold")).exists()
 
 
 def _plan(session) -> str:

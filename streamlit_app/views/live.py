@@ -108,8 +108,18 @@ def moments_section(ctx: PageContext, stream_id: str, metrics: pd.DataFrame, sta
     moment_detail(ctx, moments.loc[moments["moment_id"] == chosen].iloc[0], timedelta(minutes=5))
 
 
-def live_panel(ctx: PageContext, stream_id: str, span: str) -> None:
+def snapshot(ctx: PageContext, stream_id: str, span: str) -> tuple[pd.DataFrame, bool]:
+    """The snapshot from the hot path's panes (seconds old) or, for a lake without panes
+    (older than them, or hand-made), from the settled minute metrics; and which it is."""
     snap = ctx.data.live_snapshot(stream_id, lookback=RANGES[span], fresh=True)
+    if not snap.empty and not snap["window_start"].isna().all():
+        return snap, True
+    settled = ctx.data.live_snapshot(stream_id, lookback=RANGES[span])
+    return (settled, False) if not settled.empty else (snap, True)
+
+
+def live_panel(ctx: PageContext, stream_id: str, span: str) -> None:
+    snap, fresh = snapshot(ctx, stream_id, span)
     if empty_state(snap, "data for this stream"):
         return
     row = snap.iloc[0]
@@ -135,7 +145,7 @@ def live_panel(ctx: PageContext, stream_id: str, span: str) -> None:
     # Windows up to the snapshot's newest complete one: those starting after it are still
     # filling (minute_metrics and top_emotes take window starts in [start, end)).
     through = row["window_start"].to_pydatetime() + timedelta(microseconds=1)
-    metrics = ctx.data.minute_metrics(stream_id, start=start, end=through, fresh=True)
+    metrics = ctx.data.minute_metrics(stream_id, start=start, end=through, fresh=fresh)
     pulse_bar(ctx, row, metrics, span)
 
     flow, cloud = st.columns([2, 1])
@@ -144,7 +154,7 @@ def live_panel(ctx: PageContext, stream_id: str, span: str) -> None:
         st.altair_chart(charts.chat_flow(metrics, ctx.tz), width="stretch")
     with cloud:
         st.subheader("Top emotes")
-        emotes = ctx.data.top_emotes(stream_id, start=start, end=through, limit=12, fresh=True)
+        emotes = ctx.data.top_emotes(stream_id, start=start, end=through, limit=12, fresh=fresh)
         if not empty_state(emotes, "emotes in this range"):
             st.altair_chart(charts.emote_cloud(emotes), width="stretch")
     moments_section(ctx, stream_id, metrics, start, end)
