@@ -8,8 +8,8 @@ Then, for each offered rate (events/s over all
 channels), runs the paced producer for ``--step-seconds`` and samples every 2 s:
 
 - lag: records in Kafka (end offsets) minus rows in bronze (the Delta log's counts);
-- freshness: now minus the newest event time gold's ``streams`` table shows for the bench
-  channels, read through the app's query layer (``GoldQueries.list_streams``);
+- freshness: now minus the newest event time the Live page's query layer knows for the
+  bench channels (``GoldQueries.list_streams(fresh=True)``: the hot path's panes);
 - footprint: resident memory of every process of the stack (psutil, whole process trees).
 
 A step is *sustained* when, after its first third (warm-up), bronze lands at least 95% of
@@ -88,7 +88,7 @@ def bronze_rows(settings: Settings) -> int:
 
 
 def newest_event_age(queries: GoldQueries, channels: list[str]) -> float | None:
-    streams = queries.list_streams()
+    streams = queries.list_streams(fresh=True)
     newest = streams.loc[streams["stream_id"].isin(channels), "last_event_ts"].max()
     if newest is None or newest != newest:  # None or NaT
         return None

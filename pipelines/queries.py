@@ -131,9 +131,20 @@ _PANE_WINDOWS = """
         FULL JOIN (SELECT stream_id, max(last_ts) AS last_ts FROM panes
                    WHERE stream_id = $stream_id AND pane_start >= $lo
                    GROUP BY stream_id) p ON p.stream_id = s.stream_id)"""
-_FRESH_SNAPSHOT = "WITH " + _PANE_WINDOWS + ",\n" + _snapshot_sql(
-    "live_minute_metrics", "live_streams"
-).replace("WITH filling AS", "filling AS", 1)
+_FRESH_SNAPSHOT = (
+    "WITH "
+    + _PANE_WINDOWS
+    + ",\n"
+    + _snapshot_sql("live_minute_metrics", "live_streams").replace(
+        "WITH filling AS", "filling AS", 1
+    )
+)
+_STREAMS = """
+    SELECT stream_id, status, coalesce(status = 'live', false) AS is_live, title, category,
+           language, started_at, last_event_ts
+    FROM streams"""
+# How far back list_streams(fresh=True) looks in the panes (by pane start, wall clock).
+FRESH_HORIZON = timedelta(hours=1)
 _BROADCASTS = """
     SELECT b.stream_id, b.broadcast_id, b.started_at, b.ended_at, b.ended_at IS NULL AS is_live,
            b.title, b.category, b.peak_viewers, b.avg_viewers, b.messages, b.unique_chatters,
@@ -199,14 +210,24 @@ class GoldQueries:
         return frame
 
     # ---- streams --------------------------------------------------------------------
-    def list_streams(self) -> pd.DataFrame:
-        """Every stream, live ones first, then the most recently active."""
-        sql = """
-            SELECT stream_id, status, coalesce(status = 'live', false) AS is_live, title,
-                   category, language, started_at, last_event_ts
-            FROM streams
-            ORDER BY is_live DESC, last_event_ts DESC NULLS LAST, stream_id"""
-        return self._query(sql, {}, ["streams"])
+    def list_streams(self, fresh: bool = False) -> pd.DataFrame:
+        """Every stream, live ones first, then the most recently active. ``fresh``: the
+        newest event times from the panes of the last ``FRESH_HORIZON`` too, and the streams
+        only they know yet (no metadata settled: status null)."""
+        order = "ORDER BY is_live DESC, last_event_ts DESC NULLS LAST, stream_id"
+        if not fresh:
+            return self._query(f"SELECT * FROM ({_STREAMS}) {order}", {}, ["streams"])
+        sql = f"""
+            WITH p AS (SELECT stream_id, max(last_ts) AS last_ts FROM panes
+                       WHERE pane_start >= $recent GROUP BY stream_id),
+            s AS ({_STREAMS})
+            SELECT coalesce(s.stream_id, p.stream_id) AS stream_id, s.status,
+                   coalesce(s.is_live, false) AS is_live, s.title, s.category, s.language,
+                   s.started_at, greatest(s.last_event_ts, p.last_ts) AS last_event_ts
+            FROM s FULL JOIN p ON p.stream_id = s.stream_id
+            {order}"""
+        recent = datetime.now(timezone.utc) - FRESH_HORIZON
+        return self._query(sql, {"recent": recent}, ["streams", "panes"])
 
     def live_snapshot(
         self, stream_id: str, lookback: timedelta = timedelta(hours=1), fresh: bool = False

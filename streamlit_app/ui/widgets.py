@@ -32,7 +32,7 @@ def stream_label(row: tuple) -> str:
 
 def pick_stream(ctx: PageContext, key: str, label: str = "Stream") -> str | None:
     """A select box of streams, live ones first; None (with the empty state) if none."""
-    streams = ctx.data.list_streams()
+    streams = ctx.data.list_streams(fresh=True)
     if empty_state(streams, "streams", "Start the producer and the pipeline to see some."):
         # A fresh lake gets its first stream a minute or so after `telemetra up`: look again
         # every refresh and redraw the page when it comes, so nobody has to reload.
@@ -43,7 +43,7 @@ def pick_stream(ctx: PageContext, key: str, label: str = "Stream") -> str | None
 
 
 def _rerun_when_streams_exist(ctx: PageContext) -> None:
-    if not ctx.data.list_streams().empty:
+    if not ctx.data.list_streams(fresh=True).empty:
         st.rerun(scope="app")
 
 
