@@ -26,7 +26,6 @@ class Table:
     keys: tuple[str, ...]  # what identifies a row (empty: an append-only log)
     holds: str  # one line: what a row is
     partition_by: tuple[str, ...] = ()
-    change_feed: bool = False  # Delta change data feed on (gold's stream follows it)
     event_type: str | None = None  # the typed silver table of this event type
     window: bool = False  # stream × sliding window aggregates
     writer: str = "pipeline"  # pipeline | quality (gold/quality_runs)
@@ -60,11 +59,11 @@ TABLES: tuple[Table, ...] = (
           "one stream's 10-second pane as one micro-batch saw it: additive partials "
           "(the Live page combines them into windows)"),
     Table("silver", "chat_summary_minute", schemas.CHAT_SUMMARY_MINUTE, _WINDOW,
-          "chat of a stream in one sliding window", change_feed=True, window=True),
+          "chat of a stream in one sliding window", window=True),
     Table("silver", "viewer_timeseries", schemas.VIEWER_TIMESERIES, _WINDOW,
-          "viewer counts of a stream in one sliding window", change_feed=True, window=True),
+          "viewer counts of a stream in one sliding window", window=True),
     Table("silver", "transactions_minute", schemas.TRANSACTIONS_MINUTE, _WINDOW,
-          "revenue of a stream in one sliding window", change_feed=True, window=True),
+          "revenue of a stream in one sliding window", window=True),
     Table("silver", "stream_watermarks", schemas.STREAM_WATERMARKS, ("stream_id",),
           "a stream's newest event time so far (lateness) and last arrival"),
     Table("gold", "stream_minute_metrics", schemas.STREAM_MINUTE_METRICS, _WINDOW,

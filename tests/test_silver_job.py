@@ -191,14 +191,6 @@ def test_batch_windows_by_hand(spark, batch_lake):
     assert set(marks) == {"s1", "s2"}
 
 
-def test_aggregates_have_change_data_feed(spark, batch_lake):
-    settings, _ = batch_lake
-    for name in ("chat_summary_minute", "viewer_timeseries", "transactions_minute"):
-        path = settings.table_path("silver", name)
-        props = DeltaTable.forPath(spark, path).detail().first()["properties"]
-        assert props.get("delta.enableChangeDataFeed") == "true"
-
-
 @pytest.mark.parametrize("name", SILVER)
 def test_stream_equals_batch(spark, batch_lake, stream_lake, name):
     assert_df_equality(

@@ -1,25 +1,24 @@
-"""Silver job: ``bronze/events`` -> the silver tables, as a stream or as a batch rebuild.
+"""Silver job: ``bronze/events`` -> the silver tables of the hot path, as a stream or as a
+batch rebuild (the window tables are the settle step's: ``pipelines.jobs.settle_job``).
 
-Both modes run :func:`process_bronze` (``pipelines.silver.classify`` and the windows of
-``pipelines.silver_windows``) on a set of bronze rows:
+Both modes run :func:`process_bronze` (``pipelines.silver.classify`` and the panes of
+``pipelines.silver_panes``) on a set of bronze rows:
 
 - **stream** (:func:`start_stream`): each micro-batch of the bronze Delta stream goes
   through the named ``foreachBatch`` function from :func:`make_batch_function`. Writes
-  come in a fixed order (quarantine; then each event type's typed table and its
-  aggregates, the four types side by side; ``stream_watermarks`` last). Appends carry
-  txnAppId (``telemetra-silver-<query id>``) / txnVersion (the batch id) as writer
-  options (not session confs, so they are safe in parallel): a replayed batch appends
-  nothing twice. The windows a batch touched are recomputed whole from the typed tables
-  and overwritten with ``replaceWhere`` (a keyed upsert by stream and window start,
-  cheaper here than a MERGE), and the watermarks are a per-stream maximum: both give the
-  same rows when a batch is replayed, so they need no txn ids (which cost Delta a full
-  state reconstruction, about a second, on every write that carries them). A batch that
-  died half-way classifies its rows the same on retry (quarantine is written before any
-  table that could make them look like duplicates, watermarks after every table).
+  come in a fixed order (quarantine; the four typed tables side by side; the panes;
+  ``stream_watermarks`` last). Appends carry txnAppId (``telemetra-silver-<query id>``) /
+  txnVersion (the batch id) as writer options (not session confs, so they are safe in
+  parallel): a replayed batch appends nothing twice. The watermarks are a per-stream
+  maximum, rewritten whole (one row per stream), which a replay repeats with the same rows.
+  A batch that died half-way classifies its rows the same on retry (quarantine is written
+  before any table that could make them look like duplicates, watermarks after every
+  table, and lateness is judged against the maximum before the batch).
 - **batch** (:func:`run_batch`): all of bronze (pinned to one version) in one go, empty
   watermarks, every table overwritten, so a rerun changes nothing. It records the bronze
   version it read on ``stream_watermarks`` and drops the silver checkpoint, so the next
   stream resumes right after that version instead of re-reading what the batch covered.
+  The settle step's batch rebuild (``run gold --mode batch``) then recomputes the windows.
 
 Stream and batch give the same silver as long as a micro-batch does not split one bronze
 commit (rows sharing an ``ingest_time``): Delta admits files up to ``maxFilesPerTrigger``
@@ -76,8 +75,6 @@ def ensure_tables(spark: SparkSession, settings: Settings) -> None:
     def create(table: catalog.Table) -> None:
         path = table.path(settings.lake_root)
         builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(table.schema)
-        if table.change_feed:  # gold streams from their change feed
-            builder = builder.property("delta.enableChangeDataFeed", "true")
         try:
             builder.execute()
         except Exception:
