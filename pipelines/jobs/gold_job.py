@@ -13,6 +13,8 @@ per gold table) whatever its size.
 
 from __future__ import annotations
 
+from functools import reduce
+
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
@@ -34,7 +36,6 @@ from pipelines.spark import in_parallel, retry_on_conflict, sql_str
 
 SILVER_AGGREGATES = {t.name: t.schema for t in catalog.windows()}
 SILVER_EVENTS = {t.name: t.schema for t in catalog.typed()}
-WATERMARKS = catalog.table("silver", "stream_watermarks").name
 GOLD_TABLES = {t.name: (t.schema, list(t.keys)) for t in catalog.gold()}
 _CHANGES = StructType(
     [StructField(n, t) for n, t in [("stream_id", StringType()), ("lo_s", LongType()),
@@ -73,16 +74,21 @@ def read_silver(spark: SparkSession, settings: Settings, table: str) -> DataFram
     return spark.read.format("delta").load(path)
 
 
-def read_last_events(spark: SparkSession, settings: Settings) -> DataFrame:
-    """(stream_id, last_event_ts) from silver's per-stream watermarks."""
-    path = silver_path(settings, WATERMARKS)
-    if not DeltaTable.isDeltaTable(spark, path):
-        return spark.createDataFrame([], "stream_id string, last_event_ts timestamp")
-    return (
-        spark.read.format("delta")
-        .load(path)
-        .select("stream_id", F.col("max_event_ts").alias("last_event_ts"))
+def read_last_events(
+    spark: SparkSession, settings: Settings, since_s: int | None = None
+) -> DataFrame:
+    """(stream_id, last_event_ts): the newest event time per stream in silver's typed
+    tables, which the settle step follows (silver's watermarks are written after them, so
+    a settle batch could read a watermark older than the rows it settles, and nothing
+    would bring that stream's row up to date once its events stop). With ``since_s``
+    (epoch s) only the rows from then on: a lower bound on every stream wanted."""
+    rows = reduce(
+        DataFrame.unionByName,
+        [read_silver(spark, settings, t).select("stream_id", "ts") for t in SILVER_EVENTS],
     )
+    if since_s is not None:
+        rows = rows.filter(F.col("ts") >= F.timestamp_seconds(F.lit(since_s)))
+    return rows.groupBy("stream_id").agg(F.max("ts").alias("last_event_ts"))
 
 
 def _read_gold(spark: SparkSession, settings: Settings, table: str) -> DataFrame:
@@ -149,7 +155,8 @@ def upsert_changes(spark: SparkSession, settings: Settings, changed: list[Row]) 
 
     # `streams` reads silver only, so it goes beside the minute metrics: the dashboard's
     # stream list and its first charts appear together.
-    steps = [minutes_then_the_rest, lambda: _upsert_streams(spark, settings, stream_ids)]
+    since_s = min(r.since_s for r in changed)
+    steps = [minutes_then_the_rest, lambda: _upsert_streams(spark, settings, stream_ids, since_s)]
     in_parallel(spark, lambda step: step(), steps, len(steps))
 
 
@@ -328,9 +335,12 @@ def _from_broadcasts(first: dict[str, int | None], col: str) -> str:
     return f"{_streams_in(sorted(first))} AND {span} AND {exact}"
 
 
-def _upsert_streams(spark: SparkSession, settings: Settings, stream_ids: list[str]) -> None:
-    """streams (latest metadata and last event), recomputed for the streams that changed."""
+def _upsert_streams(
+    spark: SparkSession, settings: Settings, stream_ids: list[str], since_s: int
+) -> None:
+    """streams (latest metadata and last event), recomputed for the streams that changed.
+    Each of them has a new event at or after ``since_s``, so its newest event is there."""
     where = _streams_in(stream_ids)
     meta = read_silver(spark, settings, "stream_meta").filter(F.expr(where))
-    last_events = read_last_events(spark, settings).filter(F.expr(where))
+    last_events = read_last_events(spark, settings, since_s).filter(F.expr(where))
     _replace(latest_stream_state(meta, last_events), settings, "streams", where)
