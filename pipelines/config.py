@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     spark_driver_memory: str = Field("2g", pattern=r"^\d+[mMgG]$")
     spark_trigger_seconds: int = Field(1, ge=1)
     # The settle step (windows, gold, moments) runs on its own, slower cadence.
-    settle_seconds: int = Field(15, ge=1)
+    settle_seconds: int = Field(30, ge=1)
     # Extra Spark settings, applied after Telemetra's own (env: a JSON object).
     spark_conf: dict[str, str] = Field(default_factory=dict)
     kafka_starting_offsets: Literal["earliest", "latest"] = "earliest"

@@ -25,7 +25,7 @@ from pyspark.sql import SparkSession
 from pyspark.util import inheritable_thread_target
 
 from pipelines import crash_points
-from pipelines.config import Settings
+from pipelines.config import CONF_DIR, Settings
 
 log = logging.getLogger(__name__)
 _VERSIONED_JAR = re.compile(r"^(?P<artifact>.+?)-\d[\w.\-]*\.jar$")
@@ -119,6 +119,12 @@ def in_parallel(
         future.result()
 
 
+def use_pool(spark: SparkSession, pool: str) -> None:
+    """Run this thread's Spark jobs (and those of its ``in_parallel`` workers) in FAIR
+    scheduler pool ``pool`` (``conf/scheduler_pools.xml``: "hot" before "settle")."""
+    spark.sparkContext.setLocalProperty("spark.scheduler.pool", pool)
+
+
 def hadoop_path(spark: SparkSession, path: str):
     """(Hadoop FileSystem, Path) for ``path``: checkpoints are read through Hadoop, so a
     local path, HDFS or an object store all work."""
@@ -147,6 +153,9 @@ def build_spark(settings: Settings, app_name: str = "telemetra", **extra_conf: s
         .config("spark.databricks.delta.autoCompact.enabled", "true")
         .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
         .config("spark.sql.adaptive.enabled", "true")
+        # Two streaming queries share the cores: the hot one's jobs go first (pool "hot").
+        .config("spark.scheduler.mode", "FAIR")
+        .config("spark.scheduler.allocation.file", str(CONF_DIR / "scheduler_pools.xml"))
         # Delta rebuilds a table's state with 50 tasks by default; on 2 cores that dominated
         # every small batch (a 21-row rebuild went from 585 s to 79 s with 2).
         .config("spark.databricks.delta.snapshotPartitions", str(settings.spark_shuffle_partitions))

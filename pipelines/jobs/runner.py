@@ -210,14 +210,18 @@ class BatchLog(StreamingQueryListener):
         seconds = progress.batchDuration / 1000
         lag = kafka_lag(progress.sources)
         behind = "" if lag is None else f"; {lag:,} more were waiting in Kafka"
+        # Where the time went beyond the batch's own writes (foreachBatch is addBatch).
+        parts = {k: v for k, v in (progress.durationMs or {}).items() if v >= 100}
+        split = ", ".join(f"{k} {v / 1000:.1f} s" for k, v in sorted(parts.items()))
         log.info(
-            "%s batch %d: %s rows in %.1f s (%s rows/s)%s",
+            "%s batch %d: %s rows in %.1f s (%s rows/s)%s [%s]",
             progress.name,
             progress.batchId,
             f"{progress.numInputRows:,}",
             seconds,
             f"{progress.numInputRows / max(seconds, 0.001):,.0f}",
             behind,
+            split,
         )
         if self._bar is not None:
             self._done += progress.numInputRows

@@ -33,7 +33,7 @@ from pipelines.config import Settings
 from pipelines.jobs import gold_job, silver_job
 from pipelines.silver import SilverParams
 from pipelines.silver_windows import chat_summary_minute, transactions_minute, viewer_timeseries
-from pipelines.spark import in_parallel, retry_on_conflict, sql_str
+from pipelines.spark import in_parallel, retry_on_conflict, sql_str, use_pool
 
 QUERY_NAME = "settle"
 TYPED_TABLES = {t.event_type: t.name for t in catalog.typed()}  # event type -> table
@@ -190,6 +190,7 @@ def stats_of(rows: DataFrame) -> dict[str, TypeStats]:
 def settle_batch(batch_df: DataFrame, batch_id: int, settings: Settings) -> None:
     """foreachBatch: the windows, then gold, for the typed rows in ``batch_df``."""
     spark = batch_df.sparkSession
+    use_pool(spark, "settle")
     crash_points.begin_batch(QUERY_NAME, batch_id)
     stats = stats_of(batch_df)
     if stats:

@@ -5,15 +5,14 @@ Both modes run :func:`process_bronze` (``pipelines.silver.classify`` and the pan
 ``pipelines.silver_panes``) on a set of bronze rows:
 
 - **stream** (:func:`start_stream`): each micro-batch of the bronze Delta stream goes
-  through the named ``foreachBatch`` function from :func:`make_batch_function`. Writes
-  come in a fixed order (quarantine; the four typed tables side by side; the panes;
-  ``stream_watermarks`` last). Appends carry txnAppId (``telemetra-silver-<query id>``) /
+  through the named ``foreachBatch`` function from :func:`make_batch_function`. Its writes
+  (quarantine, the four typed tables, the panes, ``stream_watermarks``) run side by side. Appends carry txnAppId (``telemetra-silver-<query id>``) /
   txnVersion (the batch id) as writer options (not session confs, so they are safe in
   parallel): a replayed batch appends nothing twice. The watermarks are a per-stream
   maximum, rewritten whole (one row per stream), which a replay repeats with the same rows.
-  A batch that died half-way classifies its rows the same on retry (quarantine is written
-  before any table that could make them look like duplicates, watermarks after every
-  table, and lateness is judged against the maximum before the batch).
+  A batch that died half-way classifies its rows the same on retry, whichever writes had
+  committed: dedupe ignores silver rows from the same Kafka record, and lateness is
+  judged against the stream's maximum before the batch.
 - **batch** (:func:`run_batch`): all of bronze (pinned to one version) in one go, empty
   watermarks, every table overwritten, so a rerun changes nothing. It records the bronze
   version it read on ``stream_watermarks`` and drops the silver checkpoint, so the next
@@ -49,7 +48,7 @@ from pipelines.jobs import bronze_job
 from pipelines.jobs.silver_process import SilverJob, SilverSinks, process_bronze
 from pipelines.sentiment import lexicon_df, small_frame
 from pipelines.silver import SilverParams, rates_to_base
-from pipelines.spark import hadoop_path, in_parallel, retry_on_conflict
+from pipelines.spark import hadoop_path, in_parallel, retry_on_conflict, use_pool
 
 QUERY_NAME = "silver"
 RATES_CSV = CONF_DIR / "currency_rates.csv"
@@ -147,6 +146,7 @@ def make_batch_function(
 
     def process_silver_batch(batch_df: DataFrame, batch_id: int) -> None:
         spark = batch_df.sparkSession  # the query's own session: conf changes stay local
+        use_pool(spark, "hot")
         txn_app = app_id
         if txn_app is None:
             query_id = spark.sparkContext.getLocalProperty("sql.streaming.queryId")

@@ -1,9 +1,9 @@
 """What one set of bronze rows does to silver: shared by the hot path's foreachBatch (the
 medallion query, the silver layer query) and the batch rebuild; only the sinks differ.
 
-:func:`process_bronze` classifies the rows once (persisted), then writes in this order:
-quarantine; the four typed tables side by side; the batch's 10-second panes
-(``pipelines.silver_panes``); ``stream_watermarks`` last. Incremental (stream) sinks
+:func:`process_bronze` classifies the rows once (persisted), then writes quarantine, the
+four typed tables, the batch's 10-second panes (``pipelines.silver_panes``) and
+``stream_watermarks``, side by side in a micro-batch. Incremental (stream) sinks
 append, reading only the watermarks and the typed rows inside the watermark (dedupe);
 batch sinks overwrite and start from nothing. The sliding windows and gold are the
 settle step's (``pipelines.jobs.settle_job``), off this path.
@@ -11,6 +11,7 @@ settle step's (``pipelines.jobs.settle_job``), off this path.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
@@ -194,27 +195,27 @@ def process_bronze(
             .count()
             .collect()
         }
-        # Quarantine first: on a retry, rows already in a typed table would look like duplicates.
-        if counts.get("quarantine") or not sinks.incremental:
-            sinks.append(to_quarantine(classified), job.paths["quarantine"])
         for event_type in TYPED_TABLES:
             typed[event_type] = to_typed(classified, event_type, job.lexicon).persist(
                 StorageLevel.DISK_ONLY
             )
-
-        def write_type(event_type: str) -> None:
+        writes: list[Callable[[], None]] = []
+        if counts.get("quarantine") or not sinks.incremental:
+            writes.append(lambda: sinks.append(to_quarantine(classified), job.paths["quarantine"]))
+        for event_type, rows in typed.items():
             if counts.get(event_type) or not sinks.incremental:
-                sinks.append(typed[event_type], job.paths[TYPED_TABLES[event_type]])
-
-        # The four event types touch disjoint tables: a micro-batch writes them side by side
-        # (most of a small commit is waiting on Delta's log, not CPU). A batch rebuild goes
-        # one type at a time, to keep its memory to one big job.
-        workers = len(TYPED_TABLES) if sinks.incremental else 1
-        in_parallel(spark, write_type, TYPED_TABLES, workers)
+                path = job.paths[TYPED_TABLES[event_type]]
+                writes.append(functools.partial(sinks.append, rows, path))
         if any(counts.get(t) for t in TYPED_TABLES) or not sinks.incremental:
-            sinks.append(panes(typed, p.slide_seconds, sinks.batch_id), job.paths["panes"])
+            pane_rows = panes(typed, p.slide_seconds, sinks.batch_id)
+            writes.append(lambda: sinks.append(pane_rows, job.paths["panes"]))
         if any_valid or not sinks.incremental:
-            _write_watermarks(spark, job, classified, sinks)
+            writes.append(lambda: _write_watermarks(spark, job, classified, sinks))
+        # The tables are disjoint and the order does not matter to a replay (dedupe ignores
+        # the batch's own rows, lateness reads the maximum before the batch), so a
+        # micro-batch writes them side by side: most of a small commit is waiting on Delta's
+        # log, not CPU. A batch rebuild goes one at a time, to keep its memory to one job.
+        in_parallel(spark, lambda write: write(), writes, len(writes) if sinks.incremental else 1)
     finally:
         for rows in typed.values():
             rows.unpersist()
