@@ -108,7 +108,9 @@ _PANE_WINDOWS = """
         SELECT stream_id, window_start, window_start + to_seconds($window_s) AS window_end,
                sum(viewer_sum) / nullif(sum(viewer_samples), 0) AS avg_viewers,
                max(viewer_max) AS max_viewers,
-               arg_max(last_viewer.viewer_count, last_viewer) AS last_viewers,
+               arg_max(last_viewers, (last_viewer_ts, last_viewer_ingest_time,
+                                      last_viewer_topic, last_viewer_partition,
+                                      last_viewer_offset)) AS last_viewers,
                sum(chat_count)::BIGINT AS chat_count,
                len(list_distinct(flatten(
                    coalesce(list(chatters) FILTER (WHERE chatters IS NOT NULL), [])

@@ -213,20 +213,14 @@ PANES = StructType(
         StructField("viewer_sum", LongType()),
         StructField("viewer_min", LongType()),
         StructField("viewer_max", LongType()),
-        # the pane's latest viewer count, by (ts, ingest_time, topic, partition, offset)
-        StructField(
-            "last_viewer",
-            StructType(
-                [
-                    StructField("ts", TimestampType()),
-                    StructField("ingest_time", TimestampType()),
-                    StructField("topic", StringType()),
-                    StructField("partition", IntegerType()),
-                    StructField("offset", LongType()),
-                    StructField("viewer_count", LongType()),
-                ]
-            ),
-        ),  # fmt: skip
+        # the pane's latest viewer count, by (ts, ingest_time, topic, partition, offset);
+        # flat columns, not a struct: Great Expectations lists a struct's fields as columns
+        StructField("last_viewer_ts", TimestampType()),
+        StructField("last_viewer_ingest_time", TimestampType()),
+        StructField("last_viewer_topic", StringType()),
+        StructField("last_viewer_partition", IntegerType()),
+        StructField("last_viewer_offset", LongType()),
+        StructField("last_viewers", LongType()),
         StructField("tx_count", LongType()),
         StructField("revenue", DecimalType(28, 2)),
         *[

@@ -11,8 +11,8 @@ the numbers of ``pipelines.silver_windows``:
 - sentiment_mean: sum of ``sentiment_sum`` / sum of ``sentiment_n`` (decimal sums, so the
   order panes arrive in cannot change a bit);
 - top_emotes: the ``emote_counts`` summed per emote, count desc then name asc;
-- avg/min/max viewers: viewer_sum / viewer_samples, min, max; last_viewers: the
-  ``last_viewer`` with the greatest (ts, ingest_time, topic, partition, offset);
+- avg/min/max viewers: viewer_sum / viewer_samples, min, max; last_viewers: that of the
+  pane with the greatest ``last_viewer_*`` (ts, ingest_time, topic, partition, offset);
 - tx_count, revenue and the per-type counts and revenues: sums.
 
 ``pipelines.queries`` does this combination in DuckDB for the Live page; the settle step
@@ -81,8 +81,17 @@ def _viewers(viewers: DataFrame, slide_seconds: int) -> DataFrame:
             F.sum("viewer_count").alias("viewer_sum"),
             F.min("viewer_count").alias("viewer_min"),
             F.max("viewer_count").alias("viewer_max"),
-            last.alias("last_viewer"),
+            last.alias("_last"),
         )
+        .select(
+            "*",
+            *[
+                F.col(f"_last.{f}").alias(f"last_viewer_{f}")
+                for f in ("ts", "ingest_time", "topic", "partition", "offset")
+            ],
+            F.col("_last.viewer_count").alias("last_viewers"),
+        )
+        .drop("_last")
     )
 
 

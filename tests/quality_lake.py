@@ -91,6 +91,16 @@ def clean_tables(settings: Settings, t: datetime) -> dict[str, tuple]:
         "silver/transactions_minute": (schemas.TRANSACTIONS_MINUTE, [
             ("alpha", t, end, 1, Decimal("5.40"), 0, Decimal("0"), 0, Decimal("0"), 0,
              Decimal("0"), 1, Decimal("5.40"), "USD")]),
+        "silver/panes": (schemas.PANES, [
+            # [t, t+10 s): c1-c3, v1, t1, m1; [t+20 s, t+30 s): v2
+            ("alpha", t, sec[10], 0, 6, sec[0], sec[9], sec[0], sec[1], 3, ["u1", "u2"],
+             Decimal("0.3"), 2, 1, 1, emotes, 1, 100, 100, 100,
+             sec[2], sec[1], s.topic("viewer"), 0, 0, 100, 1, Decimal("5.40"),
+             0, None, 0, None, 0, None, 1, Decimal("5.40"), 1),
+            ("alpha", sec[20], sec[30 - 1] + timedelta(seconds=1), 0, 1, sec[20], sec[20],
+             sec[20], sec[1], 0, None, None, 0, 0, 0, [], 1, 0, 0, 0,
+             sec[20], sec[1], s.topic("viewer"), 0, 1, 0, 0, None,
+             0, None, 0, None, 0, None, 0, None, 0)]),
         "silver/stream_watermarks": (schemas.STREAM_WATERMARKS, [
             ("alpha", sec[20], sec[20], sec[1], None, None, None, sec[1])]),
         "gold/stream_minute_metrics": (schemas.STREAM_MINUTE_METRICS, [

@@ -202,8 +202,8 @@ def test_clean_lake_passes_every_suite_and_records_the_run(
     runs = spark.read.format("delta").load(settings.table_path("gold", "quality_runs"))
     rows = {r["suite"]: r for r in runs.collect()}
     assert (
-        len(rows) == 18 and runs.count() == 18
-    )  # 1 bronze + 9 silver + 3 checks + 5 gold, once each
+        len(rows) == 19 and runs.count() == 19
+    )  # 1 bronze + 10 silver + 3 checks + 5 gold, once each
     assert {r["status"] for r in rows.values()} == {"passed"}
     assert rows["bronze.events"]["row_count"] == 8
     assert rows["silver.quarantine_rate"]["observed_value"] == pytest.approx(1 / 8)
@@ -350,7 +350,7 @@ def test_the_scheduled_loop_records_every_run(spark, base_settings, tmp_path):
 
     runs = spark.read.format("delta").load(settings.table_path("gold", "quality_runs"))
     counts = runs.groupBy("run_id").count().collect()
-    assert len(counts) == 2 and {r["count"] for r in counts} == {18}
+    assert len(counts) == 2 and {r["count"] for r in counts} == {19}
     statuses = {(r["suite"], r["status"]) for r in runs.select("suite", "status").collect()}
     assert ("bronze.events", "passed") in statuses
     assert ("gold.moments", "missing") in statuses

@@ -6,13 +6,14 @@ Both modes run :func:`process_bronze` (``pipelines.silver.classify`` and the pan
 
 - **stream** (:func:`start_stream`): each micro-batch of the bronze Delta stream goes
   through the named ``foreachBatch`` function from :func:`make_batch_function`. Its writes
-  (quarantine, the four typed tables, the panes, ``stream_watermarks``) run side by side. Appends carry txnAppId (``telemetra-silver-<query id>``) /
-  txnVersion (the batch id) as writer options (not session confs, so they are safe in
-  parallel): a replayed batch appends nothing twice. The watermarks are a per-stream
-  maximum, rewritten whole (one row per stream), which a replay repeats with the same rows.
-  A batch that died half-way classifies its rows the same on retry, whichever writes had
-  committed: dedupe ignores silver rows from the same Kafka record, and lateness is
-  judged against the stream's maximum before the batch.
+  (quarantine, the four typed tables, the panes, ``stream_watermarks``) run side by side.
+  Appends carry txnAppId (``telemetra-silver-<query id>``) / txnVersion (the batch id) as
+  writer options (not session confs, so they are safe in parallel): a replayed batch
+  appends nothing twice. The watermarks are a per-stream maximum, rewritten whole (one row
+  per stream), which a replay repeats with the same rows. A batch that died half-way
+  classifies its rows the same on retry, whichever writes had committed: dedupe ignores
+  silver rows from the same Kafka record, and lateness is judged against the stream's
+  maximum before the batch.
 - **batch** (:func:`run_batch`): all of bronze (pinned to one version) in one go, empty
   watermarks, every table overwritten, so a rerun changes nothing. It records the bronze
   version it read on ``stream_watermarks`` and drops the silver checkpoint, so the next
