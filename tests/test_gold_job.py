@@ -290,6 +290,23 @@ def upsert(spark, settings, aggregates, events, revise_chat=False) -> None:
 
 # Two incremental steps and two rebuilds: minutes on a busy 2-core machine.
 @pytest.mark.timeout(3600)
+def gamma_broadcasts(summaries) -> list[tuple]:
+    """gamma's broadcasts as (start, end, title, messages), oldest first."""
+    return sorted(
+        (r.started_at.timestamp(), r.ended_at.timestamp(), r.title, r.messages)
+        for r in summaries
+        if r.stream_id == "gamma"
+    )
+
+
+# Worked out by hand from the fixture's metadata and chat.
+GAMMA_BROADCASTS = [
+    (at(1).timestamp(), at(4).timestamp(), "G1", 3),  # chat at 12:01-12:03
+    (at(8).timestamp(), at(10).timestamp(), "G2", 1),  # 12:09; closed by G3's start
+    (at(10).timestamp(), at(19).timestamp(), "G3", 3),  # 12:10, 12:15, 12:16
+]
+
+
 def test_incremental_gold_equals_batch_and_reruns_change_nothing(spark, settings):
     gold_job.ensure_gold_tables(spark, settings)
     upsert(spark, settings, aggregate_rows(range(120)), events_part1())
@@ -337,16 +354,7 @@ def test_incremental_gold_equals_batch_and_reruns_change_nothing(spark, settings
     assert [(r.title, r.moment_count, r.ended_at.timestamp()) for r in alpha] == [
         ("Alpha A", 2, at(24, 30).timestamp())
     ]
-    gamma = sorted(
-        (r.started_at.timestamp(), r.ended_at.timestamp(), r.title, r.messages)
-        for r in again["stream_summary"]
-        if r.stream_id == "gamma"
-    )
-    assert gamma == [
-        (at(1).timestamp(), at(4).timestamp(), "G1", 3),  # chat at 12:01-12:03
-        (at(8).timestamp(), at(10).timestamp(), "G2", 1),  # 12:09; closed by G3's start
-        (at(10).timestamp(), at(19).timestamp(), "G3", 3),  # 12:10, 12:15, 12:16
-    ]
+    assert gamma_broadcasts(again["stream_summary"]) == GAMMA_BROADCASTS
     streams = {r.stream_id: (r.status, r.title) for r in again["streams"]}
     assert streams == {
         "alpha": ("offline", "Alpha A"),
@@ -434,16 +442,7 @@ def test_the_settle_query_brings_typed_rows_into_windows_and_gold(spark, setting
     assert window_snapshot(spark, settings) == windows
     assert gold_snapshot(spark, settings) == streamed
 
-    gamma = sorted(
-        (r.started_at.timestamp(), r.ended_at.timestamp(), r.title, r.messages)
-        for r in streamed["stream_summary"]
-        if r.stream_id == "gamma"
-    )
-    assert gamma == [
-        (at(1).timestamp(), at(4).timestamp(), "G1", 3),  # chat at 12:01-12:03
-        (at(8).timestamp(), at(10).timestamp(), "G2", 1),  # 12:09; closed by G3's start
-        (at(10).timestamp(), at(19).timestamp(), "G3", 3),  # 12:10, 12:15, 12:16
-    ]
+    assert gamma_broadcasts(streamed["stream_summary"]) == GAMMA_BROADCASTS
     streams = {
         r.stream_id: (r.status, r.title, r.last_event_ts.timestamp()) for r in streamed["streams"]
     }
