@@ -33,8 +33,12 @@ _COORDS = 'topic, partition, "offset"'
 def lake_books(settings: Settings, in_flight: bool = False) -> dict[str, int]:
     """The figures of :data:`MUST_BE_ZERO`, and the bronze and silver row counts."""
     con = duckdb.connect()
-    for layer, name in [("bronze", "events"), *[("silver", t) for t in PLACES]]:
-        con.register(name, DeltaTable(settings.table_path(layer, name)).to_pyarrow_dataset())
+    con.register("events", DeltaTable(settings.table_path("bronze", "events")).to_pyarrow_dataset())
+    silver = DeltaTable(catalog.EVENTS.path(settings.lake_root)).to_pyarrow_dataset()
+    con.register("silver_events", silver)
+    for name in PLACES:  # views of silver/events
+        view = catalog.view_sql(catalog.table("silver", name), "silver_events")
+        con.execute(f"CREATE VIEW {name} AS {view}")
     placed = " UNION ALL ".join(f"SELECT {_COORDS} FROM {t}" for t in PLACES)
     typed = " UNION ALL ".join(f"SELECT event_id FROM {t}" for t in TYPED)
     settled = "WHERE ingest_time < (SELECT max(ingest_time) FROM events)" if in_flight else ""
@@ -45,6 +49,7 @@ def lake_books(settings: Settings, in_flight: bool = False) -> dict[str, int]:
     books = {
         "bronze_rows": one("SELECT count(*) FROM events"),
         "silver_rows": one(f"SELECT count(*) FROM ({placed})"),
+        "quarantine_rows": one("SELECT count(*) FROM quarantine"),
         "bronze_offset_gaps": one(
             'SELECT sum(gap) FROM (SELECT max("offset") - min("offset") + 1 '
             '- count(DISTINCT "offset") AS gap FROM events GROUP BY topic, partition)'

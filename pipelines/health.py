@@ -61,7 +61,7 @@ def newest_event_age_seconds(
 
 # (label, layer, table, column): how far behind the stream each layer is
 _FRESHNESS = (
-    ("silver freshness", "silver", "stream_watermarks", "max_event_ts"),
+    ("silver freshness", "silver", "panes", "last_ts"),
     ("gold freshness", "gold", "streams", "last_event_ts"),
 )
 

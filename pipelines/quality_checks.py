@@ -32,7 +32,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from pipelines import catalog
+from pipelines import catalog, tables
 from pipelines.config import Settings
 
 SILVER_EVENT_TABLES = tuple(t.name for t in catalog.typed())
@@ -76,10 +76,11 @@ class CheckFrame:
 
 
 def read_table(spark: SparkSession, settings: Settings, layer: str, table: str) -> DataFrame | None:
-    path = settings.table_path(layer, table)
-    if not DeltaTable.isDeltaTable(spark, path):
+    """A catalog table (a view too), or None when it has no files yet."""
+    entry = catalog.table(layer, table)
+    if not DeltaTable.isDeltaTable(spark, entry.stored.path(settings.lake_root)):
         return None
-    return spark.read.format("delta").load(path)
+    return tables.read(spark, settings.lake_root, entry)
 
 
 def _processed(spark: SparkSession, settings: Settings) -> tuple[DataFrame, DataFrame] | None:
@@ -88,15 +89,13 @@ def _processed(spark: SparkSession, settings: Settings) -> tuple[DataFrame, Data
     bronze = read_table(spark, settings, "bronze", "events")
     if bronze is None:
         return None
-    parts = [
-        df.select(*COORDINATES, F.lit(name == "quarantine").alias("quarantined"), "ingest_time")
-        for name in (*SILVER_EVENT_TABLES, "quarantine")
-        if (df := read_table(spark, settings, "silver", name)) is not None
-    ]
-    if not parts:
-        parts = [bronze.select(*COORDINATES, F.lit(False).alias("quarantined"), "ingest_time")
-                 .limit(0)]  # fmt: skip
-    accounted = reduce(DataFrame.unionByName, parts)
+    events = read_table(spark, settings, "silver", "events")
+    if events is None:
+        accounted = bronze.select(*COORDINATES, F.lit(False).alias("quarantined"), "ingest_time")
+        accounted = accounted.limit(0)
+    else:
+        quarantined = (F.col("kind") == "quarantine").alias("quarantined")
+        accounted = events.select(*COORDINATES, quarantined, "ingest_time")
     progress = accounted.groupBy("topic", "partition").agg(
         F.max("offset").alias("processed_offset")
     )

@@ -562,12 +562,13 @@ def _quality_query(lake_root: str, sql: str, params: dict, tables: Sequence[str]
         con.execute("SET TimeZone = 'UTC'")
         for name in tables:
             table = catalog.table(_QUALITY_TABLES[name], name)
-            path = table.path(lake_root)
+            path = table.stored.path(lake_root)  # a view's rows: in silver/events
             if DeltaTable.is_deltatable(path):
-                con.register(name, DeltaTable(path).to_pyarrow_dataset())
+                con.register(f"{name}_stored", DeltaTable(path).to_pyarrow_dataset())
             else:
-                empty = to_arrow_schema(table.schema).empty_table()
-                con.register(name, empty)
+                empty = to_arrow_schema(table.stored.schema).empty_table()
+                con.register(f"{name}_stored", empty)
+            con.execute(f"CREATE VIEW {name} AS {catalog.view_sql(table, f'{name}_stored')}")
         frame = con.execute(sql, params).df()
     finally:
         con.close()

@@ -164,21 +164,26 @@ QUARANTINE = StructType(
     ]
 )
 
-# Per-stream progress the silver stream keeps between micro-batches (lateness reference).
-STREAM_WATERMARKS = StructType(
-    [
-        StructField("stream_id", StringType(), False),
-        StructField("max_event_ts", TimestampType()),  # max ts of valid events seen
-        StructField("last_event_ts", TimestampType()),  # ts of the last valid arrival
-        StructField("last_ingest_time", TimestampType()),  # its bronze ingest_time
-        StructField("batch_id", LongType()),  # silver micro-batch; null after a batch rebuild
-        # The stream's max_event_ts before batch_id and the txnAppId of the query that ran
-        # it: a replay of that batch judges lateness against what stood before it.
-        StructField("prev_max_event_ts", TimestampType()),
-        StructField("txn_app_id", StringType()),
-        StructField("updated_at", TimestampType()),
-    ]
-)
+# Where silver's rows are stored: one table, a row per bronze row, partitioned by kind
+# (an event type, or "quarantine"). The typed tables and quarantine above are its views
+# (``pipelines.catalog``): one append per micro-batch instead of five. Every column of
+# every view, nullable (a kind fills its own), plus ``kind``; a quarantined row that
+# parsed keeps its ``ts`` (late and duplicate rows: lateness is judged against them).
+SILVER_KINDS = ("chat", "viewer", "transaction", "stream_meta", "quarantine")
+
+
+def _silver_events() -> StructType:
+    fields = {"kind": StructField("kind", StringType(), False)}
+    for view in (CHAT_MESSAGES, VIEWER_COUNTS, TRANSACTIONS, STREAM_META, QUARANTINE):
+        for f in view.fields:
+            known = fields.setdefault(f.name, StructField(f.name, f.dataType, True))
+            if known.dataType != f.dataType:
+                raise TypeError(f"silver column {f.name} has two types")
+    fields["ts"] = StructField("ts", TimestampType(), True)
+    return StructType(list(fields.values()))
+
+
+SILVER_EVENTS = _silver_events()
 
 # ---- silver: windowed aggregates (stream × window) --------------------------------------
 EMOTE_COUNTS = ArrayType(

@@ -4,7 +4,7 @@ One function, :func:`classify`, decides the fate of a set of new bronze rows. Ba
 call it on all of bronze at once, the stream on each micro-batch (``foreachBatch`` in
 ``pipelines.jobs.silver_job``), so both give the same silver. Every bronze row ends in
 exactly one place: a typed table or ``silver/quarantine`` (silver rows + quarantine rows
-= bronze rows).
+= bronze rows); both are views of one stored table, ``silver/events`` (:func:`to_events`).
 
 1. **Validation**, first failing rule wins, in this order (``reason``; ``detail``):
    ``not_utf8``, ``oversized`` (> max_message_bytes), ``invalid_json`` (not a JSON object,
@@ -24,14 +24,14 @@ exactly one place: a typed table or ``silver/quarantine`` (silver rows + quarant
 2. **Lateness** per stream: arrival order is ``(ingest_time, kafka_timestamp, topic,
    partition, offset)``. A valid event is ``late`` when its ts < (max ts of the valid
    events of its stream that arrived before it) − watermark_seconds. "Before" spans
-   earlier micro-batches through ``stored_max`` (the ``silver/stream_watermarks`` table;
-   empty in batch mode) and the batch itself through a running max over arrival order.
+   earlier micro-batches through ``stored_max`` (kept by the stream's driver,
+   ``pipelines.jobs.silver_state``; empty in batch mode) and the batch itself through a
+   running max over arrival order.
 3. **Dedupe** on (event_type, event_id): among valid, non-late rows the first arrival
-   wins, later copies are ``duplicate``; so are rows whose event_id the typed table already
-   holds from another Kafka record (:func:`with_silver_dedupe`, fed by the job with ``ts >=
-   batch min ts − watermark`` so Delta's data skipping keeps it cheap). Neither rule sees
-   a micro-batch's own rows as history when the batch is replayed after a crash, so a
-   replay routes every row as the first attempt did.
+   wins, later copies are ``duplicate``; so are rows whose event_id silver accepted in an
+   earlier micro-batch (:func:`with_silver_dedupe`, fed from the driver's state). Neither
+   rule sees a micro-batch's own rows as history when the batch is replayed after a
+   crash, so a replay routes every row as the first attempt did.
 4. **Typed tables** (:func:`to_typed`) and **quarantine** (:func:`to_quarantine`) are
    selects matching ``pipelines.schemas``. Transactions get ``amount_base`` =
    amount × rate_to_usd(currency) / rate_to_usd(base) from ``conf/currency_rates.csv``.
@@ -55,6 +55,7 @@ from pyspark.sql.types import MapType, StringType, StructType
 from pipelines import catalog, schemas
 from pipelines.config import EVENT_TYPES, Settings
 from pipelines.sentiment import with_sentiment
+from pipelines.tables import as_events
 
 ARRIVAL_ORDER = ("ingest_time", "kafka_timestamp", "topic", "partition", "offset")
 TYPED_SCHEMAS: dict[str, StructType] = {t.event_type: t.schema for t in catalog.typed()}
@@ -315,26 +316,13 @@ def with_batch_dedupe(df: DataFrame) -> DataFrame:
     return _reject(df, dup, "duplicate", F.lit(DUPLICATE_DETAIL)).drop("_copy")
 
 
-def _kafka_coordinates() -> Column:
-    return F.concat_ws(":", *[F.col(c) for c in ("topic", "partition", "offset")])
-
-
-def with_silver_dedupe(df: DataFrame, seen: DataFrame) -> DataFrame:
-    """Rows whose (event_type, event_id) silver already holds from another Kafka record
-    become ``duplicate``.
-
-    ``seen`` has (event_type, event_id, topic, partition, offset) of stored rows. A stored
-    row from the same record is the row itself, committed by an earlier attempt of this
-    micro-batch that crashed half-way: it must not make the replay call its own rows
-    duplicates (they would land in quarantine as well as in their typed table).
-    """
-    known = seen.groupBy("event_type", "event_id").agg(
-        F.collect_set(_kafka_coordinates()).alias("_stored_at")
-    )
-    df = df.join(known, on=["event_type", "event_id"], how="left")
-    elsewhere = F.size(F.array_remove(F.col("_stored_at"), _kafka_coordinates())) > 0
-    dup = F.col("reason").isNull() & F.col("_stored_at").isNotNull() & elsewhere
-    return _reject(df, dup, "duplicate", F.lit(DUPLICATE_DETAIL)).drop("_stored_at")
+def with_silver_dedupe(df: DataFrame, known: DataFrame) -> DataFrame:
+    """Rows whose (event_type, event_id) silver accepted in an earlier micro-batch become
+    ``duplicate``; ``known`` holds those pairs (``pipelines.jobs.silver_state``)."""
+    known = known.select("event_type", "event_id", F.lit(True).alias("_known"))
+    df = df.join(F.broadcast(known), on=["event_type", "event_id"], how="left")
+    dup = F.col("reason").isNull() & F.col("_known").isNotNull()
+    return _reject(df, dup, "duplicate", F.lit(DUPLICATE_DETAIL)).drop("_known")
 
 
 def classify(
@@ -386,7 +374,7 @@ def to_typed(df: DataFrame, event_type: str, lexicon: DataFrame | None = None) -
     return typed.select(*[F.col(f.name).cast(f.dataType) for f in schema.fields])
 
 
-def to_quarantine(df: DataFrame) -> DataFrame:
+def to_quarantine(df: DataFrame, *extra: Column) -> DataFrame:
     """Rejected rows -> ``silver/quarantine``, raw bytes and Kafka coordinates kept."""
     return df.filter(F.col("reason").isNotNull()).select(
         F.col("reason"),
@@ -396,7 +384,18 @@ def to_quarantine(df: DataFrame) -> DataFrame:
         F.col("_q_stream_id").alias("stream_id"),
         F.col("value").alias("raw_value"),
         *[F.col(f.name) for f in schemas.KAFKA_COORDINATES],
+        *extra,
     )
+
+
+def to_events(df: DataFrame, lexicon: DataFrame) -> DataFrame:
+    """Every row -> ``silver/events``: its typed row (kind = its event type) or its
+    quarantine row (kind quarantine, with its ts when it passed validation: late and
+    duplicate rows, which lateness counts)."""
+    parts = [as_events(to_typed(df, t.event_type, lexicon), t) for t in catalog.typed()]
+    rejected = to_quarantine(df, F.when(F.col("_valid"), F.col("ts")).alias("ts"))
+    parts.append(as_events(rejected, catalog.table("silver", "quarantine")))
+    return reduce(DataFrame.unionByName, parts)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipelines import catalog
+from pipelines import catalog, tables
 from pipelines.config import Settings
 from pipelines.jobs import runner
 from pipelines.producer import ProduceStats
@@ -26,7 +26,7 @@ WRITE_TIME_COLUMNS = ("updated_at", "detected_at", "quarantined_at")
 
 
 def read_table(spark: SparkSession, settings: Settings, layer: str, name: str) -> DataFrame:
-    return spark.read.format("delta").load(settings.table_path(layer, name))
+    return tables.read(spark, settings.lake_root, f"{layer}/{name}")
 
 
 def assert_bronze_exactly_once(

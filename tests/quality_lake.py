@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from pyspark.sql import SparkSession
 
-from pipelines import schemas
+from pipelines import schemas, tables
 from pipelines.config import Settings
 
 UTC = timezone.utc
@@ -101,8 +101,6 @@ def clean_tables(settings: Settings, t: datetime) -> dict[str, tuple]:
              sec[20], sec[1], 0, None, None, 0, 0, 0, [], 1, 0, 0, 0,
              sec[20], sec[1], s.topic("viewer"), 0, 1, 0, 0, None,
              0, None, 0, None, 0, None, 0, None, 0)]),
-        "silver/stream_watermarks": (schemas.STREAM_WATERMARKS, [
-            ("alpha", sec[20], sec[20], sec[1], None, None, None, sec[1])]),
         "gold/stream_minute_metrics": (schemas.STREAM_MINUTE_METRICS, [
             ("alpha", t, end, 50.0, 100, 0, 3, 2, 0.15, 1, 1, emotes, 1, Decimal("5.40"))]),
         "gold/stream_hour_metrics": (schemas.STREAM_HOUR_METRICS, [
@@ -120,16 +118,11 @@ def clean_tables(settings: Settings, t: datetime) -> dict[str, tuple]:
     # fmt: on
 
 
-def write_tables(spark: SparkSession, settings: Settings, tables: dict, mode: str) -> None:
-    for name, (schema, rows) in tables.items():
-        layer, table = name.split("/")
-        (
-            spark.createDataFrame(rows, schema)
-            .coalesce(1)
-            .write.format("delta")
-            .mode(mode)
-            .save(settings.table_path(layer, table))
-        )
+def write_tables(spark: SparkSession, settings: Settings, contents: dict, mode: str) -> None:
+    """``contents``: {"layer/name": (schema, rows)}, written in that order."""
+    for ref, (schema, rows) in contents.items():
+        df = spark.createDataFrame(rows, schema).coalesce(1)
+        tables.write(df, settings.lake_root, ref, mode)
 
 
 def break_tables(settings: Settings, kind: str, t: datetime) -> dict[str, tuple]:

@@ -39,13 +39,13 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
+from pipelines import tables
 from pipelines.jobs import gold_job, settle_job, silver_job
 from pipelines.jobs.settle_job import SilverChange
 from pipelines.schemas import (
     CHAT_MESSAGES,
     CHAT_SUMMARY_MINUTE,
     STREAM_META,
-    STREAM_WATERMARKS,
     TRANSACTIONS,
     TRANSACTIONS_MINUTE,
     VIEWER_COUNTS,
@@ -192,23 +192,10 @@ def epoch(t: datetime) -> int:
     return int(t.timestamp())
 
 
-def write_watermarks(spark, settings, watermarks) -> None:
-    """silver/stream_watermarks: (stream_id, max_event_ts) rows, the other columns null."""
-    given = spark.createDataFrame(watermarks, "stream_id string, max_event_ts timestamp")
-    full = given.select(
-        *[F.col(f.name) if f.name in given.columns else F.lit(None).cast(f.dataType).alias(f.name)
-          for f in STREAM_WATERMARKS]
-    )  # fmt: skip
-    full.write.format("delta").mode("overwrite").save(
-        settings.table_path("silver", "stream_watermarks")
-    )
-
-
 def write_typed(spark, settings, events) -> None:
     """Append (chat, meta, viewers, sales) rows to the four typed silver tables."""
     for table, schema, rows in zip(TYPED, TYPED_SCHEMAS, events, strict=True):
-        df = spark.createDataFrame(rows, schema)
-        df.write.format("delta").mode("append").save(settings.table_path("silver", table))
+        tables.write(spark.createDataFrame(rows, schema), settings.lake_root, f"silver/{table}")
 
 
 def write_silver(spark, settings, aggregates, events, revise_chat=False) -> None:
@@ -414,11 +401,6 @@ def test_the_settle_query_brings_typed_rows_into_windows_and_gold(spark, setting
     part1 = events_part1()
     write_typed(spark, settings, part1)
     settle_once(spark, settings)
-    # The hot path writes silver's watermarks after the typed rows: a settle batch can run
-    # in between (here, always), and gold must not depend on what it has not seen.
-    write_watermarks(
-        spark, settings, [("alpha", at(19, 15)), ("beta", at(19, 40)), ("gamma", at(9, 20))]
-    )
     assert chat_counts(spark, settings, "silver", "chat_summary_minute") == chat_windows(part1[0])
 
     # Part 2: later events, and late chat in windows part 1 already wrote.
@@ -427,9 +409,6 @@ def test_the_settle_query_brings_typed_rows_into_windows_and_gold(spark, setting
     chats2, metas2, viewers2, sales2 = events_part2()
     write_typed(spark, settings, (chats2 + late, metas2, viewers2, sales2))
     settle_once(spark, settings)
-    write_watermarks(
-        spark, settings, [("alpha", at(24, 30)), ("beta", at(24, 40)), ("gamma", at(19))]
-    )
     windows, streamed = window_snapshot(spark, settings), gold_snapshot(spark, settings)
 
     expected = chat_windows(part1[0] + chats2 + late)
@@ -476,11 +455,11 @@ def test_a_replayed_settle_batch_writes_the_same_rows(spark, settings):
     assert [(f.name, f.dataType) for f in appended.schema] == shape
 
     def contents():
-        tables = [("silver", t) for t in WINDOWS] + [("gold", t) for t in gold_job.GOLD_TABLES]
+        names = [("silver", t) for t in WINDOWS] + [("gold", t) for t in gold_job.GOLD_TABLES]
         return {
             t: sorted(map(repr, spark.read.format("delta").load(settings.table_path(layer, t))
                           .collect()))
-            for layer, t in tables
+            for layer, t in names
         }  # fmt: skip
 
     settle_job.settle_batch(appended, 7, settings)

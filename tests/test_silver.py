@@ -15,7 +15,8 @@ from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 from silver_fixture import ARRIVAL, TOPICS, at, bronze_df, event, frame, record
 
 from pipelines.jobs.silver_job import RATE_SCHEMA
-from pipelines.jobs.silver_process import SEEN_SCHEMA, STORED_MAX_SCHEMA
+from pipelines.jobs.silver_process import KNOWN_SCHEMA
+from pipelines.jobs.silver_state import STORED_MAX_SCHEMA
 from pipelines.schemas import (
     CHAT_MESSAGES,
     QUARANTINE,
@@ -213,20 +214,9 @@ def test_dedupe_first_arrival_wins(spark):
         record(event("chat", "e2", at(0)), "chat", 8),
         record(event("chat", "e5", at(0)), "chat", 9),  # silver holds chat e5
         record(event("chat", "e6", at(0)), "chat", 10),  # silver holds e6 only as a viewer
-        # Silver holds e7 from this very record (a crashed attempt of this micro-batch
-        # committed it): a replay must accept it again, not call it a duplicate.
-        record(event("chat", "e7", at(0)), "chat", 11),
-        # e8 is held from this record and from another one: still a duplicate.
-        record(event("chat", "e8", at(0)), "chat", 12),
     ]
-    chat = TOPICS["chat"]
-    seen = frame(
-        spark,
-        [("chat", "e5", chat, 0, 3), ("viewer", "e6", TOPICS["viewer"], 0, 10),
-         ("chat", "e7", chat, 0, 11), ("chat", "e8", chat, 0, 12), ("chat", "e8", chat, 1, 2)],
-        SEEN_SCHEMA,
-    )  # fmt: skip
-    result = verdicts(run_classify(spark, records).transform(with_silver_dedupe, seen))
+    known = frame(spark, [("chat", "e5"), ("viewer", "e6")], KNOWN_SCHEMA)
+    result = verdicts(run_classify(spark, records).transform(with_silver_dedupe, known))
     assert result == {
         0: ("duplicate", DUPLICATE_DETAIL),
         5: (None, None),
@@ -235,8 +225,6 @@ def test_dedupe_first_arrival_wins(spark):
         8: (None, None),
         9: ("duplicate", DUPLICATE_DETAIL),
         10: (None, None),
-        11: (None, None),
-        12: ("duplicate", DUPLICATE_DETAIL),
     }
 
 

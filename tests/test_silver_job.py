@@ -20,6 +20,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 from silver_fixture import ARRIVAL, at, bronze_df, event, record
 
+from pipelines import catalog, tables
 from pipelines.jobs import bronze_job, settle_job
 from pipelines.jobs.silver_job import (
     build_job,
@@ -28,7 +29,6 @@ from pipelines.jobs.silver_job import (
     run_batch,
     start_stream,
 )
-from pipelines.jobs.silver_process import TYPED_TABLES
 from pipelines.queries import GoldQueries
 
 SECOND = ARRIVAL + timedelta(minutes=1)
@@ -70,7 +70,8 @@ PART2 = [
            "transaction", 3, ingest=SECOND),
 ]  # fmt: skip
 WINDOWS = ("chat_summary_minute", "viewer_timeseries", "transactions_minute")
-SILVER = (*TYPED_TABLES.values(), "quarantine", *WINDOWS, "stream_watermarks", "panes")
+TYPED_TABLES = {t.event_type: t.name for t in catalog.typed()}
+SILVER = (*TYPED_TABLES.values(), "quarantine", "events", *WINDOWS, "panes")
 
 
 def append_bronze(spark, settings, records):
@@ -81,9 +82,7 @@ def append_bronze(spark, settings, records):
 
 
 def table(spark, settings, name):
-    df = spark.read.format("delta").load(settings.table_path("silver", name))
-    # Which batch wrote a watermark, and what stood before it, are the stream's bookkeeping.
-    bookkeeping = ("batch_id", "txn_app_id", "prev_max_event_ts", "updated_at")
+    df = tables.read(spark, settings.lake_root, f"silver/{name}")
     if name == "panes":
         # Each micro-batch appends its own partial of a pane: compare the panes' totals.
         return df.groupBy("stream_id", "pane_start").agg(
@@ -93,11 +92,11 @@ def table(spark, settings, name):
             F.sum("viewer_samples").alias("viewer_samples"),
             F.sum("revenue").alias("revenue"),
         )
-    return df.drop(*bookkeeping) if name == "stream_watermarks" else df
+    return df
 
 
 def version(spark, settings, name):
-    path = settings.table_path("silver", name)
+    path = catalog.table("silver", name).path(settings.lake_root)
     return DeltaTable.forPath(spark, path).history(1).first()["version"]
 
 
@@ -143,7 +142,7 @@ def test_batch_counts(batch_lake):
     assert counts["silver.transactions"] == 3
     assert counts["silver.stream_meta"] == 1
     assert counts["silver.quarantine"] == 8
-    assert counts["silver.stream_watermarks"] == 2
+    assert counts["silver.events"] == len(PART1) + len(PART2)
     typed = sum(counts[f"silver.{t}"] for t in TYPED_TABLES.values())
     assert typed + counts["silver.quarantine"] == counts["silver.input_rows"]
 
@@ -187,8 +186,6 @@ def test_batch_windows_by_hand(spark, batch_lake):
     assert (tx_w["donation_revenue"], tx_w["bits_revenue"], tx_w["subscription_revenue"]) == (
         Decimal("10.80"), Decimal("1.00"), Decimal("4.99"),
     )  # fmt: skip
-    marks = {r["stream_id"]: r for r in table(spark, settings, "stream_watermarks").collect()}
-    assert set(marks) == {"s1", "s2"}
 
 
 @pytest.mark.parametrize("name", SILVER)
@@ -213,12 +210,12 @@ def test_rerunning_batch_changes_nothing(spark, batch_lake):
 def test_replayed_batch_id_changes_nothing(spark, stream_lake):
     """Run the stream's last micro-batch again, as Spark does after a crash before its
     commit: same query id (txnAppId), same batch id, same bronze rows. The appends are
-    skipped (no new version); the watermarks are recomputed to the same rows."""
+    skipped (no new version): nothing changes."""
     settings, query = stream_lake
     batch_id = query.lastProgress["batchId"]
     assert query.lastProgress["numInputRows"] == len(PART2)
     process = make_batch_function(build_job(spark, settings), app_id=f"telemetra-silver-{query.id}")
-    appended = (*TYPED_TABLES.values(), "quarantine", "panes")
+    appended = ("events", "panes")
     versions = {n: version(spark, settings, n) for n in appended}
     rows = {n: sorted(map(repr, table(spark, settings, n).collect())) for n in SILVER}
     process(bronze_df(spark, PART2), batch_id)
@@ -246,10 +243,10 @@ def test_stream_after_batch_resumes_after_the_rebuilt_version(spark, batch_lake)
 
 def test_replay_routes_rows_as_the_first_attempt_did(spark, base_settings, tmp_path):
     """A micro-batch whose silver writes all committed, then died (in gold, say), runs again.
-    Its rows are now in the typed tables and its max in the watermarks: the replay must not
-    take them for earlier arrivals. The batch had no rejected row, so nothing stops a
-    quarantine append that the first attempt never made (issue 21: every row of a batch
-    ended both in its typed table and in quarantine as a duplicate)."""
+    Its rows are now in silver/events, which the new driver rebuilds its state from: the
+    replay must not take them for earlier arrivals. The batch had no rejected row, so
+    nothing stops a quarantine append that the first attempt never made (issue 21: every
+    row of a batch ended both in its typed table and in quarantine as a duplicate)."""
     settings = base_settings.model_copy(update={"lake_root": str(tmp_path / "lake")})
     records = [
         # s9 opens with an event three minutes before its next one, in the same batch:
@@ -259,8 +256,8 @@ def test_replay_routes_rows_as_the_first_attempt_did(spark, base_settings, tmp_p
         record(event("viewer", "s9-v", at(0), stream="s9"), "viewer", 0, key="s9"),
     ]
     ensure_tables(spark, settings)
-    process = make_batch_function(build_job(spark, settings), app_id="telemetra-test-replay")
-    for _ in range(2):  # the first attempt, then its replay
+    for _ in range(2):  # the first attempt, then its replay (a new driver: state rebuilt)
+        process = make_batch_function(build_job(spark, settings), app_id="telemetra-test-replay")
         process(bronze_df(spark, records), 0)
         assert table(spark, settings, "quarantine").count() == 0
         assert table(spark, settings, "chat_messages").count() == 2

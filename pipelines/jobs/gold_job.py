@@ -20,7 +20,7 @@ from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-from pipelines import catalog
+from pipelines import catalog, tables
 from pipelines.config import Settings
 from pipelines.gold import (
     HOUR,
@@ -51,10 +51,6 @@ def gold_path(settings: Settings, table: str) -> str:
     return settings.table_path("gold", table)
 
 
-def silver_path(settings: Settings, table: str) -> str:
-    return settings.table_path("silver", table)
-
-
 def ensure_gold_tables(spark: SparkSession, settings: Settings) -> None:
     def create(table: str) -> None:
         schema = GOLD_TABLES[table][0]
@@ -67,21 +63,18 @@ def ensure_gold_tables(spark: SparkSession, settings: Settings) -> None:
 
 def read_silver(spark: SparkSession, settings: Settings, table: str) -> DataFrame:
     """A silver table, or an empty one of its schema when silver has not written it yet."""
-    schema = {**SILVER_AGGREGATES, **SILVER_EVENTS}[table]
-    path = silver_path(settings, table)
-    if not DeltaTable.isDeltaTable(spark, path):
-        return spark.createDataFrame([], schema)
-    return spark.read.format("delta").load(path)
+    entry = catalog.table("silver", table)
+    if not DeltaTable.isDeltaTable(spark, entry.stored.path(settings.lake_root)):
+        return spark.createDataFrame([], entry.schema)
+    return tables.read(spark, settings.lake_root, entry)
 
 
 def read_last_events(
     spark: SparkSession, settings: Settings, since_s: int | None = None
 ) -> DataFrame:
     """(stream_id, last_event_ts): the newest event time per stream in silver's typed
-    tables, which the settle step follows (silver's watermarks are written after them, so
-    a settle batch could read a watermark older than the rows it settles, and nothing
-    would bring that stream's row up to date once its events stop). With ``since_s``
-    (epoch s) only the rows from then on: a lower bound on every stream wanted."""
+    rows, which the settle step follows. With ``since_s`` (epoch s) only the rows from
+    then on: a lower bound on every stream wanted."""
     rows = reduce(
         DataFrame.unionByName,
         [read_silver(spark, settings, t).select("stream_id", "ts") for t in SILVER_EVENTS],

@@ -6,8 +6,11 @@ records goes, before the next one starts:
 
 1. to bronze: the records, with their bronze columns, appended to ``bronze/events``;
 2. through silver: the same rows through :func:`~pipelines.jobs.silver_process.process_bronze`
-   (the code the silver layer query runs on the bronze stream): quarantine, the typed
-   tables and the batch's 10-second panes, all appends, and the per-stream watermarks.
+   (the code the silver layer query runs on the bronze stream): ``silver/events`` (the
+   typed rows and quarantine) and the batch's 10-second panes.
+
+Three appends, side by side, and no Delta read: what silver remembers between batches
+(lateness, dedupe) is in the driver (``pipelines.jobs.silver_state``).
 
 That is all the Live page needs (it combines the panes into windows); the sliding window
 tables and gold are the settle query's, which follows the typed tables on its own cadence

@@ -6,12 +6,13 @@ rewrites part of a table runs here, on its own cadence (``settle_seconds``):
 
 1. the sliding windows (``silver/chat_summary_minute``, ``viewer_timeseries``,
    ``transactions_minute``) a set of new typed rows touches are recomputed whole from the
-   typed tables (``pipelines.silver_windows``) and replace the old ones (``replaceWhere``);
+   typed rows (views of ``silver/events``, ``pipelines.silver_windows``) and replace the
+   old ones (``replaceWhere``);
 2. gold follows: minute metrics, the hour rollup, moments, broadcast summaries and
    ``streams`` (``pipelines.jobs.gold_job.upsert_changes``).
 
-As a stream (:func:`start_stream`, query ``settle``) it follows the appends to the four
-typed tables; each micro-batch recomputes what those rows can influence. Every write is a
+As a stream (:func:`start_stream`, query ``settle``) it follows the appends to
+``silver/events``; each micro-batch recomputes what those rows can influence. Every write is a
 recomputation from the tables, so a replayed micro-batch writes the same rows again and
 needs no txn ids. As a batch (:func:`run_batch`) it rebuilds every window and every gold
 table from the typed tables: stream and batch give the same tables.
@@ -22,13 +23,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from pipelines import catalog, crash_points
+from pipelines import catalog, crash_points, tables
 from pipelines.config import Settings
 from pipelines.jobs import gold_job, silver_job
 from pipelines.silver import SilverParams
@@ -36,7 +36,6 @@ from pipelines.silver_windows import chat_summary_minute, transactions_minute, v
 from pipelines.spark import in_parallel, retry_on_conflict, sql_str, use_pool
 
 QUERY_NAME = "settle"
-TYPED_TABLES = {t.event_type: t.name for t in catalog.typed()}  # event type -> table
 # window table -> (the event type it aggregates, how)
 WINDOW_TABLES: dict[str, tuple[str, Callable[[DataFrame, SilverParams], DataFrame]]] = {
     "chat_summary_minute": (
@@ -85,7 +84,7 @@ def _at(micros: int, shift_seconds: int = 0):
 
 
 def _typed(spark: SparkSession, settings: Settings, event_type: str) -> DataFrame:
-    return spark.read.format("delta").load(settings.table_path("silver", TYPED_TABLES[event_type]))
+    return tables.read(spark, settings.lake_root, catalog.typed(event_type)[0])
 
 
 def write_windows(
@@ -150,23 +149,18 @@ def silver_changes(stats: dict[str, TypeStats], window_seconds: int) -> list[Sil
 
 # ---- stream -----------------------------------------------------------------------------
 def read_appends(spark: SparkSession, settings: Settings) -> DataFrame:
-    """Streaming (event_type, stream_id, ts, since_ts) of the rows appended to the typed
-    tables. A silver batch rebuild overwrites them (skipped here): the settle batch
-    rebuild that follows it recomputes everything."""
-    parts = []
-    for event_type, table in TYPED_TABLES.items():
-        appended = (
-            spark.readStream.format("delta")
-            .option("skipChangeCommits", "true")
-            .load(settings.table_path("silver", table))
-        )
-        since = F.least("ts", "started_at") if event_type == "stream_meta" else F.col("ts")
-        parts.append(
-            appended.select(
-                F.lit(event_type).alias("event_type"), "stream_id", "ts", since.alias("since_ts")
-            )
-        )
-    return reduce(DataFrame.unionByName, parts)
+    """Streaming (event_type, stream_id, ts, since_ts) of the typed rows appended to
+    ``silver/events`` (quarantine left out). A silver batch rebuild overwrites the table
+    (skipped here): the settle batch rebuild that follows it recomputes everything."""
+    appended = tables.read_stream(
+        spark, settings.lake_root, catalog.EVENTS, skipChangeCommits="true"
+    ).filter(F.col("kind") != "quarantine")
+    since = F.when(F.col("kind") == "stream_meta", F.least("ts", "started_at")).otherwise(
+        F.col("ts")
+    )
+    return appended.select(
+        F.col("kind").alias("event_type"), "stream_id", "ts", since.alias("since_ts")
+    )
 
 
 def stats_of(rows: DataFrame) -> dict[str, TypeStats]:
@@ -222,7 +216,7 @@ def run_batch(spark: SparkSession, settings: Settings) -> dict[str, int]:
     silver_job.ensure_tables(spark, settings)
     write_windows(spark, settings, None)
     counts = {
-        f"silver.{t.name}": spark.read.format("delta").load(t.path(settings.lake_root)).count()
+        f"silver.{t.name}": tables.read(spark, settings.lake_root, t).count()
         for t in catalog.windows()
     }
     return {**counts, **gold_job.run_batch(spark, settings)}

@@ -5,18 +5,16 @@ Both modes run :func:`process_bronze` (``pipelines.silver.classify`` and the pan
 ``pipelines.silver_panes``) on a set of bronze rows:
 
 - **stream** (:func:`start_stream`): each micro-batch of the bronze Delta stream goes
-  through the named ``foreachBatch`` function from :func:`make_batch_function`. Its writes
-  (quarantine, the four typed tables, the panes, ``stream_watermarks``) run side by side.
-  Appends carry txnAppId (``telemetra-silver-<query id>``) / txnVersion (the batch id) as
-  writer options (not session confs, so they are safe in parallel): a replayed batch
-  appends nothing twice. The watermarks are a per-stream maximum, rewritten whole (one row
-  per stream), which a replay repeats with the same rows. A batch that died half-way
-  classifies its rows the same on retry, whichever writes had committed: dedupe ignores
-  silver rows from the same Kafka record, and lateness is judged against the stream's
-  maximum before the batch.
-- **batch** (:func:`run_batch`): all of bronze (pinned to one version) in one go, empty
-  watermarks, every table overwritten, so a rerun changes nothing. It records the bronze
-  version it read on ``stream_watermarks`` and drops the silver checkpoint, so the next
+  through the named ``foreachBatch`` function from :func:`make_batch_function`. Its two
+  appends (``silver/events``: typed rows and quarantine; ``silver/panes``) run side by
+  side and carry txnAppId (``telemetra-silver-<query id>``) / txnVersion (the batch id)
+  as writer options (not session confs, so they are safe in parallel): a replayed batch
+  appends nothing twice. A batch that died half-way classifies its rows the same on
+  retry: the driver's state (``pipelines.jobs.silver_state``) is rebuilt from the rows of
+  earlier batches only.
+- **batch** (:func:`run_batch`): all of bronze (pinned to one version) in one go, no
+  state, every table overwritten, so a rerun changes nothing. It records the bronze
+  version it read on ``silver/events`` and drops the silver checkpoint, so the next
   stream resumes right after that version instead of re-reading what the batch covered.
   The settle step's batch rebuild (``run gold --mode batch``) then recomputes the windows.
 
@@ -26,9 +24,10 @@ and may cut a commit at that limit, and within the cut commit "earlier" then mea
 "in the earlier micro-batch" rather than "earlier Kafka timestamp". The limits below are
 far above what a bronze commit holds (one file per ingest date, optimizeWrite on).
 
-Tables are not partitioned: a channel makes a few million rows a day at most, date
-partitions would multiply small files per micro-batch, and Delta's per-file min/max on
-``ts`` (files are written roughly in ts order) already prunes the dedupe and window reads.
+``silver/events`` is partitioned by kind only (a view reads its own kind's files); no date
+partitions: a channel makes a few million rows a day at most, they would multiply small
+files per micro-batch, and Delta's per-file min/max on ``ts`` (files are written roughly
+in ts order) already prunes the window reads.
 """
 
 from __future__ import annotations
@@ -39,14 +38,16 @@ from decimal import Decimal
 from pathlib import Path
 
 from delta.tables import DeltaTable
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import DecimalType, StringType, StructField, StructType
 
-from pipelines import catalog
+from pipelines import catalog, tables
 from pipelines.config import CONF_DIR, Settings
 from pipelines.jobs import bronze_job
 from pipelines.jobs.silver_process import SilverJob, SilverSinks, process_bronze
+from pipelines.jobs.silver_state import SilverState
 from pipelines.sentiment import lexicon_df, small_frame
 from pipelines.silver import SilverParams, rates_to_base
 from pipelines.spark import hadoop_path, in_parallel, retry_on_conflict, use_pool
@@ -63,10 +64,6 @@ RATE_SCHEMA = StructType(
 )
 
 
-def silver_paths(settings: Settings) -> dict[str, str]:
-    return {t.name: t.path(settings.lake_root) for t in catalog.layer("silver")}
-
-
 def ensure_tables(spark: SparkSession, settings: Settings) -> None:
     """Create every silver table (and bronze, the way bronze does) if missing, a few at a
     time (each is one small commit; a fresh lake's start waits on them)."""
@@ -75,6 +72,7 @@ def ensure_tables(spark: SparkSession, settings: Settings) -> None:
     def create(table: catalog.Table) -> None:
         path = table.path(settings.lake_root)
         builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(table.schema)
+        builder = builder.partitionedBy(*table.partition_by)
         try:
             builder.execute()
         except Exception:
@@ -82,17 +80,7 @@ def ensure_tables(spark: SparkSession, settings: Settings) -> None:
             if not DeltaTable.isDeltaTable(spark, path):
                 raise
 
-    in_parallel(spark, create, catalog.layer("silver"), workers=4)
-    watermarks = catalog.table("silver", "stream_watermarks")
-    _add_new_columns(spark, watermarks.path(settings.lake_root), watermarks.schema)
-
-
-def _add_new_columns(spark: SparkSession, path: str, schema: StructType) -> None:
-    """Give a table made by an older version the columns its schema has gained since."""
-    have = set(spark.read.format("delta").load(path).columns)
-    missing = [f"`{f.name}` {f.dataType.simpleString()}" for f in schema if f.name not in have]
-    if missing:
-        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({', '.join(missing)})")
+    in_parallel(spark, create, catalog.stored("silver"), workers=4)
 
 
 def read_rates(path: Path) -> list[tuple[str, Decimal]]:
@@ -113,16 +101,17 @@ def build_job(spark: SparkSession, settings: Settings) -> SilverJob:
     return SilverJob(
         params=SilverParams.from_settings(settings),
         bronze_path=bronze_job.bronze_path(settings),
-        paths=silver_paths(settings),
+        events_path=catalog.EVENTS.path(settings.lake_root),
+        panes_path=catalog.table("silver", "panes").path(settings.lake_root),
         rates_base=rates_df(spark, RATES_CSV, settings.base_currency),
         lexicon=lexicon_df(spark, EMOTES_CSV),
+        state=SilverState(settings.watermark_seconds),
     )
 
 
 # ---- stream -----------------------------------------------------------------------------
 def stream_sinks(app_id: str, batch_id: int) -> SilverSinks:
-    """Appends that a replayed batch (same app id and batch id) skips, and replaces that
-    a replayed batch repeats with the same rows (see the module docstring)."""
+    """Appends that a replayed batch (same app id and batch id) skips."""
 
     txn = {"txnAppId": app_id, "txnVersion": str(batch_id)}
 
@@ -130,13 +119,7 @@ def stream_sinks(app_id: str, batch_id: int) -> SilverSinks:
         writer = df.write.format("delta").mode("append").options(**txn)
         retry_on_conflict(lambda: writer.save(path), what=path)
 
-    def replace(df: DataFrame, path: str, where: str) -> None:
-        writer = df.write.format("delta").mode("overwrite").option("replaceWhere", where)
-        retry_on_conflict(lambda: writer.save(path), what=path)
-
-    return SilverSinks(
-        incremental=True, append=append, replace=replace, batch_id=batch_id, app_id=app_id
-    )
+    return SilverSinks(incremental=True, append=append, batch_id=batch_id)
 
 
 def make_batch_function(
@@ -154,7 +137,12 @@ def make_batch_function(
             if not query_id:
                 raise ValueError("not inside a streaming query: pass app_id explicitly")
             txn_app = f"telemetra-silver-{query_id}"
-        process_bronze(spark, job, batch_df, stream_sinks(txn_app, batch_id))
+        # Read once: the first batch of a query also reads it to rebuild the state.
+        rows = batch_df.persist(StorageLevel.DISK_ONLY)
+        try:
+            process_bronze(spark, job, rows, stream_sinks(txn_app, batch_id))
+        finally:
+            rows.unpersist()
 
     return process_silver_batch
 
@@ -168,7 +156,7 @@ def _starting_version(spark: SparkSession, settings: Settings, job: SilverJob) -
     fs, offsets = hadoop_path(spark, settings.checkpoint_path(QUERY_NAME) + "/offsets")
     if fs.exists(offsets):
         return None
-    props = DeltaTable.forPath(spark, job.paths["stream_watermarks"]).detail().first()
+    props = DeltaTable.forPath(spark, job.events_path).detail().first()
     covered = (props["properties"] or {}).get(BRONZE_VERSION_PROPERTY)
     if covered is None:
         return None
@@ -207,10 +195,7 @@ def _batch_sinks() -> SilverSinks:
     def overwrite(df: DataFrame, path: str) -> None:
         df.write.format("delta").mode("overwrite").save(path)
 
-    def replace(df: DataFrame, path: str, where: str) -> None:
-        overwrite(df, path)
-
-    return SilverSinks(incremental=False, append=overwrite, replace=replace, batch_id=None)
+    return SilverSinks(incremental=False, append=overwrite, batch_id=None)
 
 
 def run_batch(spark: SparkSession, settings: Settings) -> dict[str, int]:
@@ -221,16 +206,15 @@ def run_batch(spark: SparkSession, settings: Settings) -> dict[str, int]:
     bronze = spark.read.format("delta").option("versionAsOf", version).load(job.bronze_path)
     process_bronze(spark, job, bronze, _batch_sinks())
     spark.sql(
-        f"ALTER TABLE delta.`{job.paths['stream_watermarks']}` "
+        f"ALTER TABLE delta.`{job.events_path}` "
         f"SET TBLPROPERTIES ('{BRONZE_VERSION_PROPERTY}' = '{version}')"
     )
     fs, checkpoint = hadoop_path(spark, settings.checkpoint_path(QUERY_NAME))
     fs.delete(checkpoint, True)  # the stream must not redo what the rebuild covered
-    windows = {t.name for t in catalog.windows()}  # the settle step's
     counts = {
-        f"silver.{name}": spark.read.format("delta").load(path).count()
-        for name, path in job.paths.items()
-        if name not in windows
+        f"silver.{t.name}": tables.read(spark, settings.lake_root, t).count()
+        for t in catalog.layer("silver")
+        if not t.window  # the settle step's
     }
     counts["silver.input_rows"] = bronze.count()
     return counts
