@@ -21,8 +21,6 @@ computes the stored windows from the typed rows with ``pipelines.silver_windows`
 
 from __future__ import annotations
 
-from functools import reduce
-
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -39,126 +37,69 @@ def with_pane(df: DataFrame, slide_seconds: int) -> DataFrame:
     return df.withColumns({"pane_start": pane.start, "pane_end": pane.end})
 
 
-def _common(since: Column) -> list[Column]:
+def _partials() -> list[Column]:
+    """The aggregates of one pane, each event type's from its own rows (``kind``)."""
+    kind = F.col("kind")
+    chat, viewer, tx, meta = (kind == k for k in ("chat", "viewer", "transaction", "stream_meta"))
+    since = F.when(meta, F.least("ts", "started_at")).otherwise(F.col("ts"))
+    sentiment = F.when(chat, F.col("sentiment"))
+    last = F.max(
+        F.when(viewer, F.struct("ts", "ingest_time", "topic", "partition", "offset",
+                                "viewer_count"))
+    )  # fmt: skip
+    per_type = []
+    for t in schemas.TX_TYPES:
+        is_t = tx & (F.col("tx_type") == t)
+        per_type += [
+            F.count(F.when(is_t, 1)).alias(f"{t}_count"),
+            F.sum(F.when(is_t, F.col("amount_base"))).alias(f"{t}_revenue"),
+        ]
     return [
         F.count(F.lit(1)).alias("events"),
         F.min("ts").alias("first_ts"),
         F.max("ts").alias("last_ts"),
         F.min(since).alias("since_ts"),
         F.max("ingest_time").alias("last_ingest_time"),
-    ]
+        F.count(F.when(chat, 1)).alias("chat_count"),
+        # null, not [], for a pane without chat
+        F.when(F.count(F.when(chat, 1)) > 0,
+               F.array_sort(F.collect_set(F.when(chat, F.col("user_id"))))).alias("chatters"),
+        F.sum(sentiment.cast(SENTIMENT_EXACT)).alias("sentiment_sum"),
+        F.count(sentiment).alias("sentiment_n"),
+        F.count(F.when(sentiment >= POSITIVE_THRESHOLD, 1)).alias("positive_count"),
+        F.count(F.when(sentiment <= NEGATIVE_THRESHOLD, 1)).alias("negative_count"),
+        F.count(F.when(viewer, 1)).alias("viewer_samples"),
+        F.sum(F.when(viewer, F.col("viewer_count"))).alias("viewer_sum"),
+        F.min(F.when(viewer, F.col("viewer_count"))).alias("viewer_min"),
+        F.max(F.when(viewer, F.col("viewer_count"))).alias("viewer_max"),
+        *[last[f].alias(f"last_viewer_{f}")
+          for f in ("ts", "ingest_time", "topic", "partition", "offset")],
+        last["viewer_count"].alias("last_viewers"),
+        F.count(F.when(tx, 1)).alias("tx_count"),
+        F.sum(F.when(tx, F.col("amount_base"))).alias("revenue"),
+        *per_type,
+        F.count(F.when(meta, 1)).alias("meta_count"),
+    ]  # fmt: skip
 
 
-def _chat(chat: DataFrame, slide_seconds: int) -> DataFrame:
-    panes = chat.transform(with_pane, slide_seconds)
+def panes(events: DataFrame, slide_seconds: int, batch_id: int | None) -> DataFrame:
+    """``silver/events`` rows -> ``PANES``: one row per stream × pane of the accepted
+    events (quarantine left out), every event type's partials side by side (0 or null
+    where a type has none). One aggregation, and one more for the emotes."""
+    rows = events.filter(F.col("kind") != "quarantine").transform(with_pane, slide_seconds)
     emotes = (
-        panes.select(*PANE_KEY, F.explode("emotes").alias("emote"))
+        rows.filter(F.col("kind") == "chat")
+        .select(*PANE_KEY, F.explode("emotes").alias("emote"))
         .groupBy(*PANE_KEY, "emote")
         .agg(F.count(F.lit(1)).alias("count"))
         .groupBy(*PANE_KEY)
         .agg(F.array_sort(F.collect_list(F.struct("emote", "count"))).alias("emote_counts"))
     )
-    counts = panes.groupBy(*PANE_KEY).agg(
-        *_common(F.col("ts")),
-        F.count(F.lit(1)).alias("chat_count"),
-        F.array_sort(F.collect_set("user_id")).alias("chatters"),
-        F.sum(F.col("sentiment").cast(SENTIMENT_EXACT)).alias("sentiment_sum"),
-        F.count("sentiment").alias("sentiment_n"),
-        F.count(F.when(F.col("sentiment") >= POSITIVE_THRESHOLD, 1)).alias("positive_count"),
-        F.count(F.when(F.col("sentiment") <= NEGATIVE_THRESHOLD, 1)).alias("negative_count"),
-    )
-    return counts.join(emotes, on=PANE_KEY, how="left")
-
-
-def _viewers(viewers: DataFrame, slide_seconds: int) -> DataFrame:
-    last = F.max(F.struct("ts", "ingest_time", "topic", "partition", "offset", "viewer_count"))
-    return (
-        viewers.transform(with_pane, slide_seconds)
-        .groupBy(*PANE_KEY)
-        .agg(
-            *_common(F.col("ts")),
-            F.count(F.lit(1)).alias("viewer_samples"),
-            F.sum("viewer_count").alias("viewer_sum"),
-            F.min("viewer_count").alias("viewer_min"),
-            F.max("viewer_count").alias("viewer_max"),
-            last.alias("_last"),
-        )
-        .select(
-            "*",
-            *[
-                F.col(f"_last.{f}").alias(f"last_viewer_{f}")
-                for f in ("ts", "ingest_time", "topic", "partition", "offset")
-            ],
-            F.col("_last.viewer_count").alias("last_viewers"),
-        )
-        .drop("_last")
-    )
-
-
-def _transactions(transactions: DataFrame, slide_seconds: int) -> DataFrame:
-    per_type = []
-    for t in schemas.TX_TYPES:
-        is_t = F.col("tx_type") == t
-        per_type += [
-            F.count(F.when(is_t, 1)).alias(f"{t}_count"),
-            F.sum(F.when(is_t, F.col("amount_base"))).alias(f"{t}_revenue"),
-        ]
-    return (
-        transactions.transform(with_pane, slide_seconds)
-        .groupBy(*PANE_KEY)
-        .agg(
-            *_common(F.col("ts")),
-            F.count(F.lit(1)).alias("tx_count"),
-            F.sum("amount_base").alias("revenue"),
-            *per_type,
-        )
-    )
-
-
-def _meta(meta: DataFrame, slide_seconds: int) -> DataFrame:
-    return (
-        meta.transform(with_pane, slide_seconds)
-        .groupBy(*PANE_KEY)
-        .agg(*_common(F.least("ts", "started_at")), F.count(F.lit(1)).alias("meta_count"))
-    )
-
-
-_PARTIALS = {"chat": _chat, "viewer": _viewers, "transaction": _transactions, "stream_meta": _meta}
-_COMMON = ("events", "first_ts", "last_ts", "since_ts", "last_ingest_time")
-
-
-def panes(typed: dict[str, DataFrame], slide_seconds: int, batch_id: int | None) -> DataFrame:
-    """Typed rows by event type (``chat`` with sentiment) -> ``PANES``: one row per stream ×
-    pane, the partials of every event type side by side (0 or null where a type has none)."""
-    parts = [
-        _PARTIALS[event_type](rows, slide_seconds)
-        for event_type, rows in typed.items()
-        if event_type in _PARTIALS
-    ]
-    stacked = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
-    combine = {
-        "events": F.sum,
-        "first_ts": F.min,
-        "last_ts": F.max,
-        "since_ts": F.min,
-        "last_ingest_time": F.max,
-    }
-    # Each event type filled its own columns of a stacked row: one non-null value each.
-    own = [
-        F.first(f.name, ignorenulls=True).alias(f.name)
-        for f in schemas.PANES.fields
-        if f.name not in (*PANE_KEY, "batch_id", *_COMMON)
-    ]
-    merged = stacked.groupBy(*PANE_KEY).agg(*[fn(c).alias(c) for c, fn in combine.items()], *own)
-    zero_counts = {
-        c: F.coalesce(F.col(c), F.lit(0))
-        for c in ("chat_count", "sentiment_n", "positive_count", "negative_count",
-                  "viewer_samples", "tx_count", "meta_count",
-                  *[f"{t}_count" for t in schemas.TX_TYPES])
-    }  # fmt: skip
     no_emotes = F.array().cast(schemas.EMOTE_COUNTS)
     return (
-        merged.withColumns(zero_counts)
+        rows.groupBy(*PANE_KEY)
+        .agg(*_partials())
+        .join(emotes, on=PANE_KEY, how="left")
         .withColumn("emote_counts", F.coalesce("emote_counts", no_emotes))
         .withColumn("batch_id", F.lit(batch_id).cast("long"))
         .select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schemas.PANES.fields])

@@ -21,13 +21,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from pipelines import catalog
 from pipelines.jobs.silver_state import SilverState, accepted
 from pipelines.sentiment import small_frame
 from pipelines.silver import SilverParams, classify, to_events, with_silver_dedupe
 from pipelines.silver_panes import panes
 from pipelines.spark import in_parallel
-from pipelines.tables import select_view
 
 KNOWN_SCHEMA = StructType(
     [StructField("event_type", StringType()), StructField("event_id", StringType())]
@@ -94,8 +92,7 @@ def process_bronze(
         events = to_events(classified, job.lexicon).persist(StorageLevel.DISK_ONLY)
         if events.count() == 0 and sinks.incremental:
             return
-        typed = {t.event_type: select_view(events, t) for t in catalog.typed()}
-        pane_rows = panes(typed, job.params.slide_seconds, sinks.batch_id)
+        pane_rows = panes(events, job.params.slide_seconds, sinks.batch_id)
         writes = [lambda: sinks.append(events, job.events_path)]
         if state is None or valid.column("candidate").to_pylist().count(True):
             writes.append(lambda: sinks.append(pane_rows, job.panes_path))
