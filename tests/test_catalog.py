@@ -30,6 +30,25 @@ def test_paths_and_unknown_tables(base_settings):
         base_settings.table_path("gold", "nope")
 
 
+def test_views_are_rows_of_silver_events():
+    """The typed tables and quarantine have no files: their rows are silver/events rows of
+    their kind, and every column of a view is a column of silver/events of the same type."""
+    views = [t for t in catalog.TABLES if t.is_view]
+    assert [t.name for t in views] == ["chat_messages", "viewer_counts", "transactions",
+                                       "stream_meta", "quarantine"]  # fmt: skip
+    stored = {f.name: f.dataType for f in catalog.EVENTS.schema}
+    for view in views:
+        assert view.stored is catalog.EVENTS
+        assert all(stored[f.name] == f.dataType for f in view.schema), view.ref
+        with pytest.raises(ValueError, match="view of silver/events"):
+            view.path("/lake")
+    assert catalog.view_sql(catalog.table("silver", "viewer_counts"), "ev") == (
+        'SELECT "event_id", "stream_id", "ts", "viewer_count", "topic", "partition", '
+        '"offset", "ingest_time" FROM ev WHERE kind = \'viewer\''
+    )
+    assert catalog.EVENTS.partition_by == ("kind",)
+
+
 def test_no_module_but_the_catalog_spells_a_table_path():
     """A path like "lake/silver/chat_messages", or f"{root}/gold/moments", would be a
     second declaration of where a table lives (a message may name "gold/moments")."""
