@@ -121,9 +121,10 @@ def startup_section() -> str:
 checker). The clock starts when `up` is called. First gold: gold `stream_minute_metrics`
 first holds rows. Dashboard: the Live page, opened in chromium as soon as `up` returned and
 never reloaded, first shows the viewer count and a chart. The stack then runs on for a
-while: freshness is now minus the newest event time in gold (the app's query layer, every
-2 s); the commit interval is the time between gold's minute-metrics writes (how often the
-charts move).
+while: freshness is now minus the newest event time the open Live page shows (its "newest
+event" line, read every second; the page combines the hot path's panes); the commit
+interval is the time between gold's minute-metrics writes (how often the settled tables
+move).
 
 """
     if r is None:
