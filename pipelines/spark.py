@@ -125,6 +125,22 @@ def use_pool(spark: SparkSession, pool: str) -> None:
     spark.sparkContext.setLocalProperty("spark.scheduler.pool", pool)
 
 
+# Generated code pays for a big micro-batch and not for a small one, whose plan holds
+# literals of its own and would compile new classes every batch (see
+# ``pipelines.jobs.runner.STREAMING_SQL_CONF``). Measured on 200k-record catch-up batches
+# of the hot query: 34.9 s interpreted, 26.5 s generated; a batch of 8 records: 4.7 s
+# interpreted, 7.5 s generated.
+CODEGEN_MIN_ROWS = 50_000
+_FACTORY_MODE = "spark.sql.codegen.factoryMode"
+
+
+def use_codegen_for(spark: SparkSession, rows: int, settings: Settings) -> None:
+    """Generated code for this query's next plans if the micro-batch has ``rows`` >=
+    :data:`CODEGEN_MIN_ROWS`, interpreted otherwise (unless ``spark_conf`` fixes it)."""
+    if _FACTORY_MODE not in settings.spark_conf:
+        spark.conf.set(_FACTORY_MODE, "FALLBACK" if rows >= CODEGEN_MIN_ROWS else "NO_CODEGEN")
+
+
 def hadoop_path(spark: SparkSession, path: str):
     """(Hadoop FileSystem, Path) for ``path``: checkpoints are read through Hadoop, so a
     local path, HDFS or an object store all work."""

@@ -38,7 +38,7 @@ from pipelines.bronze import with_bronze_columns
 from pipelines.config import Settings
 from pipelines.jobs import bronze_job, silver_job
 from pipelines.jobs.silver_process import SilverJob, process_bronze
-from pipelines.spark import in_parallel, use_pool
+from pipelines.spark import in_parallel, use_codegen_for, use_pool
 
 QUERY_NAME = "medallion"
 
@@ -72,6 +72,7 @@ def process_batch(batch_df: DataFrame, batch_id: int, job: SilverJob, settings: 
     rows = batch_df.persist(StorageLevel.DISK_ONLY)
     crash_points.begin_batch(QUERY_NAME, batch_id)
     try:
+        use_codegen_for(spark, rows.count(), settings)  # the count reads Kafka, once
         sinks = silver_job.stream_sinks(app_id, batch_id)
         # Bronze's append and silver's work are independent (each append is skipped on a
         # replay that finds it made): side by side, bronze costs the batch no time.
