@@ -13,8 +13,6 @@ per gold table) whatever its size.
 
 from __future__ import annotations
 
-from functools import reduce
-
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
@@ -75,10 +73,8 @@ def read_last_events(
     """(stream_id, last_event_ts): the newest event time per stream in silver's typed
     rows, which the settle step follows. With ``since_s`` (epoch s) only the rows from
     then on: a lower bound on every stream wanted."""
-    rows = reduce(
-        DataFrame.unionByName,
-        [read_silver(spark, settings, t).select("stream_id", "ts") for t in SILVER_EVENTS],
-    )
+    typed = F.col("kind") != "quarantine"  # the typed rows, all kinds at once
+    rows = read_silver(spark, settings, "events").filter(typed).select("stream_id", "ts")
     if since_s is not None:
         rows = rows.filter(F.col("ts") >= F.timestamp_seconds(F.lit(since_s)))
     return rows.groupBy("stream_id").agg(F.max("ts").alias("last_event_ts"))

@@ -13,7 +13,7 @@ step's (``pipelines.jobs.settle_job``), off this path.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pyarrow as pa
 from pyspark import StorageLevel
@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from pipelines.jobs.silver_state import SilverState, accepted
+from pipelines.jobs.silver_state import STORED_MAX_SCHEMA, SilverState, accepted
 from pipelines.sentiment import small_frame
 from pipelines.silver import SilverParams, classify, to_events, with_silver_dedupe
 from pipelines.silver_panes import panes
@@ -42,7 +42,7 @@ class SilverJob:
     panes_path: str  # silver/panes
     rates_base: DataFrame  # (currency, rate_to_base)
     lexicon: DataFrame  # pipelines.sentiment.lexicon_df
-    state: SilverState = field(default_factory=lambda: SilverState(0))  # set by build_job
+    state: SilverState  # the stream's memory between micro-batches (unused by a rebuild)
 
 
 @dataclass(frozen=True)
@@ -77,24 +77,26 @@ def process_bronze(
         if first is None:
             return  # an empty micro-batch
         state.load(spark, job.events_path, first)
-    stored = state.stored_max(spark) if state else SilverState(0).stored_max(spark)
+    stored = state.stored_max(spark) if state else small_frame(spark, [], STORED_MAX_SCHEMA)
     # On disk, not in the heap: a backfill's classified rows (raw bytes, parsed fields) are
     # wide, and caching 1M of them in memory ran a 2 GB driver out of heap.
     stage = classify(bronze, job.params, job.rates_base, stored).persist(StorageLevel.DISK_ONLY)
     events = None
     try:
-        valid = _valid_rows(stage) if state else None
-        known = state.known(valid.filter(valid.column("candidate"))) if state else set()
-        classified = stage
-        if known:
-            known_rows = small_frame(spark, sorted(known), KNOWN_SCHEMA)
-            classified = stage.transform(with_silver_dedupe, known_rows)
+        classified, valid, new = stage, None, None
+        if state is not None:
+            valid = _valid_rows(stage)
+            known = state.known(valid.filter(valid.column("candidate")))
+            new = accepted(valid, known)
+            if known:
+                known_rows = small_frame(spark, sorted(known), KNOWN_SCHEMA)
+                classified = stage.transform(with_silver_dedupe, known_rows)
         events = to_events(classified, job.lexicon).persist(StorageLevel.DISK_ONLY)
         if events.count() == 0 and sinks.incremental:
             return
         pane_rows = panes(events, job.params.slide_seconds, sinks.batch_id)
         writes = [lambda: sinks.append(events, job.events_path)]
-        if state is None or valid.column("candidate").to_pylist().count(True):
+        if new is None or new.num_rows:  # panes of accepted events only
             writes.append(lambda: sinks.append(pane_rows, job.panes_path))
         # Two appends to two tables, independent of each other (a replay skips the one
         # that committed): side by side, since most of a small commit is waiting on
@@ -102,7 +104,7 @@ def process_bronze(
         # one job.
         in_parallel(spark, lambda write: write(), writes, len(writes) if state else 1)
         if state is not None:
-            state.advance(valid, accepted(valid, known))
+            state.advance(valid, new)
     except BaseException:
         if state is not None:
             state.reset()  # half a batch may have been applied: rebuild from the table
