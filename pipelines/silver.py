@@ -36,7 +36,8 @@ exactly one place: a typed table or ``silver/quarantine`` (silver rows + quarant
    selects matching ``pipelines.schemas``. Transactions get ``amount_base`` =
    amount × rate_to_usd(currency) / rate_to_usd(base) from ``conf/currency_rates.csv``.
 
-Windowed aggregates live in ``pipelines.silver_windows``; chat sentiment in
+Windowed aggregates are combined from the 10-second panes (``pipelines.silver_panes``;
+their definition over the typed rows: ``pipelines.silver_windows``); chat sentiment is in
 ``pipelines.sentiment``.
 """
 

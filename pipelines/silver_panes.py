@@ -15,13 +15,13 @@ the numbers of ``pipelines.silver_windows``:
   pane with the greatest ``last_viewer_*`` (ts, ingest_time, topic, partition, offset);
 - tx_count, revenue and the per-type counts and revenues: sums.
 
-``pipelines.queries`` does this combination in DuckDB for the Live page; the settle step
-computes the stored windows from the typed rows with ``pipelines.silver_windows``.
+``pipelines.queries`` does this combination in DuckDB for the Live page, :func:`windows`
+in Spark for the settle step's stored window tables.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from pipelines import schemas
@@ -104,3 +104,90 @@ def panes(events: DataFrame, slide_seconds: int, batch_id: int | None) -> DataFr
         .withColumn("batch_id", F.lit(batch_id).cast("long"))
         .select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schemas.PANES.fields])
     )
+
+
+def windows(
+    panes: DataFrame, window_seconds: int, slide_seconds: int, top_n: int, base_currency: str
+) -> dict[str, DataFrame]:
+    """``PANES`` rows -> the sliding windows that hold chat, viewer or transaction events,
+    combined from their panes by the rules above (several rows of one pane, from several
+    micro-batches, combine as different panes do): ``chat_summary_minute``,
+    ``viewer_timeseries`` and ``transactions_minute``, each in its schema. Exact: the
+    numbers of ``pipelines.silver_windows`` over the typed rows themselves."""
+    n = window_seconds // slide_seconds
+    # Pane k of a window starts k slides after it: each pane is in n windows.
+    covering = panes.withColumn("_k", F.explode(F.sequence(F.lit(0), F.lit(n - 1)))).withColumn(
+        "window_start",
+        F.timestamp_seconds(F.unix_seconds("pane_start") - F.col("_k") * slide_seconds),
+    )
+    key = ["stream_id", "window_start"]
+    last = F.max(F.struct(*[F.col(f"last_viewer_{f}")
+                            for f in ("ts", "ingest_time", "topic", "partition", "offset")],
+                          F.col("last_viewers").alias("viewers")))  # fmt: skip
+    # As Spark's avg of the DECIMAL(20,17) scores: their DECIMAL(30,17) sum over a
+    # DECIMAL(20,0) count, rounded to avg's DECIMAL(24,21), then a double.
+    sentiment = (
+        (
+            F.sum("sentiment_sum").cast(schemas.SENTIMENT_SUM)
+            / F.sum("sentiment_n").cast("decimal(20,0)")
+        )
+        .cast("decimal(24,21)")
+        .cast("double")
+    )
+    per_type = [
+        agg
+        for t in schemas.TX_TYPES
+        for agg in (F.sum(f"{t}_count").alias(f"{t}_count"),
+                    F.coalesce(F.sum(f"{t}_revenue"), F.lit(0)).alias(f"{t}_revenue"))
+    ]  # fmt: skip
+    combined = covering.groupBy(*key).agg(
+        F.sum("chat_count").alias("chat_count"),
+        F.size(F.array_distinct(F.flatten(F.collect_list("chatters")))).alias("unique_chatters"),
+        F.when(F.sum("sentiment_n") > 0, sentiment).alias("sentiment_mean"),
+        F.sum("positive_count").alias("positive_count"),
+        F.sum("negative_count").alias("negative_count"),
+        F.sum("viewer_samples").alias("samples"),
+        F.when(F.sum("viewer_samples") > 0, F.sum("viewer_sum") / F.sum("viewer_samples"))
+        .alias("avg_viewers"),
+        F.min("viewer_min").alias("min_viewers"),
+        F.max("viewer_max").alias("max_viewers"),
+        last["viewers"].alias("last_viewers"),
+        F.sum("tx_count").alias("tx_count"),
+        F.coalesce(F.sum("revenue"), F.lit(0)).alias("revenue"),
+        *per_type,
+    ).withColumns({
+        "window_end": F.timestamp_seconds(F.unix_seconds("window_start") + window_seconds),
+        "currency": F.lit(base_currency),
+    })  # fmt: skip
+    emotes = (
+        covering.select(*key, F.explode("emote_counts").alias("e"))
+        .groupBy(*key, F.col("e.emote").alias("emote"))
+        .agg(F.sum("e.count").alias("count"))
+    )
+    rank = Window.partitionBy(*key).orderBy(F.desc("count"), F.asc("emote"))
+    top = (
+        emotes.withColumn("_rank", F.row_number().over(rank))
+        .filter(F.col("_rank") <= top_n)
+        .groupBy(*key)
+        .agg(F.sort_array(F.collect_list(F.struct("_rank", "emote", "count"))).alias("_ranked"))
+        .select(*key, F.transform("_ranked", lambda r: F.struct(
+            r["emote"].alias("emote"), r["count"].alias("count"))).alias("top_emotes"))
+    )  # fmt: skip
+    chat = (
+        combined.filter(F.col("chat_count") > 0)
+        .join(top, on=key, how="left")
+        .withColumn("top_emotes", F.coalesce("top_emotes", F.array().cast(schemas.EMOTE_COUNTS)))
+    )
+    return {
+        "chat_summary_minute": _conform(chat, schemas.CHAT_SUMMARY_MINUTE),
+        "viewer_timeseries": _conform(
+            combined.filter(F.col("samples") > 0), schemas.VIEWER_TIMESERIES
+        ),
+        "transactions_minute": _conform(
+            combined.filter(F.col("tx_count") > 0), schemas.TRANSACTIONS_MINUTE
+        ),
+    }
+
+
+def _conform(df: DataFrame, schema) -> DataFrame:
+    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])

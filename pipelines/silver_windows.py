@@ -1,11 +1,12 @@
-"""Silver's windowed aggregates: stream × sliding window, from the typed silver tables.
+"""What silver's windowed aggregates mean: stream × sliding window, over the typed rows.
 
 Windows are Spark's ``window(ts, "<window_seconds> seconds", "<slide_seconds> seconds")``,
 aligned to the epoch: with 60 s / 10 s an event at 12:00:25 counts in the six windows
-starting 11:59:30 … 12:00:20. Each aggregate is a plain function of the typed rows it is
-given, so the stream recomputes the windows a micro-batch touched from the typed tables
-(all their events, earlier batches included) and replaces them, and the batch run computes
-every window at once: both give the same tables.
+starting 11:59:30 … 12:00:20. This module is the definition, written over the typed rows
+themselves. The pipeline does not run it: the settle step combines the hot path's
+10-second panes into the stored windows (``pipelines.silver_panes.windows``) and the Live
+page does the same in DuckDB (``pipelines.queries``), far less work than re-reading every
+event of a window; ``tests/test_silver_job.py`` holds both to these functions, bit for bit.
 
 - ``chat_summary_minute``: chat_count, unique_chatters (exact distinct user_id),
   top_emotes (the ``top_n`` most frequent entries of the ``emotes`` lists, count desc then

@@ -30,18 +30,22 @@ Expected moments, worked out from those numbers:
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from functools import reduce
 from pathlib import Path
 
 import pytest
 from delta.tables import DeltaTable
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pipelines import tables
 from pipelines.jobs import gold_job, settle_job, silver_job
 from pipelines.jobs.settle_job import SilverChange
+from pipelines.silver_panes import panes
 from pipelines.schemas import (
     CHAT_MESSAGES,
     CHAT_SUMMARY_MINUTE,
@@ -193,9 +197,20 @@ def epoch(t: datetime) -> int:
 
 
 def write_typed(spark, settings, events) -> None:
-    """Append (chat, meta, viewers, sales) rows to the four typed silver tables."""
-    for table, schema, rows in zip(TYPED, TYPED_SCHEMAS, events, strict=True):
-        tables.write(spark.createDataFrame(rows, schema), settings.lake_root, f"silver/{table}")
+    """Append (chat, meta, viewers, sales) rows to the four typed silver tables, their
+    panes first (as the hot path does: the settle step combines the panes)."""
+    rows = [
+        tables.as_events(spark.createDataFrame(r, schema), f"silver/{table}")
+        for table, schema, r in zip(TYPED, TYPED_SCHEMAS, events, strict=True)
+    ]
+    appended = reduce(DataFrame.unionByName, rows)
+    batch_id = next(_PANE_BATCHES)
+    tables.write(panes(appended, settings.slide_seconds, batch_id), settings.lake_root,
+                 "silver/panes")  # fmt: skip
+    tables.write(appended, settings.lake_root, "silver/events")
+
+
+_PANE_BATCHES = itertools.count()
 
 
 def write_silver(spark, settings, aggregates, events, revise_chat=False) -> None:

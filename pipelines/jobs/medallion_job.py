@@ -6,10 +6,10 @@ records goes, before the next one starts:
 
 1. to bronze: the records, with their bronze columns, appended to ``bronze/events``;
 2. through silver: the same rows through :func:`~pipelines.jobs.silver_process.process_bronze`
-   (the code the silver layer query runs on the bronze stream): ``silver/events`` (the
-   typed rows and quarantine) and the batch's 10-second panes.
+   (the code the silver layer query runs on the bronze stream): the batch's 10-second
+   panes, then ``silver/events`` (the typed rows and quarantine).
 
-Three appends, side by side, and no Delta read: what silver remembers between batches
+Three appends (bronze beside the two silver ones) and no Delta read: what silver remembers between batches
 (lateness, dedupe) is in the driver (``pipelines.jobs.silver_state``).
 
 That is all the Live page needs (it combines the panes into windows); the sliding window

@@ -1,27 +1,26 @@
-"""Settle step: silver's typed rows -> the window tables and gold, off the hot path.
+"""Settle step: silver's panes and typed rows -> the window tables and gold, off the hot path.
 
 The hot path (``pipelines.jobs.medallion_job``) only appends: bronze, the typed silver
 rows and quarantine, and the 10-second panes the Live page reads. Everything that
 rewrites part of a table runs here, on its own cadence (``settle_seconds``):
 
 1. the sliding windows (``silver/chat_summary_minute``, ``viewer_timeseries``,
-   ``transactions_minute``) a set of new typed rows touches are recomputed whole from the
-   typed rows (views of ``silver/events``, ``pipelines.silver_windows``) and replace the
-   old ones (``replaceWhere``);
+   ``transactions_minute``) a set of new typed rows touches are recomputed whole from
+   their 10-second panes (``pipelines.silver_panes.windows``) and replace the old ones
+   (``replaceWhere``);
 2. gold follows: minute metrics, the hour rollup, moments, broadcast summaries and
    ``streams`` (``pipelines.jobs.gold_job.upsert_changes``).
 
 As a stream (:func:`start_stream`, query ``settle``) it follows the appends to
 ``silver/events``; each micro-batch recomputes what those rows can influence. Every write is a
 recomputation from the tables, so a replayed micro-batch writes the same rows again and
-needs no txn ids. As a batch (:func:`run_batch`) it rebuilds every window and every gold
-table from the typed tables: stream and batch give the same tables.
+needs no txn ids. As a batch (:func:`run_batch`) it rebuilds every window from the panes
+and every gold table: stream and batch give the same tables.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -32,24 +31,15 @@ from pipelines import catalog, crash_points, tables
 from pipelines.config import Settings
 from pipelines.jobs import gold_job, silver_job
 from pipelines.silver import SilverParams
-from pipelines.silver_windows import chat_summary_minute, transactions_minute, viewer_timeseries
+from pipelines.silver_panes import windows
 from pipelines.spark import in_parallel, retry_on_conflict, sql_str, use_pool
 
 QUERY_NAME = "settle"
-# window table -> (the event type it aggregates, how)
-WINDOW_TABLES: dict[str, tuple[str, Callable[[DataFrame, SilverParams], DataFrame]]] = {
-    "chat_summary_minute": (
-        "chat",
-        lambda df, p: chat_summary_minute(df, p.window_seconds, p.slide_seconds, p.top_emotes),
-    ),
-    "viewer_timeseries": (
-        "viewer",
-        lambda df, p: viewer_timeseries(df, p.window_seconds, p.slide_seconds),
-    ),
-    "transactions_minute": (
-        "transaction",
-        lambda df, p: transactions_minute(df, p.window_seconds, p.slide_seconds, p.base_currency),
-    ),
+# window table -> the event type it aggregates
+WINDOW_TABLES = {
+    "chat_summary_minute": "chat",
+    "viewer_timeseries": "viewer",
+    "transactions_minute": "transaction",
 }
 
 
@@ -83,41 +73,46 @@ def _at(micros: int, shift_seconds: int = 0):
     return F.timestamp_micros(F.lit(micros + shift_seconds * 1_000_000))
 
 
-def _typed(spark: SparkSession, settings: Settings, event_type: str) -> DataFrame:
-    return tables.read(spark, settings.lake_root, catalog.typed(event_type)[0])
-
-
 def write_windows(
     spark: SparkSession, settings: Settings, stats: dict[str, TypeStats] | None
 ) -> None:
     """Recompute the windows the new rows touch (``stats``; None: every window, a batch
-    rebuild) from the typed tables and replace them, the three tables side by side."""
+    rebuild) from the panes (``pipelines.silver_panes.windows``) and replace them, the
+    three tables side by side. The hot path commits a micro-batch's panes before its
+    ``silver/events`` rows, so the panes of every row this step follows are there."""
     p = SilverParams.from_settings(settings)
+    panes = tables.read(spark, settings.lake_root, "silver/panes")
+    window_us, slide_us = p.window_seconds * 1_000_000, p.slide_seconds * 1_000_000
+    if stats is not None:
+        touched = [s for t, s in stats.items() if t in WINDOW_TABLES.values()]
+        if not touched:
+            return
+        # Windows holding a new row start in (min ts - window, max ts]; their panes start
+        # in (min ts - window - slide, max ts + window).
+        lo = min(s.min_us for s in touched) - window_us - slide_us
+        hi = max(s.max_us for s in touched) + window_us
+        streams = sorted({x for s in touched for x in s.streams})
+        panes = panes.filter(
+            (F.col("pane_start") > _at(lo)) & (F.col("pane_start") < _at(hi))
+            & F.col("stream_id").isin(*streams)
+        )  # fmt: skip
+    combined = windows(panes, p.window_seconds, p.slide_seconds, p.top_emotes, p.base_currency)
 
     def write(table: str) -> None:
-        source_type, compute = WINDOW_TABLES[table]
-        typed = _typed(spark, settings, source_type)
         path = settings.table_path("silver", table)
         if stats is None:
-            writer = compute(typed, p).write.format("delta").mode("overwrite")
-            writer.save(path)
+            combined[table].write.format("delta").mode("overwrite").save(path)
             return
-        s = stats.get(source_type)
+        s = stats.get(WINDOW_TABLES[table])
         if s is None:
             return
-        # Every window holding a new row starts in (min ts - window, max ts]; its rows lie
-        # in (min ts - window, max ts + window). Those windows are recomputed whole.
+        # Every window holding a new row of this type starts in (min ts - window, max ts].
         streams = ", ".join(sql_str(x) for x in s.streams)
-        lo, hi = s.min_us - p.window_seconds * 1_000_000, s.max_us
         where = (
-            f"stream_id IN ({streams}) AND window_start > timestamp_micros({lo}) "
-            f"AND window_start <= timestamp_micros({hi})"
+            f"stream_id IN ({streams}) AND window_start > timestamp_micros({s.min_us - window_us}) "
+            f"AND window_start <= timestamp_micros({s.max_us})"
         )
-        rows = typed.filter(
-            (F.col("ts") > _at(lo)) & (F.col("ts") < _at(hi, p.window_seconds))
-            & F.col("stream_id").isin(*s.streams)
-        )  # fmt: skip
-        writer = compute(rows, p).filter(F.expr(where)).write.format("delta")
+        writer = combined[table].filter(F.expr(where)).write.format("delta")
         writer = writer.mode("overwrite").option("replaceWhere", where)
         retry_on_conflict(lambda: writer.save(path), what=path)
 
@@ -128,7 +123,7 @@ def write_windows(
 def silver_changes(stats: dict[str, TypeStats], window_seconds: int) -> list[SilverChange]:
     """Per stream, the window starts :func:`write_windows` replaced and the earliest time
     its new rows reach."""
-    windowed = {source_type for source_type, _ in WINDOW_TABLES.values()}
+    windowed = set(WINDOW_TABLES.values())
     ranges: dict[str, list[int]] = {}
     since: dict[str, int] = {}
     for event_type, s in stats.items():

@@ -1,9 +1,9 @@
 """What one set of bronze rows does to silver: shared by the hot path's foreachBatch (the
 medallion query, the silver layer query) and the batch rebuild; only the sinks differ.
 
-:func:`process_bronze` classifies the rows once, then writes ``silver/events`` (the typed
-rows and the quarantine rows, one append) beside the batch's 10-second panes
-(``pipelines.silver_panes``). What a stream remembers between micro-batches (each
+:func:`process_bronze` classifies the rows once, then appends the batch's 10-second panes
+(``pipelines.silver_panes``) and then ``silver/events`` (the typed rows and the
+quarantine rows). What a stream remembers between micro-batches (each
 stream's newest event time, the ids accepted recently) is in the driver
 (``pipelines.jobs.silver_state``): a micro-batch reads and rewrites no Delta table.
 Batch sinks overwrite and start from nothing. The sliding windows and gold are the settle
@@ -25,7 +25,6 @@ from pipelines.jobs.silver_state import STORED_MAX_SCHEMA, SilverState, accepted
 from pipelines.sentiment import small_frame
 from pipelines.silver import SilverParams, classify, to_events, with_silver_dedupe
 from pipelines.silver_panes import panes
-from pipelines.spark import in_parallel
 
 KNOWN_SCHEMA = StructType(
     [StructField("event_type", StringType()), StructField("event_id", StringType())]
@@ -94,15 +93,12 @@ def process_bronze(
         events = to_events(classified, job.lexicon).persist(StorageLevel.DISK_ONLY)
         if events.count() == 0 and sinks.incremental:
             return
-        pane_rows = panes(events, job.params.slide_seconds, sinks.batch_id)
-        writes = [lambda: sinks.append(events, job.events_path)]
+        # Panes first, then silver/events: the settle step follows silver/events and
+        # combines the panes of the windows its rows touch, so a micro-batch's panes must
+        # be committed when its rows appear. (A replay skips whichever append committed.)
         if new is None or new.num_rows:  # panes of accepted events only
-            writes.append(lambda: sinks.append(pane_rows, job.panes_path))
-        # Two appends to two tables, independent of each other (a replay skips the one
-        # that committed): side by side, since most of a small commit is waiting on
-        # Delta's log, not CPU. A batch rebuild goes one at a time, to keep its memory to
-        # one job.
-        in_parallel(spark, lambda write: write(), writes, len(writes) if state else 1)
+            sinks.append(panes(events, job.params.slide_seconds, sinks.batch_id), job.panes_path)
+        sinks.append(events, job.events_path)
         if state is not None:
             state.advance(valid, new)
     except BaseException:
