@@ -45,7 +45,6 @@ from pyspark.sql import functions as F
 from pipelines import tables
 from pipelines.jobs import gold_job, settle_job, silver_job
 from pipelines.jobs.settle_job import SilverChange
-from pipelines.silver_panes import panes
 from pipelines.schemas import (
     CHAT_MESSAGES,
     CHAT_SUMMARY_MINUTE,
@@ -55,6 +54,7 @@ from pipelines.schemas import (
     VIEWER_COUNTS,
     VIEWER_TIMESERIES,
 )
+from pipelines.silver_panes import panes
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ records goes, before the next one starts:
    (the code the silver layer query runs on the bronze stream): the batch's 10-second
    panes, then ``silver/events`` (the typed rows and quarantine).
 
-Three appends (bronze beside the two silver ones) and no Delta read: what silver remembers between batches
-(lateness, dedupe) is in the driver (``pipelines.jobs.silver_state``).
+Three appends (bronze beside the two silver ones) and no Delta read: what silver remembers
+between batches (lateness, dedupe) is in the driver (``pipelines.jobs.silver_state``).
 
 That is all the Live page needs (it combines the panes into windows); the sliding window
 tables and gold are the settle query's, which follows the typed tables on its own cadence
