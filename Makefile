@@ -41,8 +41,11 @@ browser:  ## Debian's chromium for the browser test (needs root; no browser down
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 # ---- tests ----------------------------------------------------------------------------------
+# Two workers, each with its own broker and Spark session, a whole test file at a time (so a
+# module's fixtures are built once): much of the suite waits on brokers, JVM starts and
+# micro-batch triggers rather than on the two cores.
 test: setup browser  ## the whole suite: unit + integration (real broker, Spark, Delta, DuckDB, browser)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 test-unit: setup  ## only the fast tests (no broker, no browser)
 	$(BIN)/pytest -q -m "not integration and not browser"

@@ -8,6 +8,23 @@ import pytest
 
 from pipelines.config import Settings, load_settings
 
+# The longest test files, started first: with `make test`'s two workers (pytest-xdist, a
+# file at a time) they then run beside the many short ones instead of after them.
+SLOW_FILES = (
+    "test_crash_boundaries.py",
+    "test_cluster.py",
+    "test_faults.py",
+    "test_pipeline_e2e.py",
+    "test_gold_job.py",
+    "test_quality.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FILES)}
+    # A stable sort: each file's tests stay together and in their own order.
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FILES)))
+
 
 @pytest.fixture(autouse=True)
 def _keep_main_module():
