@@ -21,6 +21,7 @@ from pipelines.schemas import (
     STREAM_SUMMARY,
     STREAMS,
 )
+from pipelines.silver_panes import rank_emote_counts
 
 _KEYS = ["stream_id", "window_start"]
 
@@ -46,14 +47,7 @@ def rank_top_emotes(emotes: DataFrame, keys: list[str], n: int) -> DataFrame:
         .groupBy(*keys, "emote")
         .agg(F.count(F.lit(1)).alias("count"))
     )
-    rank = F.row_number().over(Window.partitionBy(*keys).orderBy(F.desc("count"), F.asc("emote")))
-    ranked = counts.withColumn("_rank", rank).filter(F.col("_rank") <= n)
-    return ranked.groupBy(*keys).agg(
-        F.transform(
-            F.sort_array(F.collect_list(F.struct("_rank", "emote", "count"))),
-            lambda x: F.struct(x["emote"].alias("emote"), x["count"].alias("count")),
-        ).alias("top_emotes")
-    )
+    return rank_emote_counts(counts, keys, n)
 
 
 # ---- stream_minute_metrics ----------------------------------------------------------------

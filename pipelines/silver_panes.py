@@ -102,7 +102,7 @@ def panes(events: DataFrame, slide_seconds: int, batch_id: int | None) -> DataFr
         .join(emotes, on=PANE_KEY, how="left")
         .withColumn("emote_counts", F.coalesce("emote_counts", no_emotes))
         .withColumn("batch_id", F.lit(batch_id).cast("long"))
-        .select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schemas.PANES.fields])
+        .transform(_conform, schemas.PANES)
     )
 
 
@@ -164,15 +164,7 @@ def windows(
         .groupBy(*key, F.col("e.emote").alias("emote"))
         .agg(F.sum("e.count").alias("count"))
     )
-    rank = Window.partitionBy(*key).orderBy(F.desc("count"), F.asc("emote"))
-    top = (
-        emotes.withColumn("_rank", F.row_number().over(rank))
-        .filter(F.col("_rank") <= top_n)
-        .groupBy(*key)
-        .agg(F.sort_array(F.collect_list(F.struct("_rank", "emote", "count"))).alias("_ranked"))
-        .select(*key, F.transform("_ranked", lambda r: F.struct(
-            r["emote"].alias("emote"), r["count"].alias("count"))).alias("top_emotes"))
-    )  # fmt: skip
+    top = rank_emote_counts(emotes, key, top_n)
     chat = (
         combined.filter(F.col("chat_count") > 0)
         .join(top, on=key, how="left")
@@ -187,6 +179,23 @@ def windows(
             combined.filter(F.col("tx_count") > 0), schemas.TRANSACTIONS_MINUTE
         ),
     }
+
+
+def rank_emote_counts(counts: DataFrame, keys: list[str], n: int) -> DataFrame:
+    """(keys, emote, count) -> keys + ``top_emotes``: the n greatest counts of each key
+    (count desc, then emote name asc) as a list of (emote, count)."""
+    rank = F.row_number().over(Window.partitionBy(*keys).orderBy(F.desc("count"), F.asc("emote")))
+    return (
+        counts.withColumn("_rank", rank)
+        .filter(F.col("_rank") <= n)
+        .groupBy(*keys)
+        .agg(
+            F.transform(
+                F.sort_array(F.collect_list(F.struct("_rank", "emote", "count"))),
+                lambda x: F.struct(x["emote"].alias("emote"), x["count"].alias("count")),
+            ).alias("top_emotes")
+        )
+    )
 
 
 def _conform(df: DataFrame, schema) -> DataFrame:

@@ -69,8 +69,8 @@ class SilverChange:
     since_s: int
 
 
-def _at(micros: int, shift_seconds: int = 0):
-    return F.timestamp_micros(F.lit(micros + shift_seconds * 1_000_000))
+def _at(micros: int):
+    return F.timestamp_micros(F.lit(micros))
 
 
 def write_windows(
