@@ -6,10 +6,11 @@ with Spark and hands it to the same GE run as the tables (``checks:`` in
 ``conf/quality.yaml``), so its result is in the same summary, Data Docs and
 ``gold/quality_runs`` as every other expectation.
 
-Silver lags bronze while the streams run, so volume and the quarantine rate look only at
-what silver has processed: per Kafka (topic, partition), the offsets up to the highest one
-found in a silver table or the quarantine (silver reads bronze in offset order within a
-partition). Everything below that offset must be in exactly one of them.
+Silver and bronze move while the streams run, so volume and the quarantine rate look only
+at what both hold: per Kafka (topic, partition), the offsets up to the lower of the highest
+one in bronze and the highest one in ``silver/events`` (typed rows and quarantine; both
+are written in offset order within a partition). Every bronze row up to that offset must
+be in silver exactly once.
 """
 
 from __future__ import annotations
@@ -96,9 +97,15 @@ def _processed(spark: SparkSession, settings: Settings) -> tuple[DataFrame, Data
     else:
         quarantined = (F.col("kind") == "quarantine").alias("quarantined")
         accounted = events.select(*COORDINATES, quarantined, "ingest_time")
-    progress = accounted.groupBy("topic", "partition").agg(
-        F.max("offset").alias("processed_offset")
-    )
+    # The hot query appends a micro-batch's bronze and silver rows side by side, so silver
+    # may hold a batch whose bronze commit is still on its way: the frontier is the lower of
+    # the two per partition (everything up to it is in both, or a row is missing).
+    keys = ["topic", "partition"]
+    progress = (
+        accounted.groupBy(*keys).agg(F.max("offset").alias("silver_offset"))
+        .join(bronze.groupBy(*keys).agg(F.max("offset").alias("bronze_offset")), on=keys)
+        .select(*keys, F.least("silver_offset", "bronze_offset").alias("processed_offset"))
+    )  # fmt: skip
     keep = F.col("offset") <= F.col("processed_offset")
     bronze_done = bronze.join(progress, on=["topic", "partition"], how="inner").filter(keep)
     accounted_done = accounted.join(progress, on=["topic", "partition"], how="inner").filter(keep)

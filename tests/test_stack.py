@@ -1,0 +1,23 @@
+"""The local stack's supervisor config (``telemetra up``): what each program runs, and how."""
+
+from __future__ import annotations
+
+import configparser
+import sys
+
+from pipelines import stack
+
+
+def test_programs_run_this_python_and_the_quality_check_yields_the_cores(settings, tmp_path):
+    settings = settings.model_copy(update={"run_dir": str(tmp_path / "run")})
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read(stack.write_config(settings))
+    command = {
+        section.removeprefix("program:"): conf[section]["command"]
+        for section in conf.sections()
+        if section.startswith("program:")
+    }
+    assert set(command) >= {"pipeline", "producer", "app", "quality"}
+    assert command["pipeline"] == f"{sys.executable} -m pipelines.cli run all --mode stream"
+    assert command["quality"].startswith(f"nice -n 10 {sys.executable} -m pipelines.cli quality")
+    assert not any(command[name].startswith("nice") for name in ("pipeline", "app", "producer"))
