@@ -242,7 +242,7 @@ def replay(
 # ---- pipeline ----------------------------------------------------------------------------------
 @app.command()
 def run(
-    layer: Annotated[str, typer.Argument(help="bronze | silver | gold | all")],
+    layer: Annotated[str, typer.Argument(help="bronze | silver | gold | hot | all")],
     mode: Annotated[str, typer.Option(help="stream | batch")] = "stream",
     trigger: Annotated[
         str | None, typer.Option(help="availableNow | processing:10s (default from config)")

@@ -37,6 +37,8 @@ def test_the_queries_of_each_layer():
     assert runner.queries_for("gold") == ("settle",)
     assert runner.queries_for("silver") == ("silver",)
     assert runner.queries_for("bronze") == ("bronze",)
+    assert runner.queries_for("hot") == ("medallion",)  # the stack runs settle apart
+    assert runner.layers_for("hot") == ("bronze", "silver")  # its batch rebuild
     with pytest.raises(ValueError, match="layer must be one of"):
         runner.queries_for("settle")
 

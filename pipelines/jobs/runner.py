@@ -2,13 +2,15 @@
 
 Streaming, ``telemetra run all`` starts the hot query, which carries each micro-batch of
 Kafka records into bronze and silver's rows and panes (``pipelines.jobs.medallion_job``),
-and beside it the settle query, which follows silver's typed tables into the windows and
-gold on its own cadence (``pipelines.jobs.settle_job``). ``run bronze`` and ``run silver``
-start that layer's own query, which follows the layer below (Kafka, bronze's Delta log);
-``run gold`` starts the settle query. Kafka reaches silver one way or the other: each
-keeps its own position, so this module refuses to start one where the other ran.
-With ``availableNow`` the call returns once caught up; with a processing-time trigger it
-runs until stopped. Batch, ``run all`` rebuilds the layers one after the other.
+and, once its first batch is done, beside it the settle query, which follows silver's
+typed tables into the windows and gold on its own cadence (``pipelines.jobs.settle_job``).
+``run hot`` starts the hot query alone, ``run gold`` the settle query alone (each in a
+process of its own, say). ``run bronze`` and ``run silver`` start that layer's own query,
+which follows the layer below (Kafka, bronze's Delta log). Kafka reaches silver one way
+or the other: each keeps its own position, so this module refuses to start one where the
+other ran. With ``availableNow`` the call returns once caught up; with a processing-time
+trigger it runs until stopped. Batch, ``run all`` rebuilds the layers one after the other
+(``run hot``: bronze and silver).
 """
 
 from __future__ import annotations
@@ -21,17 +23,21 @@ import re
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
+from pipelines import crash_points
 from pipelines.config import Settings
 from pipelines.spark import hadoop_path
 
 log = logging.getLogger(__name__)
 
 LAYERS = ("bronze", "silver", "gold")
+HOT = "hot"  # the hot query alone: Kafka to bronze, silver's rows and panes
 
 
 def parse_trigger(trigger: str | None, settings: Settings) -> dict:
@@ -47,6 +53,9 @@ def parse_trigger(trigger: str | None, settings: Settings) -> dict:
     return {"processingTime": f"{match.group(1)} {unit}"}
 
 
+# Streaming `run all` starts the settle query once the hot one's first batch is done, or
+# after this long (a stream with nothing to read yet).
+BESIDE_AFTER_S = 60
 MEDALLION = "medallion"  # the hot query of `run all`: pipelines.jobs.medallion_job
 SETTLE = "settle"  # windows and gold, in both ways of running: pipelines.jobs.settle_job
 _MODULES = {"bronze": "bronze_job", "silver": "silver_job", "gold": "settle_job",
@@ -59,10 +68,13 @@ def _job(name: str):
 
 
 def layers_for(name: str) -> tuple[str, ...]:
+    """The layers ``name`` covers: a layer, ``hot`` (bronze and silver) or ``all``."""
     if name == "all":
         return LAYERS
+    if name == HOT:
+        return LAYERS[:2]
     if name not in LAYERS:
-        raise ValueError(f"layer must be one of bronze, silver, gold, all; got {name!r}")
+        raise ValueError(f"layer must be one of bronze, silver, gold, hot, all; got {name!r}")
     return (name,)
 
 
@@ -70,6 +82,8 @@ def queries_for(layer: str) -> tuple[str, ...]:
     """The streaming queries of ``layer``, the one to watch first."""
     if layer == "all":
         return (MEDALLION, SETTLE)
+    if layer == HOT:
+        return (MEDALLION,)
     return (SETTLE,) if layer == "gold" else layers_for(layer)
 
 
@@ -107,6 +121,7 @@ def run_stream(spark: SparkSession, settings: Settings, layer: str, trigger: dic
     query; else the layer's) in a :func:`streaming_session`; block until caught up
     (availableNow: one query after the other, so settling sees everything the hot path
     wrote), stopped (SIGTERM) or failed."""
+    crash_points.arm(settings.test_kill_after_commit)  # off unless a crash test sets it
     spark = streaming_session(spark, settings)
     names = queries_for(layer)
     for name in names:
@@ -119,9 +134,14 @@ def run_stream(spark: SparkSession, settings: Settings, layer: str, trigger: dic
             for name in names:
                 _run_query(spark, settings, name, trigger, stopping, beside=[])
             return
-        beside = [_start(spark, settings, name, trigger) for name in names[1:]]
+        beside: list[StreamingQuery] = []
+
+        def start_beside() -> None:
+            if not beside:
+                beside.extend(_start(spark, settings, name, trigger) for name in names[1:])
+
         try:
-            _run_query(spark, settings, names[0], trigger, stopping, beside)
+            _run_query(spark, settings, names[0], trigger, stopping, beside, start_beside)
         finally:
             for query in beside:
                 if query.isActive:
@@ -139,36 +159,50 @@ def _run_query(
     trigger: dict,
     stopping: threading.Event | None,
     beside: list[StreamingQuery],
+    start_beside: Callable[[], None] | None = None,
 ) -> None:
     """Run query ``name`` until it ends, ``stopping`` is set or a query ``beside`` it ends;
-    finish first the batch a crash interrupted, quietly (SPARK-55271 below)."""
+    finish first the batch a crash interrupted, quietly (SPARK-55271 below).
+    ``start_beside`` starts the queries beside it once its first batch is done."""
     pending = _pending_batch(spark, settings, name)
     if pending is not None:
         log.info("%s: finishing batch %d, which a crash interrupted", name, pending)
     quiet = contextlib.nullcontext() if pending is None else _quiet_stream_errors(spark)
     with quiet:
         query = _start(spark, settings, name, trigger)
-        _wait(query, stopping, beside)
+        _wait(query, stopping, beside, start_beside)
     error = _error_text(query.exception()) if query.exception() else ""
     if pending is not None and error and _SPARK_55271 not in error:
         log.error("%s failed finishing batch %d:\n%s", name, pending, error)
     if _hit_spark_55271(query):
         query = _start(spark, settings, name, trigger)
-        _wait(query, stopping, beside)
+        _wait(query, stopping, beside, start_beside)
     _raise_if_failed(query)
 
 
 def _wait(
-    query: StreamingQuery, stopping: threading.Event | None, beside: list[StreamingQuery]
+    query: StreamingQuery,
+    stopping: threading.Event | None,
+    beside: list[StreamingQuery],
+    start_beside: Callable[[], None] | None = None,
 ) -> None:
     """Block until the query ends (a failure stays on ``query.exception()``), a query
     ``beside`` it ends, or, when ``stopping`` is given, until it is set (SIGTERM); then
-    stop the query cleanly.
+    stop the query cleanly. ``start_beside`` is called once the query's first batch is
+    done (or after :data:`BESIDE_AFTER_S`): a cold JVM's first batch is the slowest, and
+    what the Live page waits for after ``telemetra up``; the settle query would only
+    compete with it for the two cores.
 
     Waits in one-second slices so the signal handler never has to call into the JVM while
     this thread is inside a py4j call (that fails with a reentrant-read error)."""
+    started = time.monotonic()
     try:
         while query.isActive and not (stopping and stopping.is_set()):
+            if start_beside is not None and (
+                query.lastProgress is not None or time.monotonic() - started > BESIDE_AFTER_S
+            ):
+                start_beside()
+                start_beside = None
             if not all(other.isActive for other in beside):
                 break
             try:
