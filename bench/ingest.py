@@ -1,11 +1,11 @@
 """Sustained ingest, freshness and footprint of the local stack, step by step.
 
 Brings up its own local stack under supervisord (broker on ``--kafka-port``, the
-one-application streaming pipeline, the app), in a run folder and lake of its own, so a
-running ``telemetra up`` is not disturbed. A trickle of events runs until gold first shows
-the bench channels (``first_gold_after_s``: the stack's start-up, not part of any step).
-Then, for each offered rate (events/s over all
-channels), runs the paced producer for ``--step-seconds`` and samples every 2 s:
+one-application streaming pipeline, the app, the quality checker), in a run folder and
+lake of its own, so a running ``telemetra up`` is not disturbed. A trickle of events runs
+until gold first shows the bench channels (``first_gold_after_s``: the stack's start-up,
+not part of any step). Then, for each offered rate (events/s over all channels), runs
+the paced producer for ``--step-seconds`` and samples every 2 s:
 
 - lag: records in Kafka (end offsets) minus rows in bronze (the Delta log's counts);
 - freshness: now minus the newest event time the Live page's query layer knows for the
@@ -48,7 +48,9 @@ from pipelines.config import PROJECT_ROOT, Settings, load_settings
 from pipelines.queries import GoldQueries
 
 SAMPLE_S = 2.0
-STACK = ("kafka", "pipeline", "app")
+# The whole local stack but the producer, which the bench paces itself (its RSS is the
+# bench's own process).
+STACK = ("kafka", "pipeline", "app", "quality")
 
 
 def bench_settings(args: argparse.Namespace, work: Path) -> Settings:

@@ -72,17 +72,18 @@ def ingest_section() -> str:
 
 Targets: ≥ 20,000 events/s sustained, p95 freshness ≤ 10 s, peak memory < 4 GiB.
 
-`bench/ingest.py`: its own broker, the one-application streaming pipeline and the app
-under supervisord; the paced producer offers each rate for a few minutes. Sampled every
-2 s: Kafka end offsets minus bronze rows (lag), now minus the newest event time in gold
-`streams` read through the app's query layer (freshness), and the resident memory of
-every process of the stack. Sustained = after a warm-up third, bronze lands ≥ 95% of the
-offered rate and the lag grows by ≤ 5% of it per second. Landed/s runs from bronze's first
+`bench/ingest.py`: its own broker, the one-application streaming pipeline, the app and
+(since 6 Dec) the scheduled quality checker under supervisord; the paced producer offers
+each rate for a few minutes. Sampled every 2 s: Kafka end offsets minus bronze rows
+(lag), now minus the newest event time the Live page's query layer knows (the hot path's
+panes: freshness), and the resident memory of every process of the stack. Sustained =
+after a warm-up third, bronze lands ≥ 95% of the offered rate and the lag grows by ≤ 5%
+of it per second. Landed/s runs from bronze's first
 to its last commit in that time: it grows a micro-batch at a time, every 20-odd seconds,
 and measured between the window's edges (the rule before 27 Nov 23:00, kept in the JSON as
-`landed_per_s_window_edges`) a batch more or less moved it by a fifth. The pipeline is one
-query that carries each micro-batch through bronze, silver and gold, so bronze lands only
-as fast as the whole pipeline keeps up; the backlog waits in Kafka.
+`landed_per_s_window_edges`) a batch more or less moved it by a fifth. The hot query
+carries each micro-batch into bronze, silver and the panes, so bronze lands only as fast
+as it keeps up; the backlog waits in Kafka.
 
 """
     if r is None:

@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     # Spark
     spark_master: str = "local[2]"
     spark_shuffle_partitions: int = Field(2, ge=1)
-    spark_driver_memory: str = Field("2g", pattern=r"^\d+[mMgG]$")
+    spark_driver_memory: str = Field("1536m", pattern=r"^\d+[mMgG]$")
     spark_trigger_seconds: int = Field(1, ge=1)
     # The settle step (windows, gold, moments) runs on its own, slower cadence.
     settle_seconds: int = Field(30, ge=1)
@@ -141,7 +141,7 @@ class Settings(BaseSettings):
     quality_freshness_max_age_seconds: int = Field(300, ge=1)
     quality_interval_seconds: int = Field(300, ge=10)
     quality_report_retention_hours: float = Field(48.0, gt=0)
-    quality_driver_memory: str = Field("1g", pattern=r"^\d+[mMgG]$")
+    quality_driver_memory: str = Field("768m", pattern=r"^\d+[mMgG]$")
 
     # Tests only: "<query>:<batch id>:<k>" SIGKILLs the pipeline right after the k-th
     # Delta commit of that query's micro-batch (pipelines.crash_points). Empty: off.

@@ -131,6 +131,7 @@ def use_pool(spark: SparkSession, pool: str) -> None:
 # of the hot query: 34.9 s interpreted, 26.5 s generated; a batch of 8 records: 4.7 s
 # interpreted, 7.5 s generated.
 CODEGEN_MIN_ROWS = 50_000
+G1_UNCOMMIT = "-XX:G1PeriodicGCInterval=10000 -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=30"
 _FACTORY_MODE = "spark.sql.codegen.factoryMode"
 
 
@@ -179,6 +180,11 @@ def build_spark(settings: Settings, app_name: str = "telemetra", **extra_conf: s
         # messages: five Py4J round trips each. Building one micro-batch's plan took
         # 26,000 round trips (4.4 s of the batch's 5.3 s of plan building); 8,000 without.
         .config("spark.python.sql.dataFrameDebugging.enabled", "false")
+        # Memory pages of sorts and hash aggregations. Spark sizes them from the heap (32 MB
+        # with a 2 GB driver on 2 cores), and a demo-rate stream kept about 500 MB of such
+        # long[] pages live in the driver's heap (a class histogram after a full GC); with
+        # 2 MB pages, 37 MB.
+        .config("spark.buffer.pageSize", "2m")
     )
     # Under spark-submit (it exports the gateway port to the Python driver) the master,
     # memory and --jars come from its command line; elsewhere we launch the JVM ourselves.
@@ -188,6 +194,10 @@ def build_spark(settings: Settings, app_name: str = "telemetra", **extra_conf: s
         builder = (
             builder.master(settings.spark_master)
             .config("spark.driver.memory", settings.spark_driver_memory)
+            # G1 gives heap it no longer needs back to the system (after a concurrent cycle,
+            # or every 10 s when idle): a stream at the demo rate needs a fraction of the
+            # heap a catch-up batch grew it to.
+            .config("spark.driver.extraJavaOptions", G1_UNCOMMIT)
             .config("spark.driver.host", "127.0.0.1")
             .config("spark.jars", ",".join(extra_spark_jars(settings.jars_path)))
             # Python workers use this interpreter (the venv), not whatever python3 is on PATH.
