@@ -85,8 +85,8 @@ def read_table(spark: SparkSession, settings: Settings, layer: str, table: str) 
 
 
 def _processed(spark: SparkSession, settings: Settings) -> tuple[DataFrame, DataFrame] | None:
-    """(bronze coordinates up to silver's progress, silver+quarantine coordinates), or None
-    when there is no bronze yet."""
+    """(bronze coordinates, silver+quarantine coordinates), both up to the offset both have
+    reached per partition; None when there is no bronze yet."""
     bronze = read_table(spark, settings, "bronze", "events")
     if bronze is None:
         return None
@@ -107,8 +107,8 @@ def _processed(spark: SparkSession, settings: Settings) -> tuple[DataFrame, Data
         .select(*keys, F.least("silver_offset", "bronze_offset").alias("processed_offset"))
     )  # fmt: skip
     keep = F.col("offset") <= F.col("processed_offset")
-    bronze_done = bronze.join(progress, on=["topic", "partition"], how="inner").filter(keep)
-    accounted_done = accounted.join(progress, on=["topic", "partition"], how="inner").filter(keep)
+    bronze_done = bronze.join(progress, on=keys, how="inner").filter(keep)
+    accounted_done = accounted.join(progress, on=keys, how="inner").filter(keep)
     return bronze_done, accounted_done
 
 
