@@ -7,7 +7,7 @@ The lake: ``--days`` × ``--streams`` of 1-minute windows sliding every 10 s (th
 defaults of conf/defaults.yaml), i.e. 8,640 windows per stream per day, plus one
 broadcast per stream per day, three moments per stream per day and the streams table.
 It is written with the ``deltalake`` package (fast, no Spark), one commit per day, in the
-gold schemas of ``pipelines/schemas.py``; ``stream_hour_metrics`` is then the gold job's
+gold schemas of ``pipelines/core/schemas.py``; ``stream_hour_metrics`` is then the gold job's
 own rollup of those windows, run with Spark. ``--layout time`` keeps arrival order (all
 streams interleaved): what the streaming sink writes and ``telemetra maintain``'s
 compaction keeps. ``--layout stream`` sorts each day's file by stream then time: what
@@ -36,11 +36,11 @@ import pyarrow as pa
 from deltalake import WriterProperties, write_deltalake
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from pipelines import schemas
 from pipelines.config import load_settings
-from pipelines.gold import rollup_hours
-from pipelines.queries import GoldQueries
-from pipelines.spark import build_spark
+from pipelines.core import schemas
+from pipelines.jobs.spark import build_spark
+from pipelines.serving.queries import GoldQueries
+from pipelines.transforms.gold import rollup_hours
 
 DAY = 86_400
 EMOTES = np.array(["Kappa", "PogChamp", "LUL", "KEKW", "monkaS", "OMEGALUL", "Pog", "PepeHands",

@@ -38,8 +38,8 @@ from deltalake import DeltaTable, write_deltalake
 from results_io import write_result
 
 from pipelines.config import PROJECT_ROOT, load_settings
-from pipelines.events import generate
-from pipelines.gold_moments import MomentRules
+from pipelines.sim.events import generate
+from pipelines.transforms.gold_moments import MomentRules
 
 CHUNK = 500_000
 
@@ -98,7 +98,7 @@ def _append(path: str, columns: dict[str, list]) -> None:
 # ---- 2. Spark ---------------------------------------------------------------------------
 def spark_rebuild(settings, master: str) -> dict:
     from pipelines.jobs import runner
-    from pipelines.spark import build_spark
+    from pipelines.jobs.spark import build_spark
 
     spark = build_spark(
         settings.model_copy(update={"spark_master": master}),

@@ -31,8 +31,8 @@ from deltalake import DeltaTable
 from kafka import KafkaConsumer, TopicPartition
 from results_io import machine, write_result
 
-from pipelines import kafka_local, stack
 from pipelines.config import EVENT_TYPES, PROJECT_ROOT, Settings, load_settings
+from pipelines.ops import kafka_local, stack
 
 
 def bench_settings(
@@ -65,7 +65,7 @@ def silver_rows(settings: Settings) -> dict[str, int]:
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pipelines.cli", *args]
+    return [sys.executable, "-m", "pipelines.ops.cli", *args]
 
 
 @contextlib.contextmanager

@@ -144,7 +144,7 @@ class Settings(BaseSettings):
     quality_driver_memory: str = Field("768m", pattern=r"^\d+[mMgG]$")
 
     # Tests only: "<query>:<batch id>:<k>" SIGKILLs the pipeline right after the k-th
-    # Delta commit of that query's micro-batch (pipelines.crash_points). Empty: off.
+    # Delta commit of that query's micro-batch (pipelines.jobs.crash_points). Empty: off.
     test_kill_after_commit: str = Field("", pattern=r"^([a-z]+:\d+:[1-9]\d*)?$")
 
     @field_validator("lake_root", "checkpoint_root")
@@ -190,8 +190,8 @@ class Settings(BaseSettings):
         return [self.topic(t) for t in EVENT_TYPES]
 
     def table_path(self, layer: str, table: str) -> str:
-        """Where a table of the catalog (``pipelines.catalog``) lives in this lake."""
-        from pipelines import catalog  # it imports pyspark's types: only when asked
+        """Where a table of the catalog (``pipelines.core.catalog``) lives in this lake."""
+        from pipelines.core import catalog  # it imports pyspark's types: only when asked
 
         return catalog.table(layer, table).path(self.lake_root)
 

@@ -55,7 +55,7 @@ def settings(base_settings, tmp_path) -> Settings:
 @pytest.fixture(scope="session")
 def spark(base_settings):
     """The one SparkSession of the test run (local[2], UI off, Delta and Kafka jars)."""
-    from pipelines.spark import build_spark
+    from pipelines.jobs.spark import build_spark
 
     session = build_spark(
         base_settings,

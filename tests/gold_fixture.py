@@ -22,8 +22,8 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import SparkSession
 
-from pipelines import schemas
-from pipelines.gold import rollup_hours
+from pipelines.core import schemas
+from pipelines.transforms.gold import rollup_hours
 
 UTC = timezone.utc
 DAY = datetime(2026, 11, 26, tzinfo=UTC)

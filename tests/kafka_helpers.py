@@ -7,8 +7,8 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from pipelines import kafka_local
 from pipelines.config import Settings
+from pipelines.ops import kafka_local
 
 
 def free_port_pair() -> int:

@@ -24,8 +24,9 @@ from decimal import Decimal
 
 from pyspark.sql import SparkSession
 
-from pipelines import schemas, tables
 from pipelines.config import Settings
+from pipelines.core import schemas
+from pipelines.jobs import tables
 
 UTC = timezone.utc
 

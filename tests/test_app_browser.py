@@ -24,10 +24,10 @@ from deltalake import write_deltalake
 from gold_fixture import ALPHA_T0, gold_lake  # noqa: F401 (fixture)
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from pipelines import schemas
-from pipelines.app_runner import app_command, app_env
 from pipelines.config import PROJECT_ROOT, load_settings
-from pipelines.headless import launch_chromium
+from pipelines.core import schemas
+from pipelines.ops.app_runner import app_command, app_env
+from pipelines.ops.headless import launch_chromium
 
 pytestmark = pytest.mark.browser
 

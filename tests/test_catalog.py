@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from pipelines import catalog, schemas
 from pipelines.config import PROJECT_ROOT
+from pipelines.core import catalog, schemas
 
 
 def test_every_table_once_with_its_schema_and_keys():

@@ -9,10 +9,10 @@ from itertools import islice
 
 import pytest
 
-from pipelines import event_faults
-from pipelines.event_faults import BAD_KINDS
-from pipelines.events import generate
-from pipelines.schemas import REQUIRED_FIELDS
+from pipelines.core.schemas import REQUIRED_FIELDS
+from pipelines.sim import event_faults
+from pipelines.sim.event_faults import BAD_KINDS
+from pipelines.sim.events import generate
 
 START = datetime(2026, 5, 2, 9, 30, tzinfo=timezone.utc)
 EVENT_TYPES = {"chat", "viewer", "transaction", "stream_meta"}

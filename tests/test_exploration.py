@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from pipelines import exploration as ex
-from pipelines import exploration_charts as charts
-from pipelines.queries import GoldQueries
+from pipelines.serving import exploration as ex
+from pipelines.serving import exploration_charts as charts
+from pipelines.serving.queries import GoldQueries
 
 UTC = timezone.utc
 T0 = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)

@@ -1,4 +1,5 @@
-"""Gold transforms (pipelines/gold.py, pipelines/gold_moments.py) on tiny inline frames.
+"""Gold transforms (pipelines/transforms/gold.py, pipelines/transforms/gold_moments.py) on
+tiny inline frames.
 
 Expected values are worked out by hand in the comments. Window geometry in the moment
 tests: 60 s windows sliding 10 s, baseline 120 s, so the baseline of the window starting
@@ -16,20 +17,7 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import functions as F
 
-from pipelines.gold import (
-    join_minute_metrics,
-    latest_stream_state,
-    rollup_hours,
-    summarize_broadcasts,
-)
-from pipelines.gold_moments import (
-    MomentRules,
-    detect_moments,
-    explode_flagged_windows,
-    moment_scope,
-    with_trailing_baseline,
-)
-from pipelines.schemas import (
+from pipelines.core.schemas import (
     CHAT_MESSAGES,
     CHAT_SUMMARY_MINUTE,
     MOMENTS,
@@ -40,6 +28,19 @@ from pipelines.schemas import (
     TRANSACTIONS_MINUTE,
     VIEWER_COUNTS,
     VIEWER_TIMESERIES,
+)
+from pipelines.transforms.gold import (
+    join_minute_metrics,
+    latest_stream_state,
+    rollup_hours,
+    summarize_broadcasts,
+)
+from pipelines.transforms.gold_moments import (
+    MomentRules,
+    detect_moments,
+    explode_flagged_windows,
+    moment_scope,
+    with_trailing_baseline,
 )
 
 UTC = timezone.utc

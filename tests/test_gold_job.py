@@ -42,10 +42,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pipelines import tables
-from pipelines.jobs import gold_job, settle_job, silver_job
-from pipelines.jobs.settle_job import SilverChange
-from pipelines.schemas import (
+from pipelines.core.schemas import (
     CHAT_MESSAGES,
     CHAT_SUMMARY_MINUTE,
     STREAM_META,
@@ -54,7 +51,9 @@ from pipelines.schemas import (
     VIEWER_COUNTS,
     VIEWER_TIMESERIES,
 )
-from pipelines.silver_panes import panes
+from pipelines.jobs import gold_job, settle_job, silver_job, tables
+from pipelines.jobs.settle_job import SilverChange
+from pipelines.transforms.silver_panes import panes
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -8,8 +8,8 @@ import pyarrow as pa
 from deltalake import write_deltalake
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from pipelines import catalog
-from pipelines.health import newest_event_age_seconds
+from pipelines.core import catalog
+from pipelines.ops.health import newest_event_age_seconds
 
 
 def _write(settings, layer: str, name: str, rows: list[dict]) -> None:

@@ -151,7 +151,7 @@ def test_notebook_explores_a_lake_the_pipeline_built(lake, base_settings, tmp_pa
         for v in values
     }
     assert all(overlaps(rows, spike) for rows in spikes_at.values())
-    assert "moment_chat_z" in text(cell(nb, "from pipelines.spark import build_spark"))
+    assert "moment_chat_z" in text(cell(nb, "from pipelines.jobs.spark import build_spark"))
 
 
 def test_notebook_on_an_empty_lake_says_so(tmp_path):

@@ -20,8 +20,8 @@ from gold_fixture import (
     write_one_stream,
 )
 
-from pipelines import schemas
-from pipelines.queries import GOLD_SCHEMAS, GoldQueries
+from pipelines.core import schemas
+from pipelines.serving.queries import GOLD_SCHEMAS, GoldQueries
 
 
 def ts(hour: int, minute: int, second: int = 0) -> pd.Timestamp:

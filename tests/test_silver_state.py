@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pyarrow as pa
 from pyspark.sql import functions as F
 
-from pipelines import catalog
+from pipelines.core import catalog
 from pipelines.jobs.silver_state import SilverState, accepted
 
 S = 1_000_000  # µs per second

@@ -11,9 +11,10 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from pipelines import catalog, kafka_local
-from pipelines.bronze import with_bronze_columns
 from pipelines.config import Settings
+from pipelines.core import catalog
+from pipelines.ops import kafka_local
+from pipelines.transforms.bronze import with_bronze_columns
 
 TABLE = catalog.table("bronze", "events")
 

@@ -19,7 +19,7 @@ def submit_main(layer: str, argv: list[str] | None = None) -> None:
     settings = entry_point_settings()
 
     from pipelines.jobs import runner
-    from pipelines.spark import build_spark
+    from pipelines.jobs.spark import build_spark
 
     spark = build_spark(settings, app_name=f"telemetra-{layer}")
     if args.mode == "batch":

@@ -18,9 +18,11 @@ from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-from pipelines import catalog, tables
 from pipelines.config import Settings
-from pipelines.gold import (
+from pipelines.core import catalog
+from pipelines.jobs import tables
+from pipelines.jobs.spark import in_parallel, retry_on_conflict, sql_str
+from pipelines.transforms.gold import (
     HOUR,
     join_minute_metrics,
     latest_stream_state,
@@ -28,9 +30,8 @@ from pipelines.gold import (
     rollup_hours,
     summarize_broadcasts,
 )
-from pipelines.gold_moments import MomentRules, detect_moments, moment_scope
-from pipelines.sentiment import small_frame
-from pipelines.spark import in_parallel, retry_on_conflict, sql_str
+from pipelines.transforms.gold_moments import MomentRules, detect_moments, moment_scope
+from pipelines.transforms.sentiment import small_frame
 
 SILVER_AGGREGATES = {t.name: t.schema for t in catalog.windows()}
 SILVER_EVENTS = {t.name: t.schema for t in catalog.typed()}

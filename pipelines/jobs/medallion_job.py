@@ -33,12 +33,12 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from pipelines import crash_points, kafka_local
-from pipelines.bronze import with_bronze_columns
 from pipelines.config import Settings
-from pipelines.jobs import bronze_job, silver_job
+from pipelines.jobs import bronze_job, crash_points, silver_job
 from pipelines.jobs.silver_process import SilverJob, process_bronze
-from pipelines.spark import in_parallel, use_codegen_for, use_pool
+from pipelines.jobs.spark import in_parallel, use_codegen_for, use_pool
+from pipelines.ops import kafka_local
+from pipelines.transforms.bronze import with_bronze_columns
 
 QUERY_NAME = "medallion"
 

@@ -30,9 +30,9 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
-from pipelines import crash_points
 from pipelines.config import Settings
-from pipelines.spark import hadoop_path
+from pipelines.jobs import crash_points
+from pipelines.jobs.spark import hadoop_path
 
 log = logging.getLogger(__name__)
 
