@@ -319,12 +319,11 @@ def test_quality_page_shows_latest_runs_failures_quarantine_and_report(
 def test_a_lake_the_pipeline_built_from_generated_events_passes(spark, settings):
     """Generated events (2% bad input) as bronze rows, then the real silver and gold batch
     jobs: every suite passes, nothing warns."""
-    silver_job = pytest.importorskip("pipelines.jobs.silver_job")
     from collections import Counter
     from datetime import timedelta
 
     from pipelines.core.schemas import BRONZE_EVENTS
-    from pipelines.jobs import bronze_job, gold_job
+    from pipelines.jobs import bronze_job, gold_job, silver_job
     from pipelines.sim.event_codec import from_ms
     from pipelines.sim.events import generate
 

@@ -1,6 +1,6 @@
 """The hot path as one streaming query: Kafka -> bronze -> silver rows and panes.
 
-``telemetra run all`` (and ``spark-submit pipelines/medallion.py``) runs this query and,
+``telemetra run all`` (and ``spark-submit pipelines/jobs/submit.py all``) runs this query and,
 beside it, the settle query (``pipelines.jobs.settle_job``). Each micro-batch of Kafka
 records goes, before the next one starts:
 

@@ -203,11 +203,8 @@ def cluster_down(settings: Settings) -> list[str]:
     return stopped
 
 
-def entry_point(layer: str) -> Path:
-    """The spark-submit script of a layer; ``all`` is pipelines/medallion.py."""
-    if layer == "all":
-        return PROJECT_ROOT / "pipelines" / "medallion.py"
-    return PROJECT_ROOT / "pipelines" / "transforms" / f"{layer}.py"
+# The spark-submit script of every layer (its first argument names the layer).
+ENTRY_POINT = PROJECT_ROOT / "pipelines" / "jobs" / "submit.py"
 
 
 def submit_command(
@@ -239,7 +236,8 @@ def submit_command(
         *[arg for kv in extra_conf for arg in ("--conf", kv)],
         "--driver-memory",
         settings.spark_driver_memory,
-        str(entry_point(layer)),
+        str(ENTRY_POINT),
+        layer,
         "--mode",
         mode,
     ]

@@ -257,9 +257,3 @@ def _exclusive(reports: Path) -> Iterator[None]:
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:300]
-
-
-if __name__ == "__main__":
-    from pipelines.quality.quality_job import main
-
-    main()

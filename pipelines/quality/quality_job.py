@@ -6,13 +6,12 @@
 - ``run_batch_gated``: the batch runner with that gate in front of every layer.
 - ``quality_loop``: ``run_quality(all)`` every ``interval_s`` seconds, forever, in its own
   small Spark driver (``local[1]``); what it finds is recorded, nothing is stopped.
-- ``main``: ``spark-submit pipelines/quality/quality.py [--layer L] [--loop]``.
+- ``main``: ``spark-submit pipelines/quality/quality_job.py [--layer L] [--loop]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import signal
 import sys
@@ -65,13 +64,7 @@ def run_batch_gated(spark: SparkSession, settings: Settings, layer: str) -> dict
     """``runner.run_batch`` with the gate before each silver and gold rebuild."""
     from pipelines.jobs import runner
 
-    counts: dict[str, int] = {}
-    for name in runner.layers_for(layer):
-        gate(spark, settings, name)
-        counts.update(
-            importlib.import_module(f"pipelines.jobs.{name}_job").run_batch(spark, settings)
-        )
-    return counts
+    return runner.run_batch(spark, settings, layer, before=gate)
 
 
 def quality_spark(settings: Settings) -> SparkSession:
@@ -133,8 +126,8 @@ def quality_loop(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``spark-submit pipelines/quality/quality.py [--layer L] [--loop [--interval S]]``."""
-    parser = argparse.ArgumentParser(prog="pipelines/quality/quality.py")
+    """``spark-submit pipelines/quality/quality_job.py [--layer L] [--loop [--interval S]]``."""
+    parser = argparse.ArgumentParser(prog="pipelines/quality/quality_job.py")
     parser.add_argument("--layer", choices=("bronze", "silver", "gold", "all"), default="all")
     parser.add_argument("--loop", action="store_true", help="run on a schedule until stopped")
     parser.add_argument("--interval", type=float, default=None, help="seconds between runs")
@@ -152,3 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         spark.stop()
     print(report)
     sys.exit(0 if report.success else 1)
+
+
+if __name__ == "__main__":
+    main()

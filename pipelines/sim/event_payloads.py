@@ -10,14 +10,10 @@ import random
 from bisect import bisect
 from itertools import accumulate
 from operator import itemgetter
-from typing import TYPE_CHECKING
 
 from pipelines.sim import event_vocab as V
+from pipelines.sim.model import NEG, NEU, POS, Moment
 
-if TYPE_CHECKING:
-    from pipelines.sim.event_sim import Moment
-
-POS, NEG, NEU = 0, 1, 2
 PHRASES = (V.POSITIVE_PHRASES, V.NEGATIVE_PHRASES, V.NEUTRAL_PHRASES)
 SHARE_POSITIVE, SHARE_NEGATIVE = 0.30, 0.15  # of ordinary chat; the rest is neutral
 SWING_SHARE = 0.85  # of chat during a sentiment swing

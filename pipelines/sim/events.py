@@ -56,7 +56,8 @@ from operator import attrgetter
 
 from pipelines.sim.event_codec import to_ms
 from pipelines.sim.event_faults import BAD_KINDS
-from pipelines.sim.event_sim import ChannelSim, Moment, Record
+from pipelines.sim.event_sim import ChannelSim
+from pipelines.sim.model import Moment, Record
 
 GOOD = "good"
 DUPLICATE = "duplicate"

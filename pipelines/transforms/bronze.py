@@ -1,8 +1,6 @@
 """Bronze: every Kafka record, exactly as received, with its Kafka coordinates.
 
 Transformations only; reading Kafka and writing Delta live in ``pipelines/jobs/bronze_job.py``.
-Also the spark-submit entry point:
-``spark-submit ... pipelines/transforms/bronze.py [--mode batch]``.
 """
 
 from __future__ import annotations
@@ -31,9 +29,3 @@ def with_bronze_columns(kafka_df: DataFrame) -> DataFrame:
         *[F.col(f.name) for f in BRONZE_EVENTS.fields if f.name != "ingest_date"],
         F.to_date(F.col("ingest_time")).alias("ingest_date"),
     )
-
-
-if __name__ == "__main__":
-    from pipelines.jobs.entry import submit_main
-
-    submit_main("bronze")

@@ -268,9 +268,3 @@ def latest_stream_state(stream_meta: DataFrame, last_events: DataFrame) -> DataF
     )
     last = last_events.groupBy("stream_id").agg(F.max("last_event_ts").alias("last_event_ts"))
     return conform(meta.join(last, on="stream_id", how="full"), STREAMS)
-
-
-if __name__ == "__main__":
-    from pipelines.jobs.entry import submit_main
-
-    submit_main("gold")

@@ -397,10 +397,3 @@ def to_events(df: DataFrame, lexicon: DataFrame) -> DataFrame:
     rejected = to_quarantine(df, F.when(F.col("_valid"), F.col("ts")).alias("ts"))
     parts.append(as_events(rejected, catalog.table("silver", "quarantine")))
     return reduce(DataFrame.unionByName, parts)
-
-
-if __name__ == "__main__":
-    # spark-submit entry point: ``spark-submit ... pipelines/transforms/silver.py [--mode batch]``.
-    from pipelines.jobs.entry import submit_main
-
-    submit_main("silver")
