@@ -38,6 +38,7 @@ from deltalake import DeltaTable, write_deltalake
 from results_io import write_result
 
 from pipelines.config import PROJECT_ROOT, load_settings
+from pipelines.jobs import params
 from pipelines.sim.events import generate
 from pipelines.transforms.gold_moments import MomentRules
 
@@ -266,7 +267,7 @@ def main(args: argparse.Namespace) -> dict:
         ref, con = duckdb_reference(
             files,
             PROJECT_ROOT / "conf/currency_rates.csv",
-            MomentRules.from_settings(settings),
+            params.moment_rules(settings),
             settings.base_currency,
         )
         spark["events_per_s"] = round(events / spark["total_s"])

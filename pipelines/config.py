@@ -24,12 +24,13 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from pipelines.core.contract import EVENT_TYPES  # noqa: F401 (config's callers take it here)
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = PROJECT_ROOT / "conf"
 DEFAULTS_FILE = CONF_DIR / "defaults.yaml"
 LOCAL_ENV_FILE = CONF_DIR / "local.env"
 
-EVENT_TYPES = ("chat", "viewer", "transaction", "stream_meta")
 # Topic suffix per event type (design.md: telemetra.events.{chat,viewer,transactions,stream_meta}).
 TOPIC_SUFFIX = {
     "chat": "chat",

@@ -29,6 +29,7 @@ from pipelines.core.schemas import (
     VIEWER_COUNTS,
     VIEWER_TIMESERIES,
 )
+from pipelines.jobs import params
 from pipelines.transforms.gold import (
     join_minute_metrics,
     latest_stream_state,
@@ -59,7 +60,7 @@ def epoch(value: datetime) -> float:
 @pytest.fixture
 def rules(settings) -> MomentRules:
     return replace(
-        MomentRules.from_settings(settings),
+        params.moment_rules(settings),
         window_seconds=60,
         slide_seconds=10,
         baseline_seconds=120,

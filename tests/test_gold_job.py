@@ -53,6 +53,7 @@ from pipelines.core.schemas import (
 )
 from pipelines.jobs import gold_job, settle_job, silver_job, tables
 from pipelines.jobs.settle_job import SilverChange
+from pipelines.transforms import views
 from pipelines.transforms.silver_panes import panes
 
 UTC = timezone.utc
@@ -199,7 +200,7 @@ def write_typed(spark, settings, events) -> None:
     """Append (chat, meta, viewers, sales) rows to the four typed silver tables, their
     panes first (as the hot path does: the settle step combines the panes)."""
     rows = [
-        tables.as_events(spark.createDataFrame(r, schema), f"silver/{table}")
+        views.as_events(spark.createDataFrame(r, schema), f"silver/{table}")
         for table, schema, r in zip(TYPED, TYPED_SCHEMAS, events, strict=True)
     ]
     appended = reduce(DataFrame.unionByName, rows)

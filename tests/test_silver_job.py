@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from silver_fixture import ARRIVAL, at, bronze_df, event, record
 
 from pipelines.core import catalog
-from pipelines.jobs import bronze_job, settle_job, tables
+from pipelines.jobs import bronze_job, params, settle_job, tables
 from pipelines.jobs.silver_job import (
     build_job,
     ensure_tables,
@@ -30,7 +30,6 @@ from pipelines.jobs.silver_job import (
     start_stream,
 )
 from pipelines.serving.queries import GoldQueries
-from pipelines.transforms.silver import SilverParams
 from pipelines.transforms.silver_windows import (
     chat_summary_minute,
     transactions_minute,
@@ -362,7 +361,7 @@ def test_windows_from_panes_equal_windows_from_the_typed_rows(spark, request, la
     typed rows (pipelines.transforms.silver_windows): both agree to the last bit, the stream lake's
     panes coming from two micro-batches and its late row and duplicates quarantined."""
     settings = request.getfixturevalue(lake)[0]
-    p = SilverParams.from_settings(settings)
+    p = params.silver_params(settings)
     by_definition = {
         "chat_summary_minute": chat_summary_minute(
             table(spark, settings, "chat_messages"), 60, 10, p.top_emotes

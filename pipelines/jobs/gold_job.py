@@ -20,7 +20,7 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from pipelines.config import Settings
 from pipelines.core import catalog
-from pipelines.jobs import tables
+from pipelines.jobs import params, tables
 from pipelines.jobs.spark import in_parallel, retry_on_conflict, sql_str
 from pipelines.transforms.gold import (
     HOUR,
@@ -30,7 +30,7 @@ from pipelines.transforms.gold import (
     rollup_hours,
     summarize_broadcasts,
 )
-from pipelines.transforms.gold_moments import MomentRules, detect_moments, moment_scope
+from pipelines.transforms.gold_moments import detect_moments, moment_scope
 from pipelines.transforms.sentiment import small_frame
 
 SILVER_AGGREGATES = {t.name: t.schema for t in catalog.windows()}
@@ -89,7 +89,7 @@ def _read_gold(spark: SparkSession, settings: Settings, table: str) -> DataFrame
 def run_batch(spark: SparkSession, settings: Settings) -> dict[str, int]:
     """Rebuild every gold table from silver; returns the row count of each."""
     ensure_gold_tables(spark, settings)
-    rules = MomentRules.from_settings(settings)
+    rules = params.moment_rules(settings)
     silver = {t: read_silver(spark, settings, t) for t in {**SILVER_AGGREGATES, **SILVER_EVENTS}}
 
     def overwrite(df: DataFrame, table: str) -> DataFrame:
@@ -227,7 +227,7 @@ def _upsert_hours(spark: SparkSession, settings: Settings, changed: list[Row]) -
 def _upsert_moments(spark: SparkSession, settings: Settings, changed: list[Row]) -> dict[str, int]:
     """Recompute the moments in each (stream, kind) scope (see ``moment_scope``), replacing
     the old ones that start in it; returns the earliest scope start (epoch s) per stream."""
-    rules = MomentRules.from_settings(settings)
+    rules = params.moment_rules(settings)
     # small_frame, not createDataFrame(list): a list becomes a Python RDD, and Python
     # workers start on every micro-batch that scans it.
     changes = small_frame(spark, [(r.stream_id, r.lo_s, r.hi_s) for r in changed], _CHANGES)

@@ -29,9 +29,8 @@ from pyspark.sql.streaming import StreamingQuery
 
 from pipelines.config import Settings
 from pipelines.core import catalog
-from pipelines.jobs import crash_points, gold_job, silver_job, tables
+from pipelines.jobs import crash_points, gold_job, params, silver_job, tables
 from pipelines.jobs.spark import in_parallel, retry_on_conflict, sql_str, use_pool
-from pipelines.transforms.silver import SilverParams
 from pipelines.transforms.silver_panes import windows
 
 QUERY_NAME = "settle"
@@ -80,7 +79,7 @@ def write_windows(
     rebuild) from the panes (``pipelines.transforms.silver_panes.windows``) and replace them, the
     three tables side by side. The hot path commits a micro-batch's panes before its
     ``silver/events`` rows, so the panes of every row this step follows are there."""
-    p = SilverParams.from_settings(settings)
+    p = params.silver_params(settings)
     panes = tables.read(spark, settings.lake_root, "silver/panes")
     window_us, slide_us = p.window_seconds * 1_000_000, p.slide_seconds * 1_000_000
     if stats is not None:

@@ -45,12 +45,12 @@ from pyspark.sql.types import DecimalType, StringType, StructField, StructType
 
 from pipelines.config import CONF_DIR, Settings
 from pipelines.core import catalog
-from pipelines.jobs import bronze_job, tables
+from pipelines.jobs import bronze_job, params, tables
 from pipelines.jobs.silver_process import SilverJob, SilverSinks, process_bronze
 from pipelines.jobs.silver_state import SilverState
 from pipelines.jobs.spark import hadoop_path, in_parallel, retry_on_conflict, use_pool
 from pipelines.transforms.sentiment import lexicon_df, small_frame
-from pipelines.transforms.silver import SilverParams, rates_to_base
+from pipelines.transforms.silver import rates_to_base
 
 QUERY_NAME = "silver"
 RATES_CSV = CONF_DIR / "currency_rates.csv"
@@ -99,7 +99,7 @@ def rates_df(spark: SparkSession, path: Path, base_currency: str) -> DataFrame:
 
 def build_job(spark: SparkSession, settings: Settings) -> SilverJob:
     return SilverJob(
-        params=SilverParams.from_settings(settings),
+        params=params.silver_params(settings),
         bronze_path=bronze_job.bronze_path(settings),
         events_path=catalog.EVENTS.path(settings.lake_root),
         panes_path=catalog.table("silver", "panes").path(settings.lake_root),

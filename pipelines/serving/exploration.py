@@ -18,11 +18,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.config import Settings
+from pipelines.jobs import params
 from pipelines.jobs.gold_job import SILVER_AGGREGATES, read_silver
 from pipelines.serving.queries import GoldQueries
 from pipelines.transforms.gold import join_minute_metrics
 from pipelines.transforms.gold_moments import (
-    MomentRules,
     explode_flagged_windows,
     merge_moment_windows,
     with_trailing_baseline,
@@ -190,7 +190,7 @@ def moments_at_thresholds(
         out = pd.DataFrame(columns=[setting, *MOMENT_COLUMNS])
         out.attrs["message"] = data.message or "No Spark session: nothing was re-run."
         return out
-    base = MomentRules.from_settings(settings)
+    base = params.moment_rules(settings)
     # Windows far enough back for the first window's baseline.
     lo = data.start - timedelta(seconds=base.reach_seconds)
     in_span = (F.col("stream_id") == data.stream_id) & F.col("window_start").between(lo, data.end)
@@ -198,7 +198,7 @@ def moments_at_thresholds(
     baselined = with_trailing_baseline(join_minute_metrics(*parts), base).cache()
     runs: list[DataFrame] = []
     for value in values:
-        rules = MomentRules.from_settings(settings.model_copy(update={setting: value}))
+        rules = params.moment_rules(settings.model_copy(update={setting: value}))
         flags = explode_flagged_windows(baselined, rules)
         found = merge_moment_windows(flags, rules).filter(F.col("start_ts") >= data.start)
         runs.append(found.select(F.lit(value).alias(setting), *MOMENT_COLUMNS))

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from pipelines.config import Settings
 from pipelines.core.schemas import MOMENT_KINDS, MOMENTS
 from pipelines.transforms.gold import conform, empty_emotes, epoch, rank_top_emotes
 
@@ -40,15 +39,6 @@ class MomentRules:
     top_emotes: int
     sample_messages: int = 5
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> MomentRules:
-        return cls(
-            **{f: getattr(settings, f"moment_{f}") for f in _MOMENT_SETTING_FIELDS},
-            window_seconds=settings.window_seconds,
-            slide_seconds=settings.slide_seconds,
-            top_emotes=settings.top_emotes,
-        )
-
     @property
     def island_gap_seconds(self) -> int:
         """Largest gap between two flagged window starts that still makes one moment."""
@@ -58,13 +48,6 @@ class MomentRules:
     def reach_seconds(self) -> int:
         """How far before its own start a window's baseline reaches."""
         return self.baseline_seconds + self.window_seconds
-
-
-_MOMENT_SETTING_FIELDS = (
-    "baseline_seconds min_baseline_windows chat_z chat_min_count viewer_jump_ratio "
-    "viewer_min_jump revenue_z revenue_min sentiment_z sentiment_min_messages "
-    "sentiment_std_floor merge_gap_seconds"
-).split()
 
 
 # ---- moments: trailing baseline, flags, islands, context ------------------------------------

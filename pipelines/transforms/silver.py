@@ -53,10 +53,10 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType, StringType, StructType
 
-from pipelines.config import EVENT_TYPES, Settings
 from pipelines.core import catalog, schemas
-from pipelines.jobs.tables import as_events
+from pipelines.core.contract import EVENT_TYPES
 from pipelines.transforms.sentiment import with_sentiment
+from pipelines.transforms.views import as_events
 
 ARRIVAL_ORDER = ("ingest_time", "kafka_timestamp", "topic", "partition", "offset")
 TYPED_SCHEMAS: dict[str, StructType] = {t.event_type: t.schema for t in catalog.typed()}
@@ -84,20 +84,6 @@ class SilverParams:
     slide_seconds: int = 10
     top_emotes: int = 5
     base_currency: str = "USD"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SilverParams:
-        return cls(
-            topic_types={settings.topic(t): t for t in EVENT_TYPES},
-            max_message_bytes=settings.max_message_bytes,
-            max_future_seconds=settings.max_future_seconds,
-            min_event_date=settings.min_event_date,
-            watermark_seconds=settings.watermark_seconds,
-            window_seconds=settings.window_seconds,
-            slide_seconds=settings.slide_seconds,
-            top_emotes=settings.top_emotes,
-            base_currency=settings.base_currency,
-        )
 
 
 def _seconds(n: int) -> Column:
