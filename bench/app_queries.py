@@ -37,7 +37,7 @@ from deltalake import WriterProperties, write_deltalake
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from pipelines.config import load_settings
-from pipelines.core import schemas
+from pipelines.core import contract, schemas
 from pipelines.jobs.spark import build_spark
 from pipelines.serving.queries import GoldQueries
 from pipelines.transforms.gold import rollup_hours
@@ -46,7 +46,7 @@ DAY = 86_400
 EMOTES = np.array(["Kappa", "PogChamp", "LUL", "KEKW", "monkaS", "OMEGALUL", "Pog", "PepeHands",
                    "Sadge", "catJAM", "EZ", "5Head", "HeyGuys", "NotLikeThis", "BibleThump",
                    "Kreygasm", "ResidentSleeper", "TriHard", "WutFace", "DansGame"])  # fmt: skip
-KINDS = np.array(schemas.MOMENT_KINDS)
+KINDS = np.array(contract.MOMENT_KINDS)
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

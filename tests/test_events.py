@@ -20,7 +20,8 @@ import pytest
 from event_helpers import START, parsed_run, read_csv, run, ts_of
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from pipelines.core.schemas import ENVELOPE_FIELDS, EVENT_SCHEMAS, REQUIRED_FIELDS
+from pipelines.core.contract import REQUIRED_FIELDS
+from pipelines.core.schemas import ENVELOPE_FIELDS, EVENT_SCHEMAS
 from pipelines.sim import event_vocab
 
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

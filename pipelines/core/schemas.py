@@ -78,13 +78,6 @@ EVENT_SCHEMAS: dict[str, StructType] = {
     "transaction": TRANSACTION_EVENT,
     "stream_meta": STREAM_META_EVENT,
 }
-# Payload fields that must be present (not null) per type; optional ones are absent here.
-REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
-    "chat": ("user_id", "username", "message", "emotes"),
-    "viewer": ("viewer_count",),
-    "transaction": ("user_id", "tx_type", "amount", "currency"),
-    "stream_meta": ("status",),
-}
 
 # ---- bronze ---------------------------------------------------------------------------
 KAFKA_COORDINATES = [
@@ -322,7 +315,6 @@ STREAM_HOUR_METRICS = StructType(
         StructField("sentiment_messages", LongType()),  # tiling: chat_count where sentiment known
     ]
 )
-MOMENT_KINDS = ("chat_spike", "raid", "revenue_burst", "sentiment_swing")
 MOMENTS = StructType(
     [
         StructField("moment_id", StringType(), False),

@@ -27,6 +27,7 @@ from pyspark.sql.types import StructType
 
 from pipelines.config import CONF_DIR, EVENT_TYPES, PROJECT_ROOT, Settings
 from pipelines.core import schemas
+from pipelines.core.contract import MOMENT_KINDS
 
 LAYERS = ("bronze", "silver", "gold")
 SEVERITIES = ("critical", "warning")
@@ -148,7 +149,7 @@ def quality_params(settings: Settings, extra: dict[str, Any] | None = None) -> d
         event_types=list(EVENT_TYPES),
         tx_types=list(schemas.TX_TYPES),
         stream_statuses=list(schemas.STREAM_STATUSES),
-        moment_kinds=list(schemas.MOMENT_KINDS),
+        moment_kinds=list(MOMENT_KINDS),
         quarantine_reasons=list(REASONS),
         currencies=rate_table_currencies(),
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 
+from pipelines.core.contract import REQUIRED_FIELDS
 from pipelines.sim.event_codec import encode_event, format_ts
 
 BAD_KINDS = (
@@ -31,13 +32,6 @@ BAD_KINDS = (
 UNKNOWN_TYPES = ("poll", "hype_train", "prediction", "raid_alert")
 OVERSIZE_BYTES = 64 * 1024
 _ENVELOPE_REQUIRED = ("event_id", "stream_id", "ts")
-# schemas.REQUIRED_FIELDS, repeated so the producer does not import pyspark (a second of
-# start-up per process); tests/test_event_faults.py checks the two agree.
-REQUIRED_FIELDS = {
-    "chat": ("user_id", "username", "message", "emotes"),
-    "viewer": ("viewer_count",),
-    "transaction": ("user_id", "tx_type", "amount", "currency"),
-}
 # A long unit keeps the emote list short: encoding a 3,000-entry list costs more than 64 KiB.
 _COPYPASTA = (
     "I am once again asking chat to please stop spamming the same message over and over "

@@ -14,13 +14,12 @@ from collections import deque
 from collections.abc import Iterator
 from operator import itemgetter
 
+from pipelines.core.contract import MOMENT_KINDS
 from pipelines.sim import event_vocab as V
 from pipelines.sim.event_codec import TsFormatter, encode_payload, format_ts
 from pipelines.sim.event_faults import BAD_KINDS, make_bad
 from pipelines.sim.event_payloads import ChatRoom
 from pipelines.sim.model import NEG, POS, Moment, Record
-
-MOMENT_KINDS = ("chat_spike", "raid", "revenue_burst", "sentiment_swing")
 
 WARMUP_MS = 12 * 60_000  # no moment before this, so detectors have a trailing baseline
 GAP_S = (480, 600)  # from the end of one moment to the start of the next

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from pipelines.core.schemas import MOMENT_KINDS, MOMENTS
+from pipelines.core.contract import MOMENT_KINDS
+from pipelines.core.schemas import MOMENTS
 from pipelines.transforms.gold import conform, empty_emotes, epoch, rank_top_emotes
 
 

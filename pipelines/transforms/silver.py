@@ -54,7 +54,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import MapType, StringType, StructType
 
 from pipelines.core import catalog, schemas
-from pipelines.core.contract import EVENT_TYPES
+from pipelines.core.contract import EVENT_TYPES, REQUIRED_FIELDS
 from pipelines.transforms.sentiment import with_sentiment
 from pipelines.transforms.views import as_events
 
@@ -189,7 +189,7 @@ def _rules(p: SilverParams) -> list[tuple[Column, str, Column]]:
         missing = _envelope(name).isNull() & fields[name].isNull()
         rules.append((missing, "missing_field", lit(name)))
     for t in EVENT_TYPES:
-        for name in schemas.REQUIRED_FIELDS[t]:
+        for name in REQUIRED_FIELDS[t]:
             missing = (etype == t) & F.col(f"_{t}")[name].isNull() & fields[name].isNull()
             rules.append((missing, "missing_field", lit(name)))
     for name in schemas.ENVELOPE_FIELDS:
