@@ -17,9 +17,9 @@ from pyspark.sql import SparkSession
 from pipelines.config import Settings
 from pipelines.core.schemas import BRONZE_EVENTS
 from pipelines.jobs import bronze_job, runner
+from pipelines.jobs.spark import small_frame
 from pipelines.sim.event_codec import from_ms
 from pipelines.sim.events import generate
-from pipelines.transforms.sentiment import small_frame
 
 START = datetime(2026, 3, 1, 20, 0, tzinfo=timezone.utc)
 

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from pipelines.config import TOPIC_SUFFIX
 from pipelines.core.schemas import BRONZE_EVENTS
-from pipelines.transforms.sentiment import small_frame
+from pipelines.jobs.spark import small_frame
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

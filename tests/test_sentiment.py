@@ -13,14 +13,14 @@ import pytest
 from pyspark.sql.types import StringType, StructField, StructType
 
 from pipelines.config import CONF_DIR
-from pipelines.transforms.sentiment import (
+from pipelines.jobs.lexicon import (
     lexicon_df,
     read_emote_lexicon,
     read_vader_lexicon,
     vader_lexicon_path,
-    with_sentiment,
 )
-from pipelines.transforms.sentiment import small_frame as frame
+from pipelines.jobs.spark import small_frame as frame
+from pipelines.transforms.sentiment import with_sentiment
 
 MESSAGES = StructType([StructField("id", StringType()), StructField("message", StringType())])
 

@@ -21,7 +21,7 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType
 from pipelines.config import Settings
 from pipelines.core import catalog
 from pipelines.jobs import params, tables
-from pipelines.jobs.spark import in_parallel, retry_on_conflict, sql_str
+from pipelines.jobs.spark import in_parallel, retry_on_conflict, small_frame, sql_str
 from pipelines.transforms.gold import (
     HOUR,
     join_minute_metrics,
@@ -31,7 +31,6 @@ from pipelines.transforms.gold import (
     summarize_broadcasts,
 )
 from pipelines.transforms.gold_moments import detect_moments, moment_scope
-from pipelines.transforms.sentiment import small_frame
 
 SILVER_AGGREGATES = {t.name: t.schema for t in catalog.windows()}
 SILVER_EVENTS = {t.name: t.schema for t in catalog.typed()}

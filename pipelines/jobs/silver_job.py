@@ -46,10 +46,10 @@ from pyspark.sql.types import DecimalType, StringType, StructField, StructType
 from pipelines.config import CONF_DIR, Settings
 from pipelines.core import catalog
 from pipelines.jobs import bronze_job, params, tables
+from pipelines.jobs.lexicon import lexicon_df
 from pipelines.jobs.silver_process import SilverJob, SilverSinks, process_bronze
 from pipelines.jobs.silver_state import SilverState
-from pipelines.jobs.spark import hadoop_path, in_parallel, retry_on_conflict, use_pool
-from pipelines.transforms.sentiment import lexicon_df, small_frame
+from pipelines.jobs.spark import hadoop_path, in_parallel, retry_on_conflict, small_frame, use_pool
 from pipelines.transforms.silver import rates_to_base
 
 QUERY_NAME = "silver"

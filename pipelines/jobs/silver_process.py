@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from pipelines.jobs.silver_state import STORED_MAX_SCHEMA, SilverState, accepted
-from pipelines.transforms.sentiment import small_frame
+from pipelines.jobs.spark import small_frame
 from pipelines.transforms.silver import SilverParams, classify, to_events, with_silver_dedupe
 from pipelines.transforms.silver_panes import panes
 
@@ -40,7 +40,7 @@ class SilverJob:
     events_path: str  # silver/events
     panes_path: str  # silver/panes
     rates_base: DataFrame  # (currency, rate_to_base)
-    lexicon: DataFrame  # pipelines.transforms.sentiment.lexicon_df
+    lexicon: DataFrame  # pipelines.jobs.lexicon.lexicon_df
     state: SilverState  # the stream's memory between micro-batches (unused by a rebuild)
 
 

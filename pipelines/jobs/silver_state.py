@@ -29,7 +29,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
-from pipelines.transforms.sentiment import small_frame
+from pipelines.jobs.spark import small_frame
 
 STORED_MAX_SCHEMA = StructType(
     [StructField("stream_id", StringType()), StructField("max_event_ts", TimestampType())]

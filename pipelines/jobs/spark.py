@@ -21,7 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.types import StructType
 from pyspark.util import inheritable_thread_target
 
 from pipelines.config import CONF_DIR, Settings
@@ -232,3 +234,17 @@ def ship_package(spark: SparkSession) -> None:
     spark.sparkContext.addPyFile(target)
     # Executors fetch it from the driver's file server while the application runs.
     atexit.register(os.unlink, target)
+
+
+def small_frame(spark: SparkSession, rows: list[tuple], schema: StructType) -> DataFrame:
+    """A driver-side table as a DataFrame held in the JVM (through Arrow): scanning it
+    needs no Python worker, unlike ``createDataFrame(list)``, which is slow on every join."""
+    import pyarrow as pa
+
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema.fields]
+    arrow_schema = to_arrow_schema(schema)
+    table = pa.Table.from_arrays(
+        [pa.array(list(c), f.type) for c, f in zip(columns, arrow_schema, strict=True)],
+        schema=arrow_schema,
+    )
+    return spark.createDataFrame(table, schema)

@@ -1,7 +1,8 @@
 """Chat sentiment: VADER's lexicon plus Twitch emotes, scored with Spark built-ins.
 
-The lexicon is one small DataFrame (``term``, ``valence``, ``kind``) built once per job from
-the installed vaderSentiment package's ``vader_lexicon.txt`` and ``conf/emote_sentiment.csv``.
+The lexicon is one small DataFrame (``term``, ``valence``, ``kind``: :data:`LEXICON_SCHEMA`)
+built once per job by ``pipelines.jobs.lexicon`` from the installed vaderSentiment
+package's ``vader_lexicon.txt`` and ``conf/emote_sentiment.csv``.
 Scoring is a join, not a Python UDF:
 
 - a message is split on whitespace into tokens;
@@ -19,12 +20,8 @@ compound ≥ 0.05, negative ≤ −0.05 (VADER's recommended thresholds).
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
 POSITIVE_THRESHOLD = 0.05
@@ -39,54 +36,6 @@ LEXICON_SCHEMA = StructType(
         StructField("kind", StringType(), False),  # "word" (VADER) or "emote"
     ]
 )
-
-
-def vader_lexicon_path() -> Path:
-    import vaderSentiment
-
-    return Path(vaderSentiment.__file__).parent / "vader_lexicon.txt"
-
-
-def read_vader_lexicon(path: Path) -> dict[str, float]:
-    """token -> mean valence, as vaderSentiment builds it (a later line wins).
-
-    VADER looks tokens up lowercased, so entries with capitals (``:D``) can never match
-    there; they are left out here too.
-    """
-    words: dict[str, float] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        parts = line.strip().split("\t")
-        if len(parts) >= 2 and parts[0] == parts[0].lower():
-            words[parts[0]] = float(parts[1])
-    return words
-
-
-def read_emote_lexicon(path: Path) -> dict[str, float]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
-        return {row["emote"].strip(): float(row["valence"]) for row in rows}
-
-
-def small_frame(spark: SparkSession, rows: list[tuple], schema: StructType) -> DataFrame:
-    """A driver-side table as a DataFrame held in the JVM (through Arrow): scanning it
-    needs no Python worker, unlike ``createDataFrame(list)``, which is slow on every join."""
-    import pyarrow as pa
-
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema.fields]
-    arrow_schema = to_arrow_schema(schema)
-    table = pa.Table.from_arrays(
-        [pa.array(list(c), f.type) for c, f in zip(columns, arrow_schema, strict=True)],
-        schema=arrow_schema,
-    )
-    return spark.createDataFrame(table, schema)
-
-
-def lexicon_df(spark: SparkSession, emote_csv_path: str | Path) -> DataFrame:
-    """The scoring lexicon: VADER words and emotes in one small DataFrame (build it once)."""
-    words = read_vader_lexicon(vader_lexicon_path())
-    emotes = read_emote_lexicon(Path(emote_csv_path))
-    rows = [(t, v, "word") for t, v in words.items()] + [(t, v, "emote") for t, v in emotes.items()]
-    return small_frame(spark, rows, LEXICON_SCHEMA)
 
 
 def _vader_key(token: Column) -> Column:
