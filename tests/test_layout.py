@@ -57,7 +57,10 @@ def imports(module: str) -> frozenset[str]:
                 base = f"{base}.{node.module}" if node.module else base
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)
-    resolved = {_resolve(n) or n for n in found}
+    # The Streamlit app runs with its own folder on the path: ``ui.context`` is
+    # streamlit_app/ui/context.py.
+    app = module.startswith("streamlit_app.")
+    resolved = {_resolve(n) or (app and _resolve(f"streamlit_app.{n}")) or n for n in found}
     resolved.discard(module)
     return frozenset(resolved)
 
