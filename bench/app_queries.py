@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 from deltalake import WriterProperties, write_deltalake
-from pyspark.sql.pandas.types import to_arrow_schema
 
 from pipelines.config import load_settings
 from pipelines.core import contract, schemas
@@ -86,7 +85,7 @@ def metrics_day(rng, ids: list[str], day0: datetime, slide: int, window: int, la
         "tx_count": tx,
         "revenue": pa.array(np.round(tx * 4.99, 2)).cast(pa.decimal128(18, 2)),
     }
-    table = pa.Table.from_pydict(columns, schema=to_arrow_schema(schemas.STREAM_MINUTE_METRICS))
+    table = pa.Table.from_pydict(columns, schema=schemas.STREAM_MINUTE_METRICS)
     if layout == "time":
         table = table.sort_by([("window_start", "ascending"), ("stream_id", "ascending")])
     return table
@@ -110,7 +109,7 @@ def small_tables(rng, ids: list[str], first: datetime, days: int) -> dict[str, p
     ]  # fmt: skip
     rows = {"moments": moments, "stream_summary": summaries, "streams": streams}
     return {
-        name: pa.Table.from_pylist(data, schema=to_arrow_schema(getattr(schemas, name.upper())))
+        name: pa.Table.from_pylist(data, schema=getattr(schemas, name.upper()))
         for name, data in rows.items()
     }
 

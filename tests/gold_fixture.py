@@ -23,6 +23,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from pipelines.core import schemas
+from pipelines.transforms.common import spark_type
 from pipelines.transforms.gold import rollup_hours
 
 UTC = timezone.utc
@@ -123,7 +124,9 @@ def write_one_stream(
     if stream is not None:
         tables.append(("streams", schemas.STREAMS, [stream]))
     for name, schema, rows in tables:
-        spark.createDataFrame(rows, schema).write.format("delta").save(f"{lake_root}/gold/{name}")
+        spark.createDataFrame(rows, spark_type(schema)).write.format("delta").save(
+            f"{lake_root}/gold/{name}"
+        )
 
 
 def write_gold_fixture(spark: SparkSession, lake_root: str, tables: tuple[str, ...] = ()) -> str:

@@ -22,7 +22,6 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 from gold_fixture import ALPHA_T0, gold_lake  # noqa: F401 (fixture)
-from pyspark.sql.pandas.types import to_arrow_schema
 
 from pipelines.config import PROJECT_ROOT, load_settings
 from pipelines.core import schemas
@@ -113,7 +112,7 @@ def append_alpha_window(lake: str, last_viewers: int) -> None:
         "negative_count": 5, "top_emotes": [{"emote": "Kappa", "count": 3}], "tx_count": 0,
         "revenue": Decimal("0.00"),
     }  # fmt: skip
-    table = pa.Table.from_pylist([row], schema=to_arrow_schema(schemas.STREAM_MINUTE_METRICS))
+    table = pa.Table.from_pylist([row], schema=schemas.STREAM_MINUTE_METRICS)
     write_deltalake(f"{lake}/gold/stream_minute_metrics", table, mode="append")
 
 

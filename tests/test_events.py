@@ -81,7 +81,7 @@ def test_good_events_fit_the_schema(half_hour):
         event = events[json.loads(rec.value)["event_id"]]
         etype = event["event_type"]
         assert etype == rec.topic_type and event["stream_id"] == rec.key
-        assert set(event) <= set(EVENT_SCHEMAS[etype].fieldNames()), event
+        assert set(event) <= set(EVENT_SCHEMAS[etype].names), event
         for name in (*ENVELOPE_FIELDS, *REQUIRED_FIELDS[etype]):
             assert event.get(name) is not None, (name, event)
         assert event["schema_version"] == 1

@@ -16,8 +16,7 @@ from decimal import Decimal
 
 import pytest
 from pyspark.sql import functions as F
-
-from pipelines.core.schemas import (
+from spark_schemas import (
     CHAT_MESSAGES,
     CHAT_SUMMARY_MINUTE,
     MOMENTS,
@@ -29,6 +28,7 @@ from pipelines.core.schemas import (
     VIEWER_COUNTS,
     VIEWER_TIMESERIES,
 )
+
 from pipelines.jobs import params
 from pipelines.transforms.gold import (
     join_minute_metrics,

@@ -41,8 +41,7 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-
-from pipelines.core.schemas import (
+from spark_schemas import (
     CHAT_MESSAGES,
     CHAT_SUMMARY_MINUTE,
     STREAM_META,
@@ -51,6 +50,7 @@ from pipelines.core.schemas import (
     VIEWER_COUNTS,
     VIEWER_TIMESERIES,
 )
+
 from pipelines.jobs import gold_job, settle_job, silver_job, tables
 from pipelines.jobs.settle_job import SilverChange
 from pipelines.transforms import views

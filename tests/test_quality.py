@@ -322,7 +322,8 @@ def test_a_lake_the_pipeline_built_from_generated_events_passes(spark, settings)
     from collections import Counter
     from datetime import timedelta
 
-    from pipelines.core.schemas import BRONZE_EVENTS
+    from spark_schemas import BRONZE_EVENTS
+
     from pipelines.jobs import bronze_job, gold_job, silver_job
     from pipelines.sim.event_codec import from_ms
     from pipelines.sim.events import generate

@@ -14,8 +14,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 from silver_fixture import ARRIVAL, TOPICS, at, bronze_df, event, frame, record
-
-from pipelines.core.schemas import (
+from spark_schemas import (
     CHAT_MESSAGES,
     QUARANTINE,
     TRANSACTIONS,
@@ -23,6 +22,7 @@ from pipelines.core.schemas import (
     VIEWER_COUNTS,
     VIEWER_TIMESERIES,
 )
+
 from pipelines.jobs.silver_job import RATE_SCHEMA
 from pipelines.jobs.silver_process import KNOWN_SCHEMA
 from pipelines.jobs.silver_state import STORED_MAX_SCHEMA

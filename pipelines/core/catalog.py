@@ -7,7 +7,7 @@ to its path. The typed silver tables and quarantine are views: their rows are st
 ``silver/events`` (partitioned by ``kind``), so the hot path appends to one silver table
 (``pipelines.jobs.tables`` reads and writes views for Spark, :func:`view_sql` for DuckDB).
 The catalog knows no Spark session (the DuckDB query layer and the tests use
-it too): schemas are plain ``StructType`` values.
+it too): schemas are Arrow schemas.
 
 This supersedes the table list of the original design (``shared/design.md``).
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark.sql.types import StructType
+import pyarrow as pa
 
 from pipelines.core import schemas
 
@@ -25,7 +25,7 @@ from pipelines.core import schemas
 class Table:
     layer: str  # bronze | silver | gold
     name: str
-    schema: StructType
+    schema: pa.Schema
     keys: tuple[str, ...]  # what identifies a row (empty: an append-only log)
     holds: str  # one line: what a row is
     partition_by: tuple[str, ...] = ()
@@ -62,7 +62,7 @@ def view_sql(table: Table, source: str) -> str:
     relation, say): a view selects its kind and columns from silver/events."""
     if not table.is_view:
         return f"SELECT * FROM {source}"
-    columns = ", ".join(f'"{f.name}"' for f in table.schema.fields)
+    columns = ", ".join(f'"{name}"' for name in table.schema.names)
     return f"SELECT {columns} FROM {source} WHERE kind = '{table.kind}'"
 
 

@@ -15,6 +15,7 @@ from pipelines.config import Settings
 from pipelines.core import catalog
 from pipelines.ops import kafka_local
 from pipelines.transforms.bronze import with_bronze_columns
+from pipelines.transforms.common import spark_type
 
 TABLE = catalog.table("bronze", "events")
 
@@ -27,7 +28,7 @@ def ensure_table(spark: SparkSession, settings: Settings) -> None:
     (
         DeltaTable.createIfNotExists(spark)
         .location(bronze_path(settings))
-        .addColumns(TABLE.schema)
+        .addColumns(spark_type(TABLE.schema))
         .partitionedBy(*TABLE.partition_by)
         .property("delta.appendOnly", "true")
         .execute()

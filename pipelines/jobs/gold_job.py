@@ -22,6 +22,7 @@ from pipelines.config import Settings
 from pipelines.core import catalog
 from pipelines.jobs import params, tables
 from pipelines.jobs.spark import in_parallel, retry_on_conflict, small_frame, sql_str
+from pipelines.transforms.common import spark_type
 from pipelines.transforms.gold import (
     HOUR,
     join_minute_metrics,
@@ -53,7 +54,7 @@ def ensure_gold_tables(spark: SparkSession, settings: Settings) -> None:
     def create(table: str) -> None:
         schema = GOLD_TABLES[table][0]
         DeltaTable.createIfNotExists(spark).location(gold_path(settings, table)).addColumns(
-            schema
+            spark_type(schema)
         ).execute()
 
     in_parallel(spark, create, GOLD_TABLES, workers=4)
@@ -63,7 +64,7 @@ def read_silver(spark: SparkSession, settings: Settings, table: str) -> DataFram
     """A silver table, or an empty one of its schema when silver has not written it yet."""
     entry = catalog.table("silver", table)
     if not DeltaTable.isDeltaTable(spark, entry.stored.path(settings.lake_root)):
-        return spark.createDataFrame([], entry.schema)
+        return spark.createDataFrame([], spark_type(entry.schema))
     return tables.read(spark, settings.lake_root, entry)
 
 

@@ -50,6 +50,7 @@ from pipelines.jobs.lexicon import lexicon_df
 from pipelines.jobs.silver_process import SilverJob, SilverSinks, process_bronze
 from pipelines.jobs.silver_state import SilverState
 from pipelines.jobs.spark import hadoop_path, in_parallel, retry_on_conflict, small_frame, use_pool
+from pipelines.transforms.common import spark_type
 from pipelines.transforms.silver import rates_to_base
 
 QUERY_NAME = "silver"
@@ -71,7 +72,9 @@ def ensure_tables(spark: SparkSession, settings: Settings) -> None:
 
     def create(table: catalog.Table) -> None:
         path = table.path(settings.lake_root)
-        builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(table.schema)
+        builder = (
+            DeltaTable.createIfNotExists(spark).location(path).addColumns(spark_type(table.schema))
+        )
         builder = builder.partitionedBy(*table.partition_by)
         try:
             builder.execute()

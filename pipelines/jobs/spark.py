@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
@@ -28,6 +29,7 @@ from pyspark.util import inheritable_thread_target
 
 from pipelines.config import CONF_DIR, Settings
 from pipelines.jobs import crash_points
+from pipelines.transforms.common import spark_type
 
 log = logging.getLogger(__name__)
 _VERSIONED_JAR = re.compile(r"^(?P<artifact>.+?)-\d[\w.\-]*\.jar$")
@@ -236,13 +238,16 @@ def ship_package(spark: SparkSession) -> None:
     atexit.register(os.unlink, target)
 
 
-def small_frame(spark: SparkSession, rows: list[tuple], schema: StructType) -> DataFrame:
+def small_frame(
+    spark: SparkSession, rows: list[tuple], schema: StructType | pa.Schema
+) -> DataFrame:
     """A driver-side table as a DataFrame held in the JVM (through Arrow): scanning it
     needs no Python worker, unlike ``createDataFrame(list)``, which is slow on every join."""
-    import pyarrow as pa
-
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema.fields]
-    arrow_schema = to_arrow_schema(schema)
+    if isinstance(schema, pa.Schema):
+        arrow_schema, schema = schema, spark_type(schema)
+    else:
+        arrow_schema = to_arrow_schema(schema)
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in arrow_schema]
     table = pa.Table.from_arrays(
         [pa.array(list(c), f.type) for c, f in zip(columns, arrow_schema, strict=True)],
         schema=arrow_schema,

@@ -34,6 +34,7 @@ from pipelines.core.schemas import QUALITY_RUNS
 from pipelines.quality.quality_checks import CHECKS, read_table
 from pipelines.quality.quality_report import QualityReport, TableResult, outcome_of
 from pipelines.quality.quality_suites import LAYERS, QualityConfigError, SuiteSpec, load_suites
+from pipelines.transforms.common import spark_type
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def write_quality_runs(spark: SparkSession, settings: Settings, report: QualityR
     """Append the report's rows to ``gold/quality_runs`` (created by the first append)."""
     rows = report.rows()
     if rows:
-        frame = spark.createDataFrame(rows, QUALITY_RUNS)
+        frame = spark.createDataFrame(rows, spark_type(QUALITY_RUNS))
         frame.write.format("delta").mode("append").save(settings.table_path("gold", "quality_runs"))
 
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import yaml
-from pyspark.sql.types import StructType
 
 from pipelines.config import CONF_DIR, EVENT_TYPES, PROJECT_ROOT, Settings
 from pipelines.core import schemas
@@ -132,8 +132,8 @@ def _fill(value: Any, params: dict[str, Any], where: str) -> Any:
 def _param(name: str, params: dict[str, Any], where: str) -> Any:
     if name.startswith("columns:"):
         schema = getattr(schemas, name.removeprefix("columns:"), None)
-        if isinstance(schema, StructType):
-            return [f.name for f in schema.fields]
+        if isinstance(schema, pa.Schema):
+            return list(schema.names)
     elif name in params:
         return params[name]
     raise QualityConfigError(f"{where}: unknown parameter ${{{name}}}")

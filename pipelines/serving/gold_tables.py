@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake import DeltaTable
-from pyspark.sql.pandas.types import to_arrow_schema
 
 from pipelines.core import catalog
 
@@ -76,7 +75,7 @@ class GoldTables:
                 return LoadedTable(entry.table, dataset, version, now)
         path = self.path(name)
         if not DeltaTable.is_deltatable(path, storage_options=self._storage_options):
-            empty = to_arrow_schema(SERVED[name].schema).empty_table()
+            empty = SERVED[name].schema.empty_table()
             return LoadedTable(None, empty, None, now)
         table = DeltaTable(path, storage_options=self._storage_options)
         return LoadedTable(table, table.to_pyarrow_dataset(), table.version(), now)

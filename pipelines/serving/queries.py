@@ -26,6 +26,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from pipelines.core import rollup
 from pipelines.serving.gold_tables import GOLD_SCHEMAS, GoldTables, missing_message
 
 __all__ = ["EARLIEST", "GOLD_SCHEMAS", "LATEST", "GoldQueries", "QueryError", "QueryInputError"]
@@ -35,7 +36,7 @@ MAX_IDS = 1000  # ids in one call
 EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
 LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
 # A window whose start is a multiple of its length: these tile time without overlap.
-_TILING = "epoch_ms(window_start) % (epoch_ms(window_end) - epoch_ms(window_start)) = 0"
+_TILING = rollup.tiling("epoch_ms")
 
 _METRIC_COLUMNS = f"""
     stream_id, window_start, window_end, avg_viewers, max_viewers, last_viewers,
@@ -403,28 +404,24 @@ class GoldQueries:
         in_list = ", ".join(f"${name}" for name in ids) or "NULL"
         bounds = _range(start, end)
         hours = _whole_hours(bounds["start"], bounds["end"])
+        columns = ", ".join(rollup.WINDOW_PARTS)
         sql = f"""
             WITH k AS (SELECT unnest($ids::VARCHAR[]) AS stream_id,
                               generate_subscripts($ids::VARCHAR[], 1) AS pos),
             parts AS (
-                SELECT stream_id, first_window_start, last_window_end, max_viewers,
-                       avg_viewers_sum::DOUBLE AS avg_viewers_sum, avg_viewers_windows,
-                       max_chat_count, chat_count, revenue::DOUBLE AS revenue,
-                       sentiment_sum::DOUBLE AS sentiment_sum, sentiment_messages
-                FROM stream_hour_metrics
+                SELECT stream_id, {columns} FROM stream_hour_metrics
                 WHERE stream_id IN ({in_list})
                   AND hour_start >= $hours_start AND hour_start < $hours_end
                 UNION ALL {_minute_parts("$start", "$hours_start", in_list)}
                 UNION ALL {_minute_parts("$hours_end", "$end", in_list)}),
+            r AS (SELECT stream_id, {rollup.combine_sql()} FROM parts GROUP BY stream_id),
             m AS (
-                SELECT stream_id, max(max_viewers) AS peak_viewers,
-                       sum(avg_viewers_sum) / nullif(sum(avg_viewers_windows), 0) AS avg_viewers,
-                       max(max_chat_count) AS peak_chat_per_minute, sum(chat_count) AS messages,
-                       sum(revenue) AS revenue,
-                       sum(sentiment_sum) / nullif(sum(sentiment_messages), 0) AS sentiment,
-                       min(first_window_start) AS first_window,
-                       max(last_window_end) AS last_window
-                FROM parts GROUP BY stream_id),
+                SELECT stream_id, max_viewers AS peak_viewers,
+                       avg_viewers_sum::DOUBLE / nullif(avg_viewers_windows, 0) AS avg_viewers,
+                       max_chat_count AS peak_chat_per_minute, chat_count AS messages, revenue,
+                       sentiment_sum::DOUBLE / nullif(sentiment_messages, 0) AS sentiment,
+                       first_window_start AS first_window, last_window_end AS last_window
+                FROM r),
             mo AS (SELECT stream_id, count(*) AS moments FROM moments
                    WHERE start_ts >= $start AND start_ts < $end GROUP BY stream_id)
             SELECT k.stream_id, s.title, s.status, m.peak_viewers, m.avg_viewers,
@@ -445,15 +442,10 @@ def _range(start: datetime | None, end: datetime | None) -> dict[str, datetime]:
 
 def _minute_parts(start: str, end: str, in_list: str) -> str:
     """SQL: the minute windows of the listed streams starting in ``[start, end)`` (two
-    parameter names), in the columns of ``stream_hour_metrics`` that compare_streams reads.
+    parameter names) as hour parts (``pipelines.core.rollup``), in the hour table's columns.
     One plain range per scan, so DuckDB pushes it down to the Parquet row groups."""
     return f"""
-        SELECT stream_id, window_start, window_end, max_viewers, avg_viewers,
-               (avg_viewers IS NOT NULL)::BIGINT, chat_count,
-               CASE WHEN tiling THEN chat_count ELSE 0 END,
-               CASE WHEN tiling THEN CAST(revenue AS DOUBLE) ELSE 0 END,
-               CASE WHEN tiling THEN sentiment_mean * chat_count END,
-               CASE WHEN tiling AND sentiment_mean IS NOT NULL THEN chat_count ELSE 0 END
+        SELECT stream_id, {rollup.parts_sql()}
         FROM (SELECT *, {_TILING} AS tiling FROM stream_minute_metrics
               WHERE stream_id IN ({in_list}) AND window_start >= {start}
                 AND window_start < {end})"""
@@ -553,7 +545,6 @@ _QUALITY_TABLES = {"quality_runs": "gold", "quarantine": "silver"}  # name -> la
 def _quality_query(lake_root: str, sql: str, params: dict, tables: Sequence[str]) -> pd.DataFrame:
     # Imported here so this section leaves the module's header to the gold queries.
     from deltalake import DeltaTable
-    from pyspark.sql.pandas.types import to_arrow_schema
 
     from pipelines.core import catalog
 
@@ -566,7 +557,7 @@ def _quality_query(lake_root: str, sql: str, params: dict, tables: Sequence[str]
             if DeltaTable.is_deltatable(path):
                 con.register(f"{name}_stored", DeltaTable(path).to_pyarrow_dataset())
             else:
-                empty = to_arrow_schema(table.stored.schema).empty_table()
+                empty = table.stored.schema.empty_table()
                 con.register(f"{name}_stored", empty)
             con.execute(f"CREATE VIEW {name} AS {catalog.view_sql(table, f'{name}_stored')}")
         frame = con.execute(sql, params).df()

@@ -26,6 +26,6 @@ def with_bronze_columns(kafka_df: DataFrame) -> DataFrame:
         F.col("timestamp").alias("kafka_timestamp"),
         F.current_timestamp().alias("ingest_time"),
     ).select(
-        *[F.col(f.name) for f in BRONZE_EVENTS.fields if f.name != "ingest_date"],
+        *[F.col(name) for name in BRONZE_EVENTS.names if name != "ingest_date"],
         F.to_date(F.col("ingest_time")).alias("ingest_date"),
     )

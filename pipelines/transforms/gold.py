@@ -10,18 +10,22 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
 
+from pipelines.core import rollup
 from pipelines.core.schemas import (
-    EMOTE_COUNTS,
-    EXACT_SUM,
     MONEY,
     STREAM_HOUR_METRICS,
     STREAM_MINUTE_METRICS,
     STREAM_SUMMARY,
     STREAMS,
 )
-from pipelines.transforms.silver_panes import rank_emote_counts
+from pipelines.transforms.common import (
+    conform,
+    count_emotes,
+    empty_emotes,
+    rank_emote_counts,
+    spark_type,
+)
 
 _KEYS = ["stream_id", "window_start"]
 
@@ -31,23 +35,10 @@ def epoch(col: str) -> Column:
     return F.unix_seconds(F.col(col))
 
 
-def conform(df: DataFrame, schema: StructType) -> DataFrame:
-    """The schema contract: exactly the schema's columns, in order, cast to its types."""
-    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
-
-
-def empty_emotes() -> Column:
-    return F.array().cast(EMOTE_COUNTS)
-
-
-def rank_top_emotes(emotes: DataFrame, keys: list[str], n: int) -> DataFrame:
-    """keys + ``top_emotes``: the n most used emotes (count desc, name asc) of each key."""
-    counts = (
-        emotes.filter(F.col("emote").isNotNull())
-        .groupBy(*keys, "emote")
-        .agg(F.count(F.lit(1)).alias("count"))
-    )
-    return rank_emote_counts(counts, keys, n)
+def rank_top_emotes(chat: DataFrame, keys: list[str], n: int) -> DataFrame:
+    """keys + ``top_emotes``: the n most used emotes of the chat rows' ``emotes`` lists
+    per key (count desc, name asc)."""
+    return rank_emote_counts(count_emotes(chat, keys), keys, n)
 
 
 # ---- stream_minute_metrics ----------------------------------------------------------------
@@ -86,7 +77,7 @@ def join_minute_metrics(
                 "window_end": F.coalesce("_end_chat", "_end_viewers", "_end_tx"),
                 **zero,
                 "top_emotes": F.coalesce(F.col("top_emotes"), empty_emotes()),
-                "revenue": F.coalesce(F.col("revenue"), F.lit(0).cast(MONEY)),
+                "revenue": F.coalesce(F.col("revenue"), F.lit(0).cast(spark_type(MONEY))),
             }
         ),
         STREAM_MINUTE_METRICS,
@@ -103,30 +94,14 @@ def hour_of(col: str) -> Column:
 
 def rollup_hours(metrics: DataFrame) -> DataFrame:
     """stream_minute_metrics -> stream_hour_metrics: one row per stream and hour of
-    window_start (see ``STREAM_HOUR_METRICS``)."""
-    tiling = (epoch("window_start") % (epoch("window_end") - epoch("window_start"))) == 0
-
-    def tiled(col: Column) -> Column:
-        return F.sum(F.when(tiling, col))
-
-    with_sentiment = tiling & F.col("sentiment_mean").isNotNull()
-    hours = metrics.groupBy("stream_id", hour_of("window_start").alias("hour_start")).agg(
-        F.count(F.lit(1)).alias("windows"),
-        F.min("window_start").alias("first_window_start"),
-        F.max("window_end").alias("last_window_end"),
-        F.max("max_viewers").alias("max_viewers"),
-        F.sum(F.col("avg_viewers").cast(EXACT_SUM)).alias("avg_viewers_sum"),
-        F.count("avg_viewers").alias("avg_viewers_windows"),
-        F.max("chat_count").alias("max_chat_count"),
-        F.coalesce(tiled(F.col("chat_count")), F.lit(0)).alias("chat_count"),
-        F.coalesce(tiled(F.col("tx_count")), F.lit(0)).alias("tx_count"),
-        F.coalesce(tiled(F.col("revenue")), F.lit(0)).alias("revenue"),
-        tiled((F.col("sentiment_mean") * F.col("chat_count")).cast(EXACT_SUM)).alias(
-            "sentiment_sum"
-        ),
-        F.coalesce(F.sum(F.when(with_sentiment, F.col("chat_count"))), F.lit(0)).alias(
-            "sentiment_messages"
-        ),
+    window_start, the rollup ``pipelines.core.rollup`` defines."""
+    parts = metrics.withColumn("tiling", F.expr(rollup.tiling("unix_millis"))).select(
+        "stream_id",
+        hour_of("window_start").alias("hour_start"),
+        *[F.expr(sql).alias(name) for name, sql in rollup.WINDOW_PARTS.items()],
+    )
+    hours = parts.groupBy("stream_id", "hour_start").agg(
+        *[F.expr(f"{agg}({name})").alias(name) for name, agg in rollup.COMBINE.items()]
     )
     return conform(hours, STREAM_HOUR_METRICS)
 
@@ -219,7 +194,7 @@ def summarize_broadcasts(
     chat_stats = chat.groupBy(*by).agg(
         F.count(F.lit(1)).alias("messages"), F.countDistinct("user_id").alias("unique_chatters")
     )
-    emotes = rank_top_emotes(chat.select(*by, F.explode("emotes").alias("emote")), by, top_emotes)
+    emotes = rank_top_emotes(chat, by, top_emotes)
     viewers = (
         with_broadcast(viewer_counts, spans, F.col("ts"))
         .groupBy(*by)
@@ -248,7 +223,7 @@ def summarize_broadcasts(
                 "ended_at": F.coalesce("_offline", "b_next"),
                 "messages": F.coalesce("messages", F.lit(0)),
                 "unique_chatters": F.coalesce("unique_chatters", F.lit(0)),
-                "revenue": F.coalesce(F.col("revenue"), F.lit(0)).cast(MONEY),
+                "revenue": F.coalesce(F.col("revenue"), F.lit(0)).cast(spark_type(MONEY)),
                 "top_emotes": F.coalesce(F.col("top_emotes"), empty_emotes()),
                 "moment_count": F.coalesce("moment_count", F.lit(0)),
             }

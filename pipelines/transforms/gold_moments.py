@@ -16,7 +16,8 @@ from pyspark.sql import functions as F
 
 from pipelines.core.contract import MOMENT_KINDS
 from pipelines.core.schemas import MOMENTS
-from pipelines.transforms.gold import conform, empty_emotes, epoch, rank_top_emotes
+from pipelines.transforms.common import conform, empty_emotes
+from pipelines.transforms.gold import epoch, rank_top_emotes
 
 
 @dataclass(frozen=True)
@@ -220,11 +221,7 @@ def enrich_moment_context(
         & (F.col("ts") < F.col("end_ts")),
         how="inner",
     )
-    top = rank_top_emotes(
-        inside.select("moment_id", F.explode("emotes").alias("emote")),
-        ["moment_id"],
-        rules.top_emotes,
-    )
+    top = rank_top_emotes(inside, ["moment_id"], rules.top_emotes)
     prefer = (F.col("kind") == "chat_spike") & F.array_contains(
         "emotes", F.col("top_emotes")[0]["emote"]
     )

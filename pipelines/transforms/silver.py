@@ -49,17 +49,19 @@ from datetime import date
 from functools import reduce
 from itertools import chain
 
+import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import MapType, StringType, StructType
+from pyspark.sql.types import MapType, StringType
 
 from pipelines.core import catalog, schemas
 from pipelines.core.contract import EVENT_TYPES, REQUIRED_FIELDS
+from pipelines.transforms.common import conform, spark_type
 from pipelines.transforms.sentiment import with_sentiment
 from pipelines.transforms.views import as_events
 
 ARRIVAL_ORDER = ("ingest_time", "kafka_timestamp", "topic", "partition", "offset")
-TYPED_SCHEMAS: dict[str, StructType] = {t.event_type: t.schema for t in catalog.typed()}
+TYPED_SCHEMAS: dict[str, pa.Schema] = {t.event_type: t.schema for t in catalog.typed()}
 REASONS = (
     "not_utf8", "oversized", "invalid_json", "unknown_event_type", "topic_mismatch",
     "missing_field", "wrong_type", "bad_timestamp", "future_timestamp", "negative_value",
@@ -126,7 +128,7 @@ def with_typed(df: DataFrame, topic_types: Mapping[str, str]) -> DataFrame:
         {
             f"_{t}": F.when(
                 (F.col("event_type") == t) & (F.col("_topic_type") == t),
-                F.from_json("_text", schema),
+                F.from_json("_text", spark_type(schema)),
             )
             for t, schema in schemas.EVENT_SCHEMAS.items()
         }
@@ -161,7 +163,7 @@ def with_amount_base(df: DataFrame, rates_base: DataFrame) -> DataFrame:
         .join(F.broadcast(lookup), on="_currency", how="left")
         .withColumn(
             "_amount_base",
-            (F.col("_transaction.amount") * F.col("_rate")).try_cast(schemas.MONEY),
+            (F.col("_transaction.amount") * F.col("_rate")).try_cast(spark_type(schemas.MONEY)),
         )
     )
 
@@ -179,7 +181,7 @@ def _rules(p: SilverParams) -> list[tuple[Column, str, Column]]:
         (F.col("_topic_type").isNull() | (F.col("_topic_type") != etype), "topic_mismatch",
          F.format_string("event_type %s on topic %s", etype, F.col("topic"))),
     ]  # fmt: skip
-    payload = {t: [f.name for f in s.fields if f.name not in schemas.ENVELOPE_FIELDS]
+    payload = {t: [name for name in s.names if name not in schemas.ENVELOPE_FIELDS]
                for t, s in schemas.EVENT_SCHEMAS.items()}  # fmt: skip
 
     # A field absent or mistyped is null in the parsed struct too. That cheap test goes
@@ -350,7 +352,7 @@ def to_typed(df: DataFrame, event_type: str, lexicon: DataFrame | None = None) -
     parsed = f"_{event_type}"
     columns = [
         special.get(f.name, F.col(f"{parsed}.{f.name}")).cast(f.dataType).alias(f.name)
-        for f in schema.fields
+        for f in spark_type(schema)
         if f.name != "sentiment"
     ]
     typed = rows.select(*columns)
@@ -358,7 +360,7 @@ def to_typed(df: DataFrame, event_type: str, lexicon: DataFrame | None = None) -
         if lexicon is None:
             raise ValueError("chat rows need the sentiment lexicon")
         typed = typed.transform(with_sentiment, lexicon)
-    return typed.select(*[F.col(f.name).cast(f.dataType) for f in schema.fields])
+    return typed.transform(conform, schema)
 
 
 def to_quarantine(df: DataFrame, *extra: Column) -> DataFrame:

@@ -21,12 +21,19 @@ in Spark for the settle step's stored window tables.
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.core import schemas
+from pipelines.transforms.common import (
+    SENTIMENT_EXACT,
+    conform,
+    count_emotes,
+    empty_emotes,
+    rank_emote_counts,
+    spark_type,
+)
 from pipelines.transforms.sentiment import NEGATIVE_THRESHOLD, POSITIVE_THRESHOLD
-from pipelines.transforms.silver_windows import SENTIMENT_EXACT
 
 PANE_KEY = ["stream_id", "pane_start", "pane_end"]
 
@@ -88,21 +95,17 @@ def panes(events: DataFrame, slide_seconds: int, batch_id: int | None) -> DataFr
     where a type has none). One aggregation, and one more for the emotes."""
     rows = events.filter(F.col("kind") != "quarantine").transform(with_pane, slide_seconds)
     emotes = (
-        rows.filter(F.col("kind") == "chat")
-        .select(*PANE_KEY, F.explode("emotes").alias("emote"))
-        .groupBy(*PANE_KEY, "emote")
-        .agg(F.count(F.lit(1)).alias("count"))
+        count_emotes(rows.filter(F.col("kind") == "chat"), PANE_KEY)
         .groupBy(*PANE_KEY)
         .agg(F.array_sort(F.collect_list(F.struct("emote", "count"))).alias("emote_counts"))
     )
-    no_emotes = F.array().cast(schemas.EMOTE_COUNTS)
     return (
         rows.groupBy(*PANE_KEY)
         .agg(*_partials())
         .join(emotes, on=PANE_KEY, how="left")
-        .withColumn("emote_counts", F.coalesce("emote_counts", no_emotes))
+        .withColumn("emote_counts", F.coalesce("emote_counts", empty_emotes()))
         .withColumn("batch_id", F.lit(batch_id).cast("long"))
-        .transform(_conform, schemas.PANES)
+        .transform(conform, schemas.PANES)
     )
 
 
@@ -128,7 +131,7 @@ def windows(
     # DECIMAL(20,0) count, rounded to avg's DECIMAL(24,21), then a double.
     sentiment = (
         (
-            F.sum("sentiment_sum").cast(schemas.SENTIMENT_SUM)
+            F.sum("sentiment_sum").cast(spark_type(schemas.SENTIMENT_SUM))
             / F.sum("sentiment_n").cast("decimal(20,0)")
         )
         .cast("decimal(24,21)")
@@ -168,35 +171,14 @@ def windows(
     chat = (
         combined.filter(F.col("chat_count") > 0)
         .join(top, on=key, how="left")
-        .withColumn("top_emotes", F.coalesce("top_emotes", F.array().cast(schemas.EMOTE_COUNTS)))
+        .withColumn("top_emotes", F.coalesce("top_emotes", empty_emotes()))
     )
     return {
-        "chat_summary_minute": _conform(chat, schemas.CHAT_SUMMARY_MINUTE),
-        "viewer_timeseries": _conform(
+        "chat_summary_minute": conform(chat, schemas.CHAT_SUMMARY_MINUTE),
+        "viewer_timeseries": conform(
             combined.filter(F.col("samples") > 0), schemas.VIEWER_TIMESERIES
         ),
-        "transactions_minute": _conform(
+        "transactions_minute": conform(
             combined.filter(F.col("tx_count") > 0), schemas.TRANSACTIONS_MINUTE
         ),
     }
-
-
-def rank_emote_counts(counts: DataFrame, keys: list[str], n: int) -> DataFrame:
-    """(keys, emote, count) -> keys + ``top_emotes``: the n greatest counts of each key
-    (count desc, then emote name asc) as a list of (emote, count)."""
-    rank = F.row_number().over(Window.partitionBy(*keys).orderBy(F.desc("count"), F.asc("emote")))
-    return (
-        counts.withColumn("_rank", rank)
-        .filter(F.col("_rank") <= n)
-        .groupBy(*keys)
-        .agg(
-            F.transform(
-                F.sort_array(F.collect_list(F.struct("_rank", "emote", "count"))),
-                lambda x: F.struct(x["emote"].alias("emote"), x["count"].alias("count")),
-            ).alias("top_emotes")
-        )
-    )
-
-
-def _conform(df: DataFrame, schema) -> DataFrame:
-    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])

@@ -19,20 +19,21 @@ event of a window; ``tests/test_silver_job.py`` holds both to these functions, b
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
 
 from pipelines.core import schemas
+from pipelines.transforms.common import (
+    SENTIMENT_EXACT,
+    conform,
+    count_emotes,
+    empty_emotes,
+    rank_emote_counts,
+    spark_type,
+)
 from pipelines.transforms.sentiment import NEGATIVE_THRESHOLD, POSITIVE_THRESHOLD
 
-SENTIMENT_EXACT = "decimal(20,17)"  # compound scores lie in [-1, 1]
-
 WINDOW_KEY = ["stream_id", "window_start", "window_end"]
-
-
-def _conform(df: DataFrame, schema: StructType) -> DataFrame:
-    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
 
 
 def explode_windows(df: DataFrame, window_seconds: int, slide_seconds: int) -> DataFrame:
@@ -43,27 +44,6 @@ def explode_windows(df: DataFrame, window_seconds: int, slide_seconds: int) -> D
         .withColumn("window_start", F.col("_window.start"))
         .withColumn("window_end", F.col("_window.end"))
         .drop("_window")
-    )
-
-
-def _top_emotes(windowed: DataFrame, top_n: int) -> DataFrame:
-    counts = (
-        windowed.select(*WINDOW_KEY, F.explode("emotes").alias("emote"))
-        .groupBy(*WINDOW_KEY, "emote")
-        .agg(F.count(F.lit(1)).alias("count"))
-    )
-    rank = Window.partitionBy(*WINDOW_KEY).orderBy(F.col("count").desc(), F.col("emote").asc())
-    return (
-        counts.withColumn("_rank", F.row_number().over(rank))
-        .filter(F.col("_rank") <= top_n)
-        .groupBy(*WINDOW_KEY)
-        .agg(F.sort_array(F.collect_list(F.struct("_rank", "emote", "count"))).alias("_ranked"))
-        .select(
-            *WINDOW_KEY,
-            F.transform(
-                "_ranked", lambda r: F.struct(r["emote"].alias("emote"), r["count"].alias("count"))
-            ).alias("top_emotes"),
-        )
     )
 
 
@@ -81,11 +61,11 @@ def chat_summary_minute(
         F.count(F.when(F.col("sentiment") >= POSITIVE_THRESHOLD, 1)).alias("positive_count"),
         F.count(F.when(F.col("sentiment") <= NEGATIVE_THRESHOLD, 1)).alias("negative_count"),
     )
-    no_emotes = F.array().cast(schemas.EMOTE_COUNTS)
+    top = rank_emote_counts(count_emotes(windowed, WINDOW_KEY), WINDOW_KEY, top_n)
     return (
-        counts.join(_top_emotes(windowed, top_n), on=WINDOW_KEY, how="left")
-        .withColumn("top_emotes", F.coalesce(F.col("top_emotes"), no_emotes))
-        .transform(_conform, schemas.CHAT_SUMMARY_MINUTE)
+        counts.join(top, on=WINDOW_KEY, how="left")
+        .withColumn("top_emotes", F.coalesce(F.col("top_emotes"), empty_emotes()))
+        .transform(conform, schemas.CHAT_SUMMARY_MINUTE)
     )
 
 
@@ -102,7 +82,7 @@ def viewer_timeseries(viewers: DataFrame, window_seconds: int, slide_seconds: in
             latest["viewer_count"].alias("last_viewers"),
             F.count(F.lit(1)).alias("samples"),
         )
-        .transform(_conform, schemas.VIEWER_TIMESERIES)
+        .transform(conform, schemas.VIEWER_TIMESERIES)
     )
 
 
@@ -110,7 +90,7 @@ def transactions_minute(
     transactions: DataFrame, window_seconds: int, slide_seconds: int, base_currency: str
 ) -> DataFrame:
     """Typed transaction rows -> ``TRANSACTIONS_MINUTE`` (amounts in the base currency)."""
-    zero = F.lit(0).cast(schemas.MONEY)
+    zero = F.lit(0).cast(spark_type(schemas.MONEY))
     per_type = []
     for t in schemas.TX_TYPES:
         is_t = F.col("tx_type") == t
@@ -127,5 +107,5 @@ def transactions_minute(
             *per_type,
         )
         .withColumn("currency", F.lit(base_currency))
-        .transform(_conform, schemas.TRANSACTIONS_MINUTE)
+        .transform(conform, schemas.TRANSACTIONS_MINUTE)
     )

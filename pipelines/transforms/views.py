@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 
 from pipelines.core import catalog
 from pipelines.core.catalog import Table
+from pipelines.transforms.common import conform, spark_type
 
 
 def table_of(table: Table | str) -> Table:
@@ -20,9 +21,7 @@ def table_of(table: Table | str) -> Table:
 
 def select_view(events: DataFrame, table: Table) -> DataFrame:
     """``silver/events`` rows -> the rows of ``table`` (a view), in its schema."""
-    return events.filter(F.col("kind") == table.kind).select(
-        *[F.col(f.name).cast(f.dataType) for f in table.schema.fields]
-    )
+    return events.filter(F.col("kind") == table.kind).transform(conform, table.schema)
 
 
 def as_events(rows: DataFrame, table: Table | str) -> DataFrame:
@@ -33,6 +32,6 @@ def as_events(rows: DataFrame, table: Table | str) -> DataFrame:
         *[
             (F.lit(table.kind) if f.name == "kind" else F.col(f.name) if f.name in have
              else F.lit(None)).cast(f.dataType).alias(f.name)
-            for f in catalog.EVENTS.schema.fields
+            for f in spark_type(catalog.EVENTS.schema)
         ]
     )  # fmt: skip
