@@ -21,6 +21,11 @@ SLOW_FILES = (
 
 
 def pytest_collection_modifyitems(config, items):
+    # A test that uses the Spark session (directly or through a fixture) is marked
+    # ``spark``: `make test-unit` leaves these out and never starts a JVM.
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.spark)
     rank = {name: i for i, name in enumerate(SLOW_FILES)}
     # A stable sort: each file's tests stay together and in their own order.
     items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FILES)))

@@ -17,7 +17,7 @@ from quality_lake import BREAKS, break_tables, clean_tables, t0, write_tables
 
 from pipelines.config import Settings
 from pipelines.core import catalog
-from pipelines.quality.quality import quality, quality_job
+from pipelines.quality import quality, quality_job
 from pipelines.quality.quality_report import Outcome, QualityReport, TableResult
 from pipelines.quality.quality_suites import QualityConfigError, load_suites
 
