@@ -32,6 +32,7 @@ from kafka import KafkaConsumer, TopicPartition
 from results_io import machine, write_result
 
 from pipelines.config import EVENT_TYPES, PROJECT_ROOT, Settings, load_settings
+from pipelines.jobs import kafka_ready
 from pipelines.ops import kafka_local, stack
 
 
@@ -88,7 +89,7 @@ def fill_kafka(settings: Settings, args: argparse.Namespace) -> tuple[dict[str, 
     """Start the bench's broker and put the backlog into it: (records per event type, s)."""
     stack.ensure_supervisord(settings)
     stack.start(settings, "kafka")
-    kafka_local.wait_until_ready(settings)
+    kafka_ready.wait_until_ready(settings)
     kafka_local.ensure_topics(settings)
     channels = ",".join(f"catchup_{i:02d}" for i in range(args.channels))
     started = time.monotonic()

@@ -44,6 +44,7 @@ from kafka import KafkaConsumer, TopicPartition
 from results_io import write_result
 
 from pipelines.config import PROJECT_ROOT, Settings, load_settings
+from pipelines.jobs import kafka_ready
 from pipelines.ops import kafka_local, stack
 from pipelines.serving.queries import GoldQueries
 
@@ -219,7 +220,7 @@ def main(args: argparse.Namespace) -> dict:
         for name in STACK:
             stack.start(settings, name)
             if name == "kafka":
-                kafka_local.wait_until_ready(settings)
+                kafka_ready.wait_until_ready(settings)
                 kafka_local.ensure_topics(settings)
         consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
         queries = GoldQueries(settings.lake_root)

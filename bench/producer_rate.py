@@ -27,6 +27,7 @@ from kafka.admin import KafkaAdminClient
 from results_io import write_result
 
 from pipelines.config import PROJECT_ROOT, load_settings
+from pipelines.jobs import kafka_ready
 from pipelines.ops import kafka_local
 from pipelines.sim.events import generate
 from pipelines.sim.producer import produce
@@ -90,7 +91,7 @@ def produce_rate(settings, channels, rate, count, processes) -> dict:
 def main() -> dict:
     settings = load_settings()
     channels = [f"bench_{i}" for i in range(ARGS.channels)]
-    kafka_local.wait_until_ready(settings, at_most_s=30)
+    kafka_ready.wait_until_ready(settings, at_most_s=30)
     result = {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "bootstrap_servers": settings.kafka_bootstrap_servers,

@@ -36,6 +36,7 @@ from kafka import KafkaConsumer
 from results_io import machine, write_result
 
 from pipelines.config import PROJECT_ROOT
+from pipelines.jobs import kafka_ready
 from pipelines.ops import kafka_local, stack
 from pipelines.quality.accounting import lake_books, unbalanced
 
@@ -60,7 +61,7 @@ def main(args: argparse.Namespace) -> dict:
         crashes = []
         stack.ensure_supervisord(settings)
         stack.start(settings, "kafka")
-        kafka_local.wait_until_ready(settings)
+        kafka_ready.wait_until_ready(settings)
         kafka_local.ensure_topics(settings)
         channels = ",".join(f"soak_{i:02d}" for i in range(args.channels))
         producer = subprocess.Popen(

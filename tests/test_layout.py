@@ -5,6 +5,7 @@
 - ``pipelines.serving`` and the Streamlit app never reach pyspark, however indirectly;
 - the producer never reaches a transform;
 - silver's code imports nothing of gold;
+- nothing below ``pipelines.ops`` (the CLI, stack and broker) imports it;
 - no import cycles among project modules, and no project module loaded by name.
 
 Every import counts: module level, inside functions, under TYPE_CHECKING, in ``__main__``.
@@ -121,6 +122,15 @@ def test_silver_imports_nothing_of_gold():
     silver = [m for m in MODULES if m.rpartition(".")[2].startswith(("silver", "sentiment"))]
     bad = {m: sorted(n for n in project_imports(m) if n.rpartition(".")[2].startswith("gold"))
            for m in silver}  # fmt: skip
+    assert not {m: v for m, v in bad.items() if v}
+
+
+def test_nothing_below_the_operations_layer_imports_it():
+    """``pipelines.ops`` (CLI, local stack, broker, cluster) sits on top: the layers it
+    starts never import it."""
+    below = [m for m in MODULES if m.startswith("pipelines.") and not m.startswith("pipelines.ops")]
+    bad = {m: sorted(n for n in project_imports(m) if n.startswith("pipelines.ops"))
+           for m in below}  # fmt: skip
     assert not {m: v for m, v in bad.items() if v}
 
 

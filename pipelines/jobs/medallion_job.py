@@ -34,10 +34,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from pipelines.config import Settings
-from pipelines.jobs import bronze_job, crash_points, silver_job
+from pipelines.jobs import bronze_job, crash_points, kafka_ready, silver_job
 from pipelines.jobs.silver_process import SilverJob, process_bronze
 from pipelines.jobs.spark import in_parallel, use_codegen_for, use_pool
-from pipelines.ops import kafka_local
 from pipelines.transforms.bronze import with_bronze_columns
 
 QUERY_NAME = "medallion"
@@ -49,7 +48,7 @@ def start_stream(spark: SparkSession, settings: Settings, trigger: dict) -> Stre
     job = silver_job.build_job(spark, settings)
     # `telemetra up` starts the pipeline before the broker, so the JVM and the tables are
     # ready by the time Kafka answers.
-    kafka_local.wait_until_ready(settings)
+    kafka_ready.wait_until_ready(settings)
     return (
         bronze_job.read_kafka_stream(spark, settings)
         .transform(with_bronze_columns)

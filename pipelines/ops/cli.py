@@ -69,6 +69,7 @@ def _writable_lake(settings: Settings) -> Settings:
 @kafka_app.command("start")
 def kafka_start() -> None:
     """Start the local broker (under the supervisor) and create the four topics."""
+    from pipelines.jobs import kafka_ready
     from pipelines.ops import kafka_local, stack
 
     settings = _settings()
@@ -80,7 +81,7 @@ def kafka_start() -> None:
             f"KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}: "
             "not local, not starting a broker"
         )
-    kafka_local.wait_until_ready(settings)
+    kafka_ready.wait_until_ready(settings)
     created = kafka_local.ensure_topics(settings)
     console.print(
         f"Kafka at {settings.kafka_bootstrap_servers} answers; "
@@ -103,10 +104,10 @@ def kafka_stop() -> None:
 @kafka_app.command("status")
 def kafka_status() -> None:
     """Say plainly whether the broker answers (exit 1 if not)."""
-    from pipelines.ops import kafka_local
+    from pipelines.jobs import kafka_ready
 
     settings = _settings()
-    if not kafka_local.broker_answers(settings.kafka_bootstrap_servers):
+    if not kafka_ready.broker_answers(settings.kafka_bootstrap_servers):
         raise UserError(f"Kafka at {settings.kafka_bootstrap_servers} does not answer")
     console.print(f"Kafka at {settings.kafka_bootstrap_servers} answers")
 
@@ -426,13 +427,14 @@ def up(
     producer: Annotated[bool, typer.Option(help="Also run the live producer.")] = True,
 ) -> None:
     """Bring up the whole local stack under the supervisor: broker, pipeline, producer, app."""
+    from pipelines.jobs import kafka_ready
     from pipelines.ops import kafka_local, stack
 
     settings = _writable_lake(_settings())
     stack.ensure_supervisord(settings)
     for prog in stack.programs(settings):
         if prog.name == "producer":  # the topics exist before anything writes to them
-            kafka_local.wait_until_ready(settings)
+            kafka_ready.wait_until_ready(settings)
             kafka_local.ensure_topics(settings)
             if not producer:
                 continue

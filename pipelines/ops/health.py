@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from pipelines.config import Settings
-from pipelines.ops import kafka_local, stack
+from pipelines.jobs import kafka_ready
+from pipelines.ops import stack
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ _FRESHNESS = (
 
 def check_health(settings: Settings, max_age_s: float = 120.0) -> list[Check]:
     bootstrap = settings.kafka_bootstrap_servers
-    checks = [Check("kafka", kafka_local.broker_answers(bootstrap), bootstrap)]
+    checks = [Check("kafka", kafka_ready.broker_answers(bootstrap), bootstrap)]
     checks += _programs(settings)
     checks.append(_app(settings))
     for label, layer, table, column in _FRESHNESS:
