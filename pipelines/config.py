@@ -31,7 +31,7 @@ CONF_DIR = PROJECT_ROOT / "conf"
 DEFAULTS_FILE = CONF_DIR / "defaults.yaml"
 LOCAL_ENV_FILE = CONF_DIR / "local.env"
 
-# Topic suffix per event type (design.md: telemetra.events.{chat,viewer,transactions,stream_meta}).
+# Topic suffix per event type: telemetra.events.{chat,viewer,transactions,stream_meta}.
 TOPIC_SUFFIX = {
     "chat": "chat",
     "viewer": "viewer",

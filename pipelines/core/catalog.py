@@ -8,8 +8,6 @@ to its path. The typed silver tables and quarantine are views: their rows are st
 (``pipelines.jobs.tables`` reads and writes views for Spark, :func:`view_sql` for DuckDB).
 The catalog knows no Spark session (the DuckDB query layer and the tests use
 it too): schemas are Arrow schemas.
-
-This supersedes the table list of the original design (``shared/design.md``).
 """
 
 from __future__ import annotations

@@ -443,7 +443,7 @@ def up(
     console.print(stack.status(settings))
     console.print(
         f"\nDashboard: http://{settings.app_host}:{settings.app_port}  "
-        "(it shows the demo stream about 40 s after `up` started, on 2 cores; "
+        "(the demo stream shows within a minute of `up` on 2 cores; "
         "`telemetra health` checks the stack, `telemetra logs` shows logs)"
     )
 

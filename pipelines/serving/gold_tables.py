@@ -89,6 +89,6 @@ def missing_message(missing: list[str], lake_root: str) -> str | None:
     return (
         f"No data yet: {names} not found under {lake_root}. "
         "Start the pipeline (`telemetra run all`, or `telemetra up`) to fill the gold layer; "
-        "a freshly started stack writes its first gold rows about 45 s after `telemetra up` on "
+        "a freshly started stack shows its first rows within a minute of `telemetra up` on "
         "2 cores."
     )

@@ -1,4 +1,4 @@
-"""Publish a JSONL file of events (design.md's format) to the event topics.
+"""Publish a JSONL file of events (README, "Event formats") to the event topics.
 
 Each line must be routable: a JSON object with a known ``event_type``, a non-empty
 string ``stream_id`` and a parseable ``ts``, and small enough for its topic (the topic's
