@@ -132,7 +132,7 @@ def write_one_stream(
 def write_gold_fixture(spark: SparkSession, lake_root: str, tables: tuple[str, ...] = ()) -> str:
     """Write the fixture's gold tables (all, or only ``tables``) under ``lake_root``;
     ``stream_hour_metrics`` is the gold job's own rollup of the minute rows."""
-    frames = {name: spark.createDataFrame(rows, schema) 
+    frames = {name: spark.createDataFrame(rows, spark_type(schema)) 
               for name, (schema, rows) in GOLD_ROWS.items()}  # fmt: skip
     frames["stream_hour_metrics"] = rollup_hours(frames["stream_minute_metrics"])
     for name, frame in frames.items():
