@@ -47,8 +47,8 @@ browser:  ## Debian's chromium for the browser test (needs root; no browser down
 test: setup browser  ## the whole suite: unit + integration (real broker, Spark, Delta, DuckDB, browser)
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
-test-unit: setup  ## only the fast tests (no broker, no browser)
-	$(BIN)/pytest -q -m "not integration and not browser"
+test-unit: setup  ## only the fast tests: no broker, no browser, no Spark (under 2 minutes)
+	$(BIN)/pytest -q -m "not integration and not browser and not spark"
 
 lint: setup  ## ruff
 	$(BIN)/ruff check pipelines streamlit_app tests bench

@@ -7,7 +7,7 @@ The lake: ``--days`` × ``--streams`` of 1-minute windows sliding every 10 s (th
 defaults of conf/defaults.yaml), i.e. 8,640 windows per stream per day, plus one
 broadcast per stream per day, three moments per stream per day and the streams table.
 It is written with the ``deltalake`` package (fast, no Spark), one commit per day, in the
-gold schemas of ``pipelines/schemas.py``; ``stream_hour_metrics`` is then the gold job's
+gold schemas of ``pipelines/core/schemas.py``; ``stream_hour_metrics`` is then the gold job's
 own rollup of those windows, run with Spark. ``--layout time`` keeps arrival order (all
 streams interleaved): what the streaming sink writes and ``telemetra maintain``'s
 compaction keeps. ``--layout stream`` sorts each day's file by stream then time: what
@@ -34,19 +34,18 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 from deltalake import WriterProperties, write_deltalake
-from pyspark.sql.pandas.types import to_arrow_schema
 
-from pipelines import schemas
 from pipelines.config import load_settings
-from pipelines.gold import rollup_hours
-from pipelines.queries import GoldQueries
-from pipelines.spark import build_spark
+from pipelines.core import contract, schemas
+from pipelines.jobs.spark import build_spark
+from pipelines.serving.queries import GoldQueries
+from pipelines.transforms.gold import rollup_hours
 
 DAY = 86_400
 EMOTES = np.array(["Kappa", "PogChamp", "LUL", "KEKW", "monkaS", "OMEGALUL", "Pog", "PepeHands",
                    "Sadge", "catJAM", "EZ", "5Head", "HeyGuys", "NotLikeThis", "BibleThump",
                    "Kreygasm", "ResidentSleeper", "TriHard", "WutFace", "DansGame"])  # fmt: skip
-KINDS = np.array(schemas.MOMENT_KINDS)
+KINDS = np.array(contract.MOMENT_KINDS)
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -86,7 +85,7 @@ def metrics_day(rng, ids: list[str], day0: datetime, slide: int, window: int, la
         "tx_count": tx,
         "revenue": pa.array(np.round(tx * 4.99, 2)).cast(pa.decimal128(18, 2)),
     }
-    table = pa.Table.from_pydict(columns, schema=to_arrow_schema(schemas.STREAM_MINUTE_METRICS))
+    table = pa.Table.from_pydict(columns, schema=schemas.STREAM_MINUTE_METRICS)
     if layout == "time":
         table = table.sort_by([("window_start", "ascending"), ("stream_id", "ascending")])
     return table
@@ -110,7 +109,7 @@ def small_tables(rng, ids: list[str], first: datetime, days: int) -> dict[str, p
     ]  # fmt: skip
     rows = {"moments": moments, "stream_summary": summaries, "streams": streams}
     return {
-        name: pa.Table.from_pylist(data, schema=to_arrow_schema(getattr(schemas, name.upper())))
+        name: pa.Table.from_pylist(data, schema=getattr(schemas, name.upper()))
         for name, data in rows.items()
     }
 

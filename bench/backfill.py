@@ -38,8 +38,9 @@ from deltalake import DeltaTable, write_deltalake
 from results_io import write_result
 
 from pipelines.config import PROJECT_ROOT, load_settings
-from pipelines.events import generate
-from pipelines.gold_moments import MomentRules
+from pipelines.jobs import params
+from pipelines.sim.events import generate
+from pipelines.transforms.gold_moments import MomentRules
 
 CHUNK = 500_000
 
@@ -98,7 +99,7 @@ def _append(path: str, columns: dict[str, list]) -> None:
 # ---- 2. Spark ---------------------------------------------------------------------------
 def spark_rebuild(settings, master: str) -> dict:
     from pipelines.jobs import runner
-    from pipelines.spark import build_spark
+    from pipelines.jobs.spark import build_spark
 
     spark = build_spark(
         settings.model_copy(update={"spark_master": master}),
@@ -266,7 +267,7 @@ def main(args: argparse.Namespace) -> dict:
         ref, con = duckdb_reference(
             files,
             PROJECT_ROOT / "conf/currency_rates.csv",
-            MomentRules.from_settings(settings),
+            params.moment_rules(settings),
             settings.base_currency,
         )
         spark["events_per_s"] = round(events / spark["total_s"])

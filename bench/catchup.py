@@ -31,8 +31,9 @@ from deltalake import DeltaTable
 from kafka import KafkaConsumer, TopicPartition
 from results_io import machine, write_result
 
-from pipelines import kafka_local, stack
 from pipelines.config import EVENT_TYPES, PROJECT_ROOT, Settings, load_settings
+from pipelines.jobs import kafka_ready
+from pipelines.ops import kafka_local, stack
 
 
 def bench_settings(
@@ -65,7 +66,7 @@ def silver_rows(settings: Settings) -> dict[str, int]:
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pipelines.cli", *args]
+    return [sys.executable, "-m", "pipelines.ops.cli", *args]
 
 
 @contextlib.contextmanager
@@ -88,7 +89,7 @@ def fill_kafka(settings: Settings, args: argparse.Namespace) -> tuple[dict[str, 
     """Start the bench's broker and put the backlog into it: (records per event type, s)."""
     stack.ensure_supervisord(settings)
     stack.start(settings, "kafka")
-    kafka_local.wait_until_ready(settings)
+    kafka_ready.wait_until_ready(settings)
     kafka_local.ensure_topics(settings)
     channels = ",".join(f"catchup_{i:02d}" for i in range(args.channels))
     started = time.monotonic()

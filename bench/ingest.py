@@ -43,9 +43,10 @@ from deltalake import DeltaTable
 from kafka import KafkaConsumer, TopicPartition
 from results_io import write_result
 
-from pipelines import kafka_local, stack
 from pipelines.config import PROJECT_ROOT, Settings, load_settings
-from pipelines.queries import GoldQueries
+from pipelines.jobs import kafka_ready
+from pipelines.ops import kafka_local, stack
+from pipelines.serving.queries import GoldQueries
 
 SAMPLE_S = 2.0
 # The whole local stack but the producer, which the bench paces itself (its RSS is the
@@ -133,7 +134,7 @@ def run_step(settings: Settings, rate: int, args, consumer, queries) -> dict:
     channels = [f"bench_{i:02d}" for i in range(args.channels)]
     processes = 1 if rate <= 10_000 else 2
     producer = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "produce", "--channels", ",".join(channels),
+        [sys.executable, "-m", "pipelines.ops.cli", "produce", "--channels", ",".join(channels),
          "--rate", str(rate / len(channels)), "--duration", str(args.step_seconds),
          "--processes", str(processes), "--seed", str(rate)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -193,7 +194,7 @@ def warm_up(args: argparse.Namespace, queries: GoldQueries, timeout_s: float = 9
     the first step does not measure Spark's start; returns the seconds that took."""
     channels = [f"bench_{i:02d}" for i in range(args.channels)]
     producer = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "produce", "--channels", ",".join(channels),
+        [sys.executable, "-m", "pipelines.ops.cli", "produce", "--channels", ",".join(channels),
          "--rate", "10", "--seed", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -219,7 +220,7 @@ def main(args: argparse.Namespace) -> dict:
         for name in STACK:
             stack.start(settings, name)
             if name == "kafka":
-                kafka_local.wait_until_ready(settings)
+                kafka_ready.wait_until_ready(settings)
                 kafka_local.ensure_topics(settings)
         consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
         queries = GoldQueries(settings.lake_root)

@@ -39,7 +39,7 @@ from catchup import backlog_parser, catch_up, fill_kafka, own_stack
 from results_io import machine, write_result
 
 from pipelines.config import load_settings
-from pipelines.event_codec import parse_ts
+from pipelines.sim.event_codec import parse_ts
 
 
 def quix_windows(args: argparse.Namespace) -> dict:

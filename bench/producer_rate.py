@@ -26,14 +26,15 @@ from datetime import datetime, timedelta, timezone
 from kafka.admin import KafkaAdminClient
 from results_io import write_result
 
-from pipelines import kafka_local
 from pipelines.config import PROJECT_ROOT, load_settings
-from pipelines.events import generate
-from pipelines.producer import produce
+from pipelines.jobs import kafka_ready
+from pipelines.ops import kafka_local
+from pipelines.sim.events import generate
+from pipelines.sim.producer import produce
 
 
 def generation_rate(channels: list[str], rate: float, count: int) -> dict:
-    """Records/s of ``pipelines.events`` alone, one process, bad_ratio 0.05."""
+    """Records/s of ``pipelines.sim.events`` alone, one process, bad_ratio 0.05."""
     end = datetime.now(timezone.utc)
     span = timedelta(seconds=count / rate / len(channels) * 1.06)
     gen = generate(channels, rate, end - span, end, seed=1, bad_ratio=0.05)
@@ -90,7 +91,7 @@ def produce_rate(settings, channels, rate, count, processes) -> dict:
 def main() -> dict:
     settings = load_settings()
     channels = [f"bench_{i}" for i in range(ARGS.channels)]
-    kafka_local.wait_until_ready(settings, at_most_s=30)
+    kafka_ready.wait_until_ready(settings, at_most_s=30)
     result = {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "bootstrap_servers": settings.kafka_bootstrap_servers,

@@ -221,7 +221,7 @@ def soak_section() -> str:
 `bench/soak.py`: its own broker; the paced producer at the given rate; the streaming
 pipeline SIGKILLed (with its JVM) every 2-4 minutes at a random moment. After each kill
 `telemetra run all --trigger availableNow` finishes what the dead run left, the books are
-read (`pipelines/accounting.py`: every Kafka offset once in bronze, every bronze row in
+read (`pipelines/quality/accounting.py`: every Kafka offset once in bronze, every bronze row in
 exactly one silver place, no event_id twice in the typed tables), and the pipeline starts
 again while the producer goes on. At the end bronze must equal the records in Kafka.
 

@@ -22,14 +22,14 @@ from pathlib import Path
 from backfill import write_bronze
 from results_io import write_result
 
-from pipelines import cluster
 from pipelines.config import PROJECT_ROOT, load_settings
+from pipelines.ops import cluster
 
 
 def rebuild_on(settings, master: str) -> dict:
     """Silver then gold in batch mode on ``master``; how many executors took part."""
     from pipelines.jobs import runner
-    from pipelines.spark import build_spark
+    from pipelines.jobs.spark import build_spark
 
     spark = build_spark(
         settings.model_copy(update={"spark_master": master}),

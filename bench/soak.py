@@ -8,7 +8,7 @@ each kill ``telemetra run all --trigger availableNow`` finishes what the dead ru
 interrupted batch and the backlog up to that moment), the books are read, and the
 continuous pipeline is started again while the producer keeps producing.
 
-The books (``pipelines.accounting``, DuckDB over the Delta tables): per Kafka partition
+The books (``pipelines.quality.accounting``, DuckDB over the Delta tables): per Kafka partition
 bronze holds every offset exactly once (nothing lost, nothing doubled); every bronze row is
 in exactly one silver table or quarantine (by Kafka coordinates); no event_id is in two
 typed rows. At the end the producer stops, the pipeline catches up, and bronze must equal
@@ -35,9 +35,10 @@ from ingest import kafka_records
 from kafka import KafkaConsumer
 from results_io import machine, write_result
 
-from pipelines import kafka_local, stack
-from pipelines.accounting import lake_books, unbalanced
 from pipelines.config import PROJECT_ROOT
+from pipelines.jobs import kafka_ready
+from pipelines.ops import kafka_local, stack
+from pipelines.quality.accounting import lake_books, unbalanced
 
 
 def start_pipeline(log: Path) -> subprocess.Popen:
@@ -60,7 +61,7 @@ def main(args: argparse.Namespace) -> dict:
         crashes = []
         stack.ensure_supervisord(settings)
         stack.start(settings, "kafka")
-        kafka_local.wait_until_ready(settings)
+        kafka_ready.wait_until_ready(settings)
         kafka_local.ensure_topics(settings)
         channels = ",".join(f"soak_{i:02d}" for i in range(args.channels))
         producer = subprocess.Popen(

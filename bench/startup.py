@@ -43,7 +43,7 @@ from ingest import percentile, table_rows
 from results_io import write_result
 
 from pipelines.config import PROJECT_ROOT
-from pipelines.headless import launch_chromium
+from pipelines.ops.headless import launch_chromium
 
 TELEMETRA = str(Path(sys.executable).with_name("telemetra"))
 POLL_S = 0.5

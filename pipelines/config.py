@@ -24,13 +24,14 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from pipelines.core.contract import EVENT_TYPES  # noqa: F401 (config's callers take it here)
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = PROJECT_ROOT / "conf"
 DEFAULTS_FILE = CONF_DIR / "defaults.yaml"
 LOCAL_ENV_FILE = CONF_DIR / "local.env"
 
-EVENT_TYPES = ("chat", "viewer", "transaction", "stream_meta")
-# Topic suffix per event type (design.md: telemetra.events.{chat,viewer,transactions,stream_meta}).
+# Topic suffix per event type: telemetra.events.{chat,viewer,transactions,stream_meta}.
 TOPIC_SUFFIX = {
     "chat": "chat",
     "viewer": "viewer",
@@ -144,7 +145,7 @@ class Settings(BaseSettings):
     quality_driver_memory: str = Field("768m", pattern=r"^\d+[mMgG]$")
 
     # Tests only: "<query>:<batch id>:<k>" SIGKILLs the pipeline right after the k-th
-    # Delta commit of that query's micro-batch (pipelines.crash_points). Empty: off.
+    # Delta commit of that query's micro-batch (pipelines.jobs.crash_points). Empty: off.
     test_kill_after_commit: str = Field("", pattern=r"^([a-z]+:\d+:[1-9]\d*)?$")
 
     @field_validator("lake_root", "checkpoint_root")
@@ -190,8 +191,8 @@ class Settings(BaseSettings):
         return [self.topic(t) for t in EVENT_TYPES]
 
     def table_path(self, layer: str, table: str) -> str:
-        """Where a table of the catalog (``pipelines.catalog``) lives in this lake."""
-        from pipelines import catalog  # it imports pyspark's types: only when asked
+        """Where a table of the catalog (``pipelines.core.catalog``) lives in this lake."""
+        from pipelines.core import catalog  # it imports pyspark's types: only when asked
 
         return catalog.table(layer, table).path(self.lake_root)
 

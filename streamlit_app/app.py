@@ -2,7 +2,7 @@
 
 The entry point: reads the settings once, keeps the viewer's time zone, hands both to the
 pages (``views/``) through ``ui.context``. Pages query the gold layer only through
-``pipelines.queries``.
+``pipelines.serving.queries``.
 """
 
 from __future__ import annotations

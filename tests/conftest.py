@@ -21,6 +21,11 @@ SLOW_FILES = (
 
 
 def pytest_collection_modifyitems(config, items):
+    # A test that uses the Spark session (directly or through a fixture) is marked
+    # ``spark``: `make test-unit` leaves these out and never starts a JVM.
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.spark)
     rank = {name: i for i, name in enumerate(SLOW_FILES)}
     # A stable sort: each file's tests stay together and in their own order.
     items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FILES)))
@@ -55,7 +60,7 @@ def settings(base_settings, tmp_path) -> Settings:
 @pytest.fixture(scope="session")
 def spark(base_settings):
     """The one SparkSession of the test run (local[2], UI off, Delta and Kafka jars)."""
-    from pipelines.spark import build_spark
+    from pipelines.jobs.spark import build_spark
 
     session = build_spark(
         base_settings,

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from pipelines.config import CONF_DIR
-from pipelines.events import generate
+from pipelines.sim.events import generate
 
 START = datetime(2026, 3, 1, 20, 0, tzinfo=timezone.utc)
 

@@ -19,8 +19,8 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
 from pipelines.config import Settings
-from pipelines.kafka_sink import Sink
-from pipelines.producer import ProduceStats
+from pipelines.sim.kafka_sink import Sink
+from pipelines.sim.producer import ProduceStats
 
 TELEMETRA = Path(sys.executable).with_name("telemetra")
 

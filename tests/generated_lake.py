@@ -1,6 +1,6 @@
 """A lake the real pipeline built, for tests that need silver and gold together.
 
-Events come from the producer's own generator (``pipelines.events.generate``, with its
+Events come from the producer's own generator (``pipelines.sim.events.generate``, with its
 injected moments) and go straight into ``bronze/events`` as the bronze job would have
 written them: partition 0, offsets in send order, the Kafka timestamp at each record's
 due time, one ingest time at the span's end. Then the silver and gold batch jobs run.
@@ -15,11 +15,11 @@ from datetime import datetime, timedelta, timezone
 from pyspark.sql import SparkSession
 
 from pipelines.config import Settings
-from pipelines.event_codec import from_ms
-from pipelines.events import generate
+from pipelines.core.schemas import BRONZE_EVENTS
 from pipelines.jobs import bronze_job, runner
-from pipelines.schemas import BRONZE_EVENTS
-from pipelines.sentiment import small_frame
+from pipelines.jobs.spark import small_frame
+from pipelines.sim.event_codec import from_ms
+from pipelines.sim.events import generate
 
 START = datetime(2026, 3, 1, 20, 0, tzinfo=timezone.utc)
 

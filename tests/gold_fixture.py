@@ -22,8 +22,9 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import SparkSession
 
-from pipelines import schemas
-from pipelines.gold import rollup_hours
+from pipelines.core import schemas
+from pipelines.transforms.common import spark_type
+from pipelines.transforms.gold import rollup_hours
 
 UTC = timezone.utc
 DAY = datetime(2026, 11, 26, tzinfo=UTC)
@@ -123,13 +124,15 @@ def write_one_stream(
     if stream is not None:
         tables.append(("streams", schemas.STREAMS, [stream]))
     for name, schema, rows in tables:
-        spark.createDataFrame(rows, schema).write.format("delta").save(f"{lake_root}/gold/{name}")
+        spark.createDataFrame(rows, spark_type(schema)).write.format("delta").save(
+            f"{lake_root}/gold/{name}"
+        )
 
 
 def write_gold_fixture(spark: SparkSession, lake_root: str, tables: tuple[str, ...] = ()) -> str:
     """Write the fixture's gold tables (all, or only ``tables``) under ``lake_root``;
     ``stream_hour_metrics`` is the gold job's own rollup of the minute rows."""
-    frames = {name: spark.createDataFrame(rows, schema) 
+    frames = {name: spark.createDataFrame(rows, spark_type(schema)) 
               for name, (schema, rows) in GOLD_ROWS.items()}  # fmt: skip
     frames["stream_hour_metrics"] = rollup_hours(frames["stream_minute_metrics"])
     for name, frame in frames.items():

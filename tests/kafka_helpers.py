@@ -7,8 +7,9 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from pipelines import kafka_local
 from pipelines.config import Settings
+from pipelines.jobs import kafka_ready
+from pipelines.ops import kafka_local
 
 
 def free_port_pair() -> int:
@@ -46,7 +47,7 @@ class LocalBroker:
         cmd = kafka_local.prepare_broker(self.settings, self.data_dir)
         self._log = open(self.data_dir / "broker.log", "a")
         self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
-        kafka_local.wait_until_ready(self.settings, at_most_s=timeout_s)
+        kafka_ready.wait_until_ready(self.settings, at_most_s=timeout_s)
         return self.settings
 
     def stop(self) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipelines import catalog, tables
 from pipelines.config import Settings
-from pipelines.jobs import runner
-from pipelines.producer import ProduceStats
+from pipelines.core import catalog
+from pipelines.jobs import runner, tables
+from pipelines.sim.producer import ProduceStats
 
 TYPED = tuple(t.name for t in catalog.typed())
 SILVER_TABLES = (*TYPED, "quarantine", *(t.name for t in catalog.windows()))

@@ -24,8 +24,10 @@ from decimal import Decimal
 
 from pyspark.sql import SparkSession
 
-from pipelines import schemas, tables
 from pipelines.config import Settings
+from pipelines.core import schemas
+from pipelines.jobs import tables
+from pipelines.transforms.common import spark_type
 
 UTC = timezone.utc
 
@@ -121,7 +123,7 @@ def clean_tables(settings: Settings, t: datetime) -> dict[str, tuple]:
 def write_tables(spark: SparkSession, settings: Settings, contents: dict, mode: str) -> None:
     """``contents``: {"layer/name": (schema, rows)}, written in that order."""
     for ref, (schema, rows) in contents.items():
-        df = spark.createDataFrame(rows, schema).coalesce(1)
+        df = spark.createDataFrame(rows, spark_type(schema)).coalesce(1)
         tables.write(df, settings.lake_root, ref, mode)
 
 

@@ -6,8 +6,8 @@ import json
 from datetime import date, datetime, timedelta, timezone
 
 from pipelines.config import TOPIC_SUFFIX
-from pipelines.schemas import BRONZE_EVENTS
-from pipelines.sentiment import small_frame
+from pipelines.core.schemas import BRONZE_EVENTS
+from pipelines.jobs.spark import small_frame
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

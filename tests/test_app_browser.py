@@ -22,12 +22,11 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 from gold_fixture import ALPHA_T0, gold_lake  # noqa: F401 (fixture)
-from pyspark.sql.pandas.types import to_arrow_schema
 
-from pipelines import schemas
-from pipelines.app_runner import app_command, app_env
 from pipelines.config import PROJECT_ROOT, load_settings
-from pipelines.headless import launch_chromium
+from pipelines.core import schemas
+from pipelines.ops.app_runner import app_command, app_env
+from pipelines.ops.headless import launch_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -113,7 +112,7 @@ def append_alpha_window(lake: str, last_viewers: int) -> None:
         "negative_count": 5, "top_emotes": [{"emote": "Kappa", "count": 3}], "tx_count": 0,
         "revenue": Decimal("0.00"),
     }  # fmt: skip
-    table = pa.Table.from_pylist([row], schema=to_arrow_schema(schemas.STREAM_MINUTE_METRICS))
+    table = pa.Table.from_pylist([row], schema=schemas.STREAM_MINUTE_METRICS)
     write_deltalake(f"{lake}/gold/stream_minute_metrics", table, mode="append")
 
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from pipelines import catalog, schemas
 from pipelines.config import PROJECT_ROOT
+from pipelines.core import catalog, schemas
 
 
 def test_every_table_once_with_its_schema_and_keys():
@@ -15,7 +15,7 @@ def test_every_table_once_with_its_schema_and_keys():
     assert len(refs) == len(set(refs))
     for table in catalog.TABLES:
         assert table.layer in ("bronze", "silver", "gold")
-        names = set(table.schema.fieldNames())
+        names = set(table.schema.names)
         assert set(table.keys) <= names, table.ref
         assert set(table.partition_by) <= names, table.ref
     assert [t.event_type for t in catalog.typed()] == ["chat", "viewer", "transaction",
@@ -36,10 +36,10 @@ def test_views_are_rows_of_silver_events():
     views = [t for t in catalog.TABLES if t.is_view]
     assert [t.name for t in views] == ["chat_messages", "viewer_counts", "transactions",
                                        "stream_meta", "quarantine"]  # fmt: skip
-    stored = {f.name: f.dataType for f in catalog.EVENTS.schema}
+    stored = {f.name: f.type for f in catalog.EVENTS.schema}
     for view in views:
         assert view.stored is catalog.EVENTS
-        assert all(stored[f.name] == f.dataType for f in view.schema), view.ref
+        assert all(stored[f.name] == f.type for f in view.schema), view.ref
         with pytest.raises(ValueError, match="view of silver/events"):
             view.path("/lake")
     assert catalog.view_sql(catalog.table("silver", "viewer_counts"), "ev") == (

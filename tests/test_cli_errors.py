@@ -11,7 +11,7 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql.types import StringType, StructField, StructType
 
-from pipelines.cli import _one_line
+from pipelines.ops.cli import _one_line
 
 TELEMETRA = Path(sys.executable).with_name("telemetra")
 

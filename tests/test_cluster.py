@@ -1,5 +1,5 @@
 """The deployed topology without containers: a Spark standalone master and two workers on this
-machine (``pipelines.cluster``), the streaming pipeline spark-submitted to the master exactly
+machine (``pipelines.ops.cluster``), the streaming pipeline spark-submitted to the master exactly
 as Compose does it (``cluster.submit_command``: jars by local path), reading the test broker
 and writing a lake under tmp.
 
@@ -29,9 +29,9 @@ import pytest
 from kafka_helpers import with_fresh_topics
 from lake_checks import assert_bronze_exactly_once, assert_silver_accounts_for_bronze
 
-from pipelines import cluster
 from pipelines.config import Settings
-from pipelines.producer import ProduceStats, produce
+from pipelines.ops import cluster
+from pipelines.sim.producer import ProduceStats, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2700)]
 

@@ -84,7 +84,7 @@ def test_cli_reports_bad_config_in_one_line(clean_env):
 
     env = {"PRODUCER_RATE_PER_SEC": "lots", "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "kafka", "status"],
+        [sys.executable, "-m", "pipelines.ops.cli", "kafka", "status"],
         capture_output=True,
         text=True,
         env=env,

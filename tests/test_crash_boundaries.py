@@ -4,11 +4,11 @@ The pipeline (``telemetra run all``: the hot query, then the settle query; for a
 the settle query, ``run gold`` after the hot query ran in the test) runs as a process of
 its own with the test-only ``test_kill_after_commit`` setting, which SIGKILLs
 it and its JVM right after the k-th Delta commit of one micro-batch of one query
-(``pipelines.crash_points``). Then it is restarted (here,
+(``pipelines.jobs.crash_points``). Then it is restarted (here,
 in the test's Spark session, whose JVM is warm) and must finish the batch as if nothing
 had happened. One lake and one set of topics serve every k: chunk k of records goes in,
 the batch that carries it is killed after its k-th commit, the restart recovers it, and
-the books must balance (``pipelines.accounting``: every Kafka record once in bronze, every
+the books must balance (``pipelines.quality.accounting``: every Kafka record once in bronze, every
 bronze row in exactly one silver place, no event counted twice, the typed rows the good
 records sent) before chunk k + 1 goes in. At the end a batch rebuild from the same bronze
 must give the same silver and gold.
@@ -33,12 +33,11 @@ from lake_checks import assert_batch_rebuild_equals, read_table
 from pyspark.sql import functions as F
 from silver_fixture import event
 
-from pipelines import crash_points
-from pipelines.accounting import lake_books, unbalanced
-from pipelines.event_codec import encode_event
-from pipelines.jobs import runner
-from pipelines.producer import ProduceStats, produce
-from pipelines.spark import hadoop_path
+from pipelines.jobs import crash_points, runner
+from pipelines.jobs.spark import hadoop_path
+from pipelines.quality.accounting import lake_books, unbalanced
+from pipelines.sim.event_codec import encode_event
+from pipelines.sim.producer import ProduceStats, produce
 
 AVAILABLE_NOW = {"availableNow": True}
 

@@ -20,8 +20,9 @@ import pytest
 from event_helpers import START, parsed_run, read_csv, run, ts_of
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from pipelines import event_vocab
-from pipelines.schemas import ENVELOPE_FIELDS, EVENT_SCHEMAS, REQUIRED_FIELDS
+from pipelines.core.contract import REQUIRED_FIELDS
+from pipelines.core.schemas import ENVELOPE_FIELDS, EVENT_SCHEMAS
+from pipelines.sim import event_vocab
 
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 CURRENCIES = {"USD", "EUR", "GBP", "CAD", "AUD", "BRL", "JPY", "SEK", "PLN", "MXN"}
@@ -80,7 +81,7 @@ def test_good_events_fit_the_schema(half_hour):
         event = events[json.loads(rec.value)["event_id"]]
         etype = event["event_type"]
         assert etype == rec.topic_type and event["stream_id"] == rec.key
-        assert set(event) <= set(EVENT_SCHEMAS[etype].fieldNames()), event
+        assert set(event) <= set(EVENT_SCHEMAS[etype].names), event
         for name in (*ENVELOPE_FIELDS, *REQUIRED_FIELDS[etype]):
             assert event.get(name) is not None, (name, event)
         assert event["schema_version"] == 1

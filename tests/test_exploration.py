@@ -8,9 +8,10 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from pipelines import exploration as ex
-from pipelines import exploration_charts as charts
-from pipelines.queries import GoldQueries
+from pipelines.jobs import explore
+from pipelines.serving import exploration as ex
+from pipelines.serving import exploration_charts as charts
+from pipelines.serving.queries import GoldQueries
 
 UTC = timezone.utc
 T0 = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)
@@ -49,7 +50,7 @@ def test_an_empty_lake_gives_a_message_everywhere(base_settings, tmp_path):
         charts.chat_rate(data),
         charts.emote_trends(ex.emote_trend(None, data), data),
         charts.sentiment_vs_viewers(data, 30, None),
-        ex.threshold_summary(ex.moments_at_thresholds(None, base_settings, data)),
+        ex.threshold_summary(explore.moments_at_thresholds(None, base_settings, data)),
     ):
         assert isinstance(shown, ex.Note) and "No data yet" in shown._repr_markdown_()
 
@@ -128,6 +129,6 @@ def test_membership_lists_each_distinct_moment_and_whether_gold_holds_it():
 
 def test_the_baseline_length_is_not_swept(base_settings):
     with pytest.raises(ValueError, match="not a threshold"):
-        ex.moments_at_thresholds(
+        explore.moments_at_thresholds(
             None, base_settings, stream_data([]), "moment_baseline_seconds", [300]
         )

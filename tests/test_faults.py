@@ -40,17 +40,17 @@ from lake_checks import (
 from pyspark.sql import functions as F
 from silver_fixture import event
 
-from pipelines.event_codec import encode_event
 from pipelines.jobs import medallion_job, runner, settle_job
 from pipelines.jobs.maintain import maintain_lake
-from pipelines.producer import produce
-from pipelines.queries import (
+from pipelines.serving.queries import (
     GOLD_SCHEMAS,
     GoldQueries,
     QueryError,
     QueryInputError,
     quarantine_reasons,
 )
+from pipelines.sim.event_codec import encode_event
+from pipelines.sim.producer import produce
 
 AVAILABLE_NOW = {"availableNow": True}
 EVERY_SECOND = {"processingTime": "1 seconds"}

@@ -1,4 +1,5 @@
-"""Gold transforms (pipelines/gold.py, pipelines/gold_moments.py) on tiny inline frames.
+"""Gold transforms (pipelines/transforms/gold.py, pipelines/transforms/gold_moments.py) on
+tiny inline frames.
 
 Expected values are worked out by hand in the comments. Window geometry in the moment
 tests: 60 s windows sliding 10 s, baseline 120 s, so the baseline of the window starting
@@ -15,21 +16,7 @@ from decimal import Decimal
 
 import pytest
 from pyspark.sql import functions as F
-
-from pipelines.gold import (
-    join_minute_metrics,
-    latest_stream_state,
-    rollup_hours,
-    summarize_broadcasts,
-)
-from pipelines.gold_moments import (
-    MomentRules,
-    detect_moments,
-    explode_flagged_windows,
-    moment_scope,
-    with_trailing_baseline,
-)
-from pipelines.schemas import (
+from spark_schemas import (
     CHAT_MESSAGES,
     CHAT_SUMMARY_MINUTE,
     MOMENTS,
@@ -40,6 +27,21 @@ from pipelines.schemas import (
     TRANSACTIONS_MINUTE,
     VIEWER_COUNTS,
     VIEWER_TIMESERIES,
+)
+
+from pipelines.jobs import params
+from pipelines.transforms.gold import (
+    join_minute_metrics,
+    latest_stream_state,
+    rollup_hours,
+    summarize_broadcasts,
+)
+from pipelines.transforms.gold_moments import (
+    MomentRules,
+    detect_moments,
+    explode_flagged_windows,
+    moment_scope,
+    with_trailing_baseline,
 )
 
 UTC = timezone.utc
@@ -58,7 +60,7 @@ def epoch(value: datetime) -> float:
 @pytest.fixture
 def rules(settings) -> MomentRules:
     return replace(
-        MomentRules.from_settings(settings),
+        params.moment_rules(settings),
         window_seconds=60,
         slide_seconds=10,
         baseline_seconds=120,

@@ -41,11 +41,7 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-
-from pipelines import tables
-from pipelines.jobs import gold_job, settle_job, silver_job
-from pipelines.jobs.settle_job import SilverChange
-from pipelines.schemas import (
+from spark_schemas import (
     CHAT_MESSAGES,
     CHAT_SUMMARY_MINUTE,
     STREAM_META,
@@ -54,7 +50,11 @@ from pipelines.schemas import (
     VIEWER_COUNTS,
     VIEWER_TIMESERIES,
 )
-from pipelines.silver_panes import panes
+
+from pipelines.jobs import gold_job, settle_job, silver_job, tables
+from pipelines.jobs.settle_job import SilverChange
+from pipelines.transforms import views
+from pipelines.transforms.silver_panes import panes
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -200,7 +200,7 @@ def write_typed(spark, settings, events) -> None:
     """Append (chat, meta, viewers, sales) rows to the four typed silver tables, their
     panes first (as the hot path does: the settle step combines the panes)."""
     rows = [
-        tables.as_events(spark.createDataFrame(r, schema), f"silver/{table}")
+        views.as_events(spark.createDataFrame(r, schema), f"silver/{table}")
         for table, schema, r in zip(TYPED, TYPED_SCHEMAS, events, strict=True)
     ]
     appended = reduce(DataFrame.unionByName, rows)

@@ -6,15 +6,14 @@ from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
 from deltalake import write_deltalake
-from pyspark.sql.pandas.types import to_arrow_schema
 
-from pipelines import catalog
-from pipelines.health import newest_event_age_seconds
+from pipelines.core import catalog
+from pipelines.ops.health import newest_event_age_seconds
 
 
 def _write(settings, layer: str, name: str, rows: list[dict]) -> None:
     table = catalog.table(layer, name)
-    schema = to_arrow_schema(table.schema)
+    schema = table.schema
     columns = {f.name: [r.get(f.name) for r in rows] for f in schema}
     write_deltalake(table.path(settings.lake_root), pa.table(columns, schema=schema))
 

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from pipelines.moment_scoring import Interval, score, score_by_kind
+from pipelines.sim.moment_scoring import Interval, score, score_by_kind
 
 
 def _i(stream, kind, start_min, end_min):

@@ -109,7 +109,7 @@ def test_notebook_explores_a_lake_the_pipeline_built(lake, base_settings, tmp_pa
     lake_root, truth = lake
     nb = execute(lake_root, tmp_path)
 
-    assert "stream **alpha**" in text(cell(nb, "from pipelines import exploration"))
+    assert "stream **alpha**" in text(cell(nb, "from pipelines.serving import exploration"))
 
     # 1. chat rate: every window drawn, the injected chat spike among the marked moments.
     datasets = chart_datasets(cell(nb, "charts.chat_rate"))
@@ -151,7 +151,7 @@ def test_notebook_explores_a_lake_the_pipeline_built(lake, base_settings, tmp_pa
         for v in values
     }
     assert all(overlaps(rows, spike) for rows in spikes_at.values())
-    assert "moment_chat_z" in text(cell(nb, "from pipelines.spark import build_spark"))
+    assert "moment_chat_z" in text(cell(nb, "from pipelines.jobs import explore"))
 
 
 def test_notebook_on_an_empty_lake_says_so(tmp_path):

@@ -26,8 +26,8 @@ from lake_checks import (
 from pyspark.sql import functions as F
 
 from pipelines.jobs import runner
-from pipelines.moment_scoring import Interval, load_truth, score
-from pipelines.producer import produce
+from pipelines.sim.moment_scoring import Interval, load_truth, score
+from pipelines.sim.producer import produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 

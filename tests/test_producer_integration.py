@@ -15,8 +15,8 @@ import pytest
 from kafka import KafkaConsumer
 
 from pipelines.config import PROJECT_ROOT
-from pipelines.producer import produce
-from pipelines.replay import replay
+from pipelines.sim.producer import produce
+from pipelines.sim.replay import replay
 
 pytestmark = pytest.mark.integration
 TYPES = ("chat", "viewer", "transaction", "stream_meta")
@@ -101,7 +101,7 @@ def test_sigterm_stops_a_forever_run_cleanly(kafka_settings):
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.kafka_bootstrap_servers,
            "TELEMETRA_KAFKA_TOPIC_PREFIX": kafka_settings.kafka_topic_prefix}  # fmt: skip
     code = (
-        "from pipelines.config import load_settings; from pipelines.producer import produce; "
+        "from pipelines.config import load_settings; from pipelines.sim.producer import produce; "
         "print(produce(load_settings(), ['forever'], 20.0, progress=False), flush=True)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env,

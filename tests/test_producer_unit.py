@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from pipelines.kafka_sink import ProducerError
-from pipelines.producer import ProduceStats, _plan, _split, produce
+from pipelines.sim.kafka_sink import ProducerError
+from pipelines.sim.producer import ProduceStats, _plan, _split, produce
 
 
 def test_fast_count_span_ends_now_and_covers_the_count_with_margin():

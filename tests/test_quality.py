@@ -15,10 +15,11 @@ import pytest
 from delta.tables import DeltaTable
 from quality_lake import BREAKS, break_tables, clean_tables, t0, write_tables
 
-from pipelines import catalog, quality, quality_job
 from pipelines.config import Settings
-from pipelines.quality_report import Outcome, QualityReport, TableResult
-from pipelines.quality_suites import QualityConfigError, load_suites
+from pipelines.core import catalog
+from pipelines.quality import quality, quality_job
+from pipelines.quality.quality_report import Outcome, QualityReport, TableResult
+from pipelines.quality.quality_suites import QualityConfigError, load_suites
 
 # The hand-made lake quarantines 1 of 8 records and was written minutes before the run.
 QUALITY = {
@@ -265,7 +266,7 @@ def test_quality_page_shows_latest_runs_failures_quarantine_and_report(
 ):
     from streamlit.testing.v1 import AppTest
 
-    from pipelines.schemas import QUARANTINE
+    from pipelines.core.schemas import QUARANTINE
 
     settings = base_settings.model_copy(update={"lake_root": str(tmp_path / "lake")})
     page = tmp_path / "page.html"
@@ -318,14 +319,14 @@ def test_quality_page_shows_latest_runs_failures_quarantine_and_report(
 def test_a_lake_the_pipeline_built_from_generated_events_passes(spark, settings):
     """Generated events (2% bad input) as bronze rows, then the real silver and gold batch
     jobs: every suite passes, nothing warns."""
-    silver_job = pytest.importorskip("pipelines.jobs.silver_job")
     from collections import Counter
     from datetime import timedelta
 
-    from pipelines.event_codec import from_ms
-    from pipelines.events import generate
-    from pipelines.jobs import bronze_job, gold_job
-    from pipelines.schemas import BRONZE_EVENTS
+    from spark_schemas import BRONZE_EVENTS
+
+    from pipelines.jobs import bronze_job, gold_job, silver_job
+    from pipelines.sim.event_codec import from_ms
+    from pipelines.sim.events import generate
 
     ingest = datetime.now(timezone.utc).replace(microsecond=0)
     records = generate(["alpha", "beta"], 4.0, ingest - timedelta(minutes=15), ingest, seed=7,

@@ -20,8 +20,9 @@ from gold_fixture import (
     write_one_stream,
 )
 
-from pipelines import schemas
-from pipelines.queries import GOLD_SCHEMAS, GoldQueries
+from pipelines.core import schemas
+from pipelines.serving.queries import GOLD_SCHEMAS, GoldQueries
+from pipelines.transforms.common import spark_type
 
 
 def ts(hour: int, minute: int, second: int = 0) -> pd.Timestamp:
@@ -261,10 +262,12 @@ def test_new_table_versions_are_seen_without_reopening(spark, tmp_path):
     assert q.list_streams().empty  # not there yet
     path = q.table_path("streams")
     row = ("s1", "live", "t", "c", "en", at(10, 0), at(10, 5))
-    spark.createDataFrame([row], schemas.STREAMS).write.format("delta").save(path)
+    spark.createDataFrame([row], spark_type(schemas.STREAMS)).write.format("delta").save(path)
     assert q.list_streams()["stream_id"].tolist() == ["s1"]
     row2 = ("s2", "live", "t", "c", "en", at(11, 0), at(11, 5))
-    spark.createDataFrame([row2], schemas.STREAMS).write.format("delta").mode("append").save(path)
+    spark.createDataFrame([row2], spark_type(schemas.STREAMS)).write.format("delta").mode(
+        "append"
+    ).save(path)
     assert q.list_streams()["stream_id"].tolist() == ["s2", "s1"]
     assert q.table_versions()["streams"] == 1
 

@@ -1,4 +1,4 @@
-"""Chat sentiment (pipelines/sentiment.py): lexicon building and the join-based score.
+"""Chat sentiment (pipelines/transforms/sentiment.py): lexicon building and the join-based score.
 
 Lexicon values used by hand below (vader_lexicon.txt 3.3.2 / conf/emote_sentiment.csv):
 love 3.2, boring -1.3, terrible -2.1, lol 1.8 (its second line wins over 2.9),
@@ -13,14 +13,14 @@ import pytest
 from pyspark.sql.types import StringType, StructField, StructType
 
 from pipelines.config import CONF_DIR
-from pipelines.sentiment import (
+from pipelines.jobs.lexicon import (
     lexicon_df,
     read_emote_lexicon,
     read_vader_lexicon,
     vader_lexicon_path,
-    with_sentiment,
 )
-from pipelines.sentiment import small_frame as frame
+from pipelines.jobs.spark import small_frame as frame
+from pipelines.transforms.sentiment import with_sentiment
 
 MESSAGES = StructType([StructField("id", StringType()), StructField("message", StringType())])
 

@@ -1,4 +1,5 @@
-"""Silver transforms (pipelines/silver.py, pipelines/silver_windows.py) on tiny inline frames.
+"""Silver transforms (pipelines/transforms/silver.py, pipelines/transforms/silver_windows.py)
+on tiny inline frames.
 
 Expected values are worked out by hand. Records arrive at ARRIVAL (12:10:00) unless said
 otherwise; events are at T0 (12:00:00) unless said otherwise.
@@ -13,11 +14,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 from silver_fixture import ARRIVAL, TOPICS, at, bronze_df, event, frame, record
-
-from pipelines.jobs.silver_job import RATE_SCHEMA
-from pipelines.jobs.silver_process import KNOWN_SCHEMA
-from pipelines.jobs.silver_state import STORED_MAX_SCHEMA
-from pipelines.schemas import (
+from spark_schemas import (
     CHAT_MESSAGES,
     QUARANTINE,
     TRANSACTIONS,
@@ -25,7 +22,11 @@ from pipelines.schemas import (
     VIEWER_COUNTS,
     VIEWER_TIMESERIES,
 )
-from pipelines.silver import (
+
+from pipelines.jobs.silver_job import RATE_SCHEMA
+from pipelines.jobs.silver_process import KNOWN_SCHEMA
+from pipelines.jobs.silver_state import STORED_MAX_SCHEMA
+from pipelines.transforms.silver import (
     DUPLICATE_DETAIL,
     SilverParams,
     classify,
@@ -34,7 +35,7 @@ from pipelines.silver import (
     to_typed,
     with_silver_dedupe,
 )
-from pipelines.silver_windows import (
+from pipelines.transforms.silver_windows import (
     chat_summary_minute,
     explode_windows,
     transactions_minute,

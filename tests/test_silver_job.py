@@ -20,8 +20,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 from silver_fixture import ARRIVAL, at, bronze_df, event, record
 
-from pipelines import catalog, tables
-from pipelines.jobs import bronze_job, settle_job
+from pipelines.core import catalog
+from pipelines.jobs import bronze_job, params, settle_job, tables
 from pipelines.jobs.silver_job import (
     build_job,
     ensure_tables,
@@ -29,9 +29,12 @@ from pipelines.jobs.silver_job import (
     run_batch,
     start_stream,
 )
-from pipelines.queries import GoldQueries
-from pipelines.silver import SilverParams
-from pipelines.silver_windows import chat_summary_minute, transactions_minute, viewer_timeseries
+from pipelines.serving.queries import GoldQueries
+from pipelines.transforms.silver_windows import (
+    chat_summary_minute,
+    transactions_minute,
+    viewer_timeseries,
+)
 
 SECOND = ARRIVAL + timedelta(minutes=1)
 THIRD = ARRIVAL + timedelta(minutes=2)
@@ -315,7 +318,7 @@ def test_fresh_window_by_hand(stream_lake):
 @pytest.mark.parametrize("lake", ["batch_lake", "stream_lake"])
 def test_panes_combine_into_the_settled_windows(spark, request, lake):
     """Every window DuckDB combines from the panes equals the window the settle step
-    computed from the typed rows (pipelines.silver_windows), late rows and duplicates
+    computed from the typed rows (pipelines.transforms.silver_windows), late rows and duplicates
     quarantined alike; the stream lake's panes come from two micro-batches."""
     settings = request.getfixturevalue(lake)[0]
     q = GoldQueries(settings.lake_root, window_seconds=60, slide_seconds=10)
@@ -355,10 +358,10 @@ def test_panes_combine_into_the_settled_windows(spark, request, lake):
 @pytest.mark.parametrize("lake", ["batch_lake", "stream_lake"])
 def test_windows_from_panes_equal_windows_from_the_typed_rows(spark, request, lake):
     """The settle step combines panes into the window tables; the definition is over the
-    typed rows (pipelines.silver_windows): both agree to the last bit, the stream lake's
+    typed rows (pipelines.transforms.silver_windows): both agree to the last bit, the stream lake's
     panes coming from two micro-batches and its late row and duplicates quarantined."""
     settings = request.getfixturevalue(lake)[0]
-    p = SilverParams.from_settings(settings)
+    p = params.silver_params(settings)
     by_definition = {
         "chat_summary_minute": chat_summary_minute(
             table(spark, settings, "chat_messages"), 60, 10, p.top_emotes

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 import pyarrow as pa
 from pyspark.sql import functions as F
 
-from pipelines import catalog
+from pipelines.core import catalog
 from pipelines.jobs.silver_state import SilverState, accepted
+from pipelines.transforms.common import spark_type
 
 S = 1_000_000  # µs per second
 
@@ -61,7 +62,7 @@ def test_a_rebuild_reads_only_rows_of_earlier_batches(spark, tmp_path):
     """Rows ingested at or after the batch's first ingest time are the batch's own (a
     crashed first attempt committed them): a replay must not see them as history."""
     t0 = datetime(2026, 1, 1, 12, 0, 0)
-    events = catalog.EVENTS.schema
+    events = spark_type(catalog.EVENTS.schema)
     rows = [
         # kind, event_id, stream_id, ts, reason, ingest_time
         ("chat", "e1", "s1", t0, None, t0),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import configparser
 import sys
 
-from pipelines import stack
+from pipelines.ops import stack
 
 
 def test_programs_run_this_python_and_the_quality_check_yields_the_cores(settings, tmp_path):
@@ -18,6 +18,8 @@ def test_programs_run_this_python_and_the_quality_check_yields_the_cores(setting
         if section.startswith("program:")
     }
     assert set(command) >= {"pipeline", "producer", "app", "quality"}
-    assert command["pipeline"] == f"{sys.executable} -m pipelines.cli run all --mode stream"
-    assert command["quality"].startswith(f"nice -n 10 {sys.executable} -m pipelines.cli quality")
+    assert command["pipeline"] == f"{sys.executable} -m pipelines.ops.cli run all --mode stream"
+    assert command["quality"].startswith(
+        f"nice -n 10 {sys.executable} -m pipelines.ops.cli quality"
+    )
     assert not any(command[name].startswith("nice") for name in ("pipeline", "app", "producer"))

@@ -11,9 +11,11 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from pipelines import catalog, kafka_local
-from pipelines.bronze import with_bronze_columns
 from pipelines.config import Settings
+from pipelines.core import catalog
+from pipelines.jobs import kafka_ready
+from pipelines.transforms.bronze import with_bronze_columns
+from pipelines.transforms.common import spark_type
 
 TABLE = catalog.table("bronze", "events")
 
@@ -26,7 +28,7 @@ def ensure_table(spark: SparkSession, settings: Settings) -> None:
     (
         DeltaTable.createIfNotExists(spark)
         .location(bronze_path(settings))
-        .addColumns(TABLE.schema)
+        .addColumns(spark_type(TABLE.schema))
         .partitionedBy(*TABLE.partition_by)
         .property("delta.appendOnly", "true")
         .execute()
@@ -53,7 +55,7 @@ def read_kafka_stream(spark: SparkSession, settings: Settings) -> DataFrame:
 
 def start_stream(spark: SparkSession, settings: Settings, trigger: dict) -> StreamingQuery:
     ensure_table(spark, settings)
-    kafka_local.wait_until_ready(settings)
+    kafka_ready.wait_until_ready(settings)
     return (
         read_kafka_stream(spark, settings)
         .transform(with_bronze_columns)
@@ -68,7 +70,7 @@ def start_stream(spark: SparkSession, settings: Settings, trigger: dict) -> Stre
 
 def run_batch(spark: SparkSession, settings: Settings) -> dict[str, int]:
     """Insert every record Kafka still holds that bronze lacks; returns counts."""
-    kafka_local.wait_until_ready(settings, at_most_s=30)
+    kafka_ready.wait_until_ready(settings, at_most_s=30)
     ensure_table(spark, settings)
     options = _kafka_options(settings) | {"startingOffsets": "earliest", "endingOffsets": "latest"}
     records = spark.read.format("kafka").options(**options).load().transform(with_bronze_columns)

@@ -18,9 +18,12 @@ from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-from pipelines import catalog, tables
 from pipelines.config import Settings
-from pipelines.gold import (
+from pipelines.core import catalog
+from pipelines.jobs import params, tables
+from pipelines.jobs.spark import in_parallel, retry_on_conflict, small_frame, sql_str
+from pipelines.transforms.common import spark_type
+from pipelines.transforms.gold import (
     HOUR,
     join_minute_metrics,
     latest_stream_state,
@@ -28,9 +31,7 @@ from pipelines.gold import (
     rollup_hours,
     summarize_broadcasts,
 )
-from pipelines.gold_moments import MomentRules, detect_moments, moment_scope
-from pipelines.sentiment import small_frame
-from pipelines.spark import in_parallel, retry_on_conflict, sql_str
+from pipelines.transforms.gold_moments import detect_moments, moment_scope
 
 SILVER_AGGREGATES = {t.name: t.schema for t in catalog.windows()}
 SILVER_EVENTS = {t.name: t.schema for t in catalog.typed()}
@@ -53,7 +54,7 @@ def ensure_gold_tables(spark: SparkSession, settings: Settings) -> None:
     def create(table: str) -> None:
         schema = GOLD_TABLES[table][0]
         DeltaTable.createIfNotExists(spark).location(gold_path(settings, table)).addColumns(
-            schema
+            spark_type(schema)
         ).execute()
 
     in_parallel(spark, create, GOLD_TABLES, workers=4)
@@ -63,7 +64,7 @@ def read_silver(spark: SparkSession, settings: Settings, table: str) -> DataFram
     """A silver table, or an empty one of its schema when silver has not written it yet."""
     entry = catalog.table("silver", table)
     if not DeltaTable.isDeltaTable(spark, entry.stored.path(settings.lake_root)):
-        return spark.createDataFrame([], entry.schema)
+        return spark.createDataFrame([], spark_type(entry.schema))
     return tables.read(spark, settings.lake_root, entry)
 
 
@@ -88,7 +89,7 @@ def _read_gold(spark: SparkSession, settings: Settings, table: str) -> DataFrame
 def run_batch(spark: SparkSession, settings: Settings) -> dict[str, int]:
     """Rebuild every gold table from silver; returns the row count of each."""
     ensure_gold_tables(spark, settings)
-    rules = MomentRules.from_settings(settings)
+    rules = params.moment_rules(settings)
     silver = {t: read_silver(spark, settings, t) for t in {**SILVER_AGGREGATES, **SILVER_EVENTS}}
 
     def overwrite(df: DataFrame, table: str) -> DataFrame:
@@ -226,7 +227,7 @@ def _upsert_hours(spark: SparkSession, settings: Settings, changed: list[Row]) -
 def _upsert_moments(spark: SparkSession, settings: Settings, changed: list[Row]) -> dict[str, int]:
     """Recompute the moments in each (stream, kind) scope (see ``moment_scope``), replacing
     the old ones that start in it; returns the earliest scope start (epoch s) per stream."""
-    rules = MomentRules.from_settings(settings)
+    rules = params.moment_rules(settings)
     # small_frame, not createDataFrame(list): a list becomes a Python RDD, and Python
     # workers start on every micro-batch that scans it.
     changes = small_frame(spark, [(r.stream_id, r.lo_s, r.hi_s) for r in changed], _CHANGES)

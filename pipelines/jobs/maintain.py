@@ -2,7 +2,8 @@
 
 Safe while the pipeline streams: OPTIMIZE rewrites files into new ones in one transaction,
 which conflicts with nothing an append does; a replaceWhere of the stream that read files
-OPTIMIZE just replaced fails to commit and is run again (``pipelines.spark.retry_on_conflict``).
+OPTIMIZE just replaced fails to commit and is run again
+(``pipelines.jobs.spark.retry_on_conflict``).
 VACUUM keeps every file younger than the retention, which is never below Delta's safe
 default of 7 days unless asked for explicitly.
 """
@@ -14,8 +15,8 @@ from collections.abc import Iterator, Sequence
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from pipelines import catalog
 from pipelines.config import Settings
+from pipelines.core import catalog
 
 
 def maintain_lake(

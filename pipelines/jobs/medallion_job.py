@@ -1,6 +1,6 @@
 """The hot path as one streaming query: Kafka -> bronze -> silver rows and panes.
 
-``telemetra run all`` (and ``spark-submit pipelines/medallion.py``) runs this query and,
+``telemetra run all`` (and ``spark-submit pipelines/jobs/submit.py all``) runs this query and,
 beside it, the settle query (``pipelines.jobs.settle_job``). Each micro-batch of Kafka
 records goes, before the next one starts:
 
@@ -33,12 +33,11 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from pipelines import crash_points, kafka_local
-from pipelines.bronze import with_bronze_columns
 from pipelines.config import Settings
-from pipelines.jobs import bronze_job, silver_job
+from pipelines.jobs import bronze_job, crash_points, kafka_ready, silver_job
 from pipelines.jobs.silver_process import SilverJob, process_bronze
-from pipelines.spark import in_parallel, use_codegen_for, use_pool
+from pipelines.jobs.spark import in_parallel, use_codegen_for, use_pool
+from pipelines.transforms.bronze import with_bronze_columns
 
 QUERY_NAME = "medallion"
 
@@ -49,7 +48,7 @@ def start_stream(spark: SparkSession, settings: Settings, trigger: dict) -> Stre
     job = silver_job.build_job(spark, settings)
     # `telemetra up` starts the pipeline before the broker, so the JVM and the tables are
     # ready by the time Kafka answers.
-    kafka_local.wait_until_ready(settings)
+    kafka_ready.wait_until_ready(settings)
     return (
         bronze_job.read_kafka_stream(spark, settings)
         .transform(with_bronze_columns)

@@ -16,7 +16,6 @@ trigger it runs until stopped. Batch, ``run all`` rebuilds the layers one after 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import logging
 import re
@@ -30,9 +29,9 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
-from pipelines import crash_points
 from pipelines.config import Settings
-from pipelines.spark import hadoop_path
+from pipelines.jobs import bronze_job, crash_points, medallion_job, settle_job, silver_job
+from pipelines.jobs.spark import hadoop_path
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +57,13 @@ def parse_trigger(trigger: str | None, settings: Settings) -> dict:
 BESIDE_AFTER_S = 60
 MEDALLION = "medallion"  # the hot query of `run all`: pipelines.jobs.medallion_job
 SETTLE = "settle"  # windows and gold, in both ways of running: pipelines.jobs.settle_job
-_MODULES = {"bronze": "bronze_job", "silver": "silver_job", "gold": "settle_job",
-            MEDALLION: "medallion_job", SETTLE: "settle_job"}  # fmt: skip
+_JOBS = {"bronze": bronze_job, "silver": silver_job, "gold": settle_job,
+         MEDALLION: medallion_job, SETTLE: settle_job}  # fmt: skip
 _KAFKA_QUERIES = ("bronze", MEDALLION)
 
 
 def _job(name: str):
-    return importlib.import_module(f"pipelines.jobs.{_MODULES[name]}")
+    return _JOBS[name]
 
 
 def layers_for(name: str) -> tuple[str, ...]:
@@ -87,9 +86,18 @@ def queries_for(layer: str) -> tuple[str, ...]:
     return (SETTLE,) if layer == "gold" else layers_for(layer)
 
 
-def run_batch(spark: SparkSession, settings: Settings, layer: str) -> dict[str, int]:
+def run_batch(
+    spark: SparkSession,
+    settings: Settings,
+    layer: str,
+    before: Callable[[SparkSession, Settings, str], None] | None = None,
+) -> dict[str, int]:
+    """Rebuild the layers of ``layer`` one after the other; ``before(spark, settings, name)``
+    runs before each (the quality gate: ``pipelines.quality.quality_job``)."""
     counts: dict[str, int] = {}
     for name in layers_for(layer):
+        if before is not None:
+            before(spark, settings, name)
         log.info("batch %s", name)
         counts.update(_job(name).run_batch(spark, settings))
     return counts

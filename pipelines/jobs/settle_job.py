@@ -6,7 +6,7 @@ rewrites part of a table runs here, on its own cadence (``settle_seconds``):
 
 1. the sliding windows (``silver/chat_summary_minute``, ``viewer_timeseries``,
    ``transactions_minute``) a set of new typed rows touches are recomputed whole from
-   their 10-second panes (``pipelines.silver_panes.windows``) and replace the old ones
+   their 10-second panes (``pipelines.transforms.silver_panes.windows``) and replace the old ones
    (``replaceWhere``);
 2. gold follows: minute metrics, the hour rollup, moments, broadcast summaries and
    ``streams`` (``pipelines.jobs.gold_job.upsert_changes``).
@@ -27,12 +27,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from pipelines import catalog, crash_points, tables
 from pipelines.config import Settings
-from pipelines.jobs import gold_job, silver_job
-from pipelines.silver import SilverParams
-from pipelines.silver_panes import windows
-from pipelines.spark import in_parallel, retry_on_conflict, sql_str, use_pool
+from pipelines.core import catalog
+from pipelines.jobs import crash_points, gold_job, params, silver_job, tables
+from pipelines.jobs.spark import in_parallel, retry_on_conflict, sql_str, use_pool
+from pipelines.transforms.silver_panes import windows
 
 QUERY_NAME = "settle"
 # window table -> the event type it aggregates
@@ -77,10 +76,10 @@ def write_windows(
     spark: SparkSession, settings: Settings, stats: dict[str, TypeStats] | None
 ) -> None:
     """Recompute the windows the new rows touch (``stats``; None: every window, a batch
-    rebuild) from the panes (``pipelines.silver_panes.windows``) and replace them, the
+    rebuild) from the panes (``pipelines.transforms.silver_panes.windows``) and replace them, the
     three tables side by side. The hot path commits a micro-batch's panes before its
     ``silver/events`` rows, so the panes of every row this step follows are there."""
-    p = SilverParams.from_settings(settings)
+    p = params.silver_params(settings)
     panes = tables.read(spark, settings.lake_root, "silver/panes")
     window_us, slide_us = p.window_seconds * 1_000_000, p.slide_seconds * 1_000_000
     if stats is not None:

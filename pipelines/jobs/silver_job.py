@@ -1,8 +1,8 @@
 """Silver job: ``bronze/events`` -> the silver tables of the hot path, as a stream or as a
 batch rebuild (the window tables are the settle step's: ``pipelines.jobs.settle_job``).
 
-Both modes run :func:`process_bronze` (``pipelines.silver.classify`` and the panes of
-``pipelines.silver_panes``) on a set of bronze rows:
+Both modes run :func:`process_bronze` (``pipelines.transforms.silver.classify`` and the panes of
+``pipelines.transforms.silver_panes``) on a set of bronze rows:
 
 - **stream** (:func:`start_stream`): each micro-batch of the bronze Delta stream goes
   through the named ``foreachBatch`` function from :func:`make_batch_function`. Its two
@@ -43,14 +43,15 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import DecimalType, StringType, StructField, StructType
 
-from pipelines import catalog, tables
 from pipelines.config import CONF_DIR, Settings
-from pipelines.jobs import bronze_job
+from pipelines.core import catalog
+from pipelines.jobs import bronze_job, params, tables
+from pipelines.jobs.lexicon import lexicon_df
 from pipelines.jobs.silver_process import SilverJob, SilverSinks, process_bronze
 from pipelines.jobs.silver_state import SilverState
-from pipelines.sentiment import lexicon_df, small_frame
-from pipelines.silver import SilverParams, rates_to_base
-from pipelines.spark import hadoop_path, in_parallel, retry_on_conflict, use_pool
+from pipelines.jobs.spark import hadoop_path, in_parallel, retry_on_conflict, small_frame, use_pool
+from pipelines.transforms.common import spark_type
+from pipelines.transforms.silver import rates_to_base
 
 QUERY_NAME = "silver"
 RATES_CSV = CONF_DIR / "currency_rates.csv"
@@ -71,7 +72,9 @@ def ensure_tables(spark: SparkSession, settings: Settings) -> None:
 
     def create(table: catalog.Table) -> None:
         path = table.path(settings.lake_root)
-        builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(table.schema)
+        builder = (
+            DeltaTable.createIfNotExists(spark).location(path).addColumns(spark_type(table.schema))
+        )
         builder = builder.partitionedBy(*table.partition_by)
         try:
             builder.execute()
@@ -99,7 +102,7 @@ def rates_df(spark: SparkSession, path: Path, base_currency: str) -> DataFrame:
 
 def build_job(spark: SparkSession, settings: Settings) -> SilverJob:
     return SilverJob(
-        params=SilverParams.from_settings(settings),
+        params=params.silver_params(settings),
         bronze_path=bronze_job.bronze_path(settings),
         events_path=catalog.EVENTS.path(settings.lake_root),
         panes_path=catalog.table("silver", "panes").path(settings.lake_root),

@@ -2,7 +2,7 @@
 medallion query, the silver layer query) and the batch rebuild; only the sinks differ.
 
 :func:`process_bronze` classifies the rows once, then appends the batch's 10-second panes
-(``pipelines.silver_panes``) and then ``silver/events`` (the typed rows and the
+(``pipelines.transforms.silver_panes``) and then ``silver/events`` (the typed rows and the
 quarantine rows). What a stream remembers between micro-batches (each
 stream's newest event time, the ids accepted recently) is in the driver
 (``pipelines.jobs.silver_state``): a micro-batch reads and rewrites no Delta table.
@@ -22,9 +22,9 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from pipelines.jobs.silver_state import STORED_MAX_SCHEMA, SilverState, accepted
-from pipelines.sentiment import small_frame
-from pipelines.silver import SilverParams, classify, to_events, with_silver_dedupe
-from pipelines.silver_panes import panes
+from pipelines.jobs.spark import small_frame
+from pipelines.transforms.silver import SilverParams, classify, to_events, with_silver_dedupe
+from pipelines.transforms.silver_panes import panes
 
 KNOWN_SCHEMA = StructType(
     [StructField("event_type", StringType()), StructField("event_id", StringType())]
@@ -40,7 +40,7 @@ class SilverJob:
     events_path: str  # silver/events
     panes_path: str  # silver/panes
     rates_base: DataFrame  # (currency, rate_to_base)
-    lexicon: DataFrame  # pipelines.sentiment.lexicon_df
+    lexicon: DataFrame  # pipelines.jobs.lexicon.lexicon_df
     state: SilverState  # the stream's memory between micro-batches (unused by a rebuild)
 
 

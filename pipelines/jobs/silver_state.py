@@ -1,6 +1,6 @@
 """What a silver stream remembers between micro-batches, kept in the driver.
 
-Two things decide a row's fate beyond the row itself (``pipelines.silver``):
+Two things decide a row's fate beyond the row itself (``pipelines.transforms.silver``):
 
 - **lateness**: each stream's newest event time among the valid events that arrived
   before (``max_us``);
@@ -29,7 +29,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
-from pipelines.sentiment import small_frame
+from pipelines.jobs.spark import small_frame
 
 STORED_MAX_SCHEMA = StructType(
     [StructField("stream_id", StringType()), StructField("max_event_ts", TimestampType())]

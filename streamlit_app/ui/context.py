@@ -16,7 +16,7 @@ from zoneinfo import available_timezones
 import pandas as pd
 import streamlit as st
 
-from pipelines.queries import GoldQueries
+from pipelines.serving.queries import GoldQueries
 
 _CONTEXT_KEY = "_telemetra_context"
 COMMON_TIMEZONES = [

@@ -12,7 +12,7 @@ import streamlit as st
 from ui import charts
 from ui.context import PageContext, page_context
 
-from pipelines import queries
+from pipelines.serving import queries
 
 PERIODS = {"Last hour": timedelta(hours=1), "Last 24 h": timedelta(days=1),
            "Last 7 days": timedelta(days=7), "All runs": None}  # fmt: skip
@@ -22,7 +22,7 @@ STATUS_ICONS = {"passed": "✅ passed", "warning": "⚠️ warning", "failed": "
 
 @st.cache_data(ttl=600, max_entries=64, show_spinner=False)
 def _query(name: str, lake_root: str, bucket: int, since: datetime | None = None) -> pd.DataFrame:
-    """``pipelines.queries.<name>``, cached for one refresh interval (``bucket``)."""
+    """``pipelines.serving.queries.<name>``, cached for one refresh interval (``bucket``)."""
     fn = getattr(queries, name)
     return fn(lake_root) if name == "quality_latest" else fn(lake_root, since)
 

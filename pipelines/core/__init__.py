@@ -1,0 +1,1 @@
+"""Table contracts: the catalog and the schemas (no I/O)."""

@@ -1,0 +1,1 @@
+"""Operations: the CLI, the local stack, the broker, the cluster, health."""

@@ -1,0 +1,1 @@
+"""What the app, notebooks and API read: DuckDB queries over the lake."""

@@ -1,0 +1,1 @@
+"""Synthetic events, the producer, replay."""

@@ -1,0 +1,1 @@
+"""Pure DataFrame -> DataFrame transforms of each layer."""

@@ -1,0 +1,387 @@
+"""Silver: parse, validate, type, dedupe and quarantine bronze records (pure transforms).
+
+One function, :func:`classify`, decides the fate of a set of new bronze rows. Batch runs
+call it on all of bronze at once, the stream on each micro-batch (``foreachBatch`` in
+``pipelines.jobs.silver_job``), so both give the same silver. Every bronze row ends in
+exactly one place: a typed table or ``silver/quarantine`` (silver rows + quarantine rows
+= bronze rows); both are views of one stored table, ``silver/events`` (:func:`to_events`).
+
+1. **Validation**, first failing rule wins, in this order (``reason``; ``detail``):
+   ``not_utf8``, ``oversized`` (> max_message_bytes), ``invalid_json`` (not a JSON object,
+   or a null value), ``unknown_event_type``, ``topic_mismatch`` (event_type not the
+   topic's), ``missing_field`` (an envelope or ``REQUIRED_FIELDS`` field absent or JSON
+   null; detail = the field), ``wrong_type`` (present but not parseable as its schema type;
+   detail = the field), ``bad_timestamp`` (ts, or a present started_at, not ISO-8601, or
+   before ``min_event_date``: judged on the event alone, so 1970 cannot open a stream),
+   ``future_timestamp`` (ts > the record's Kafka timestamp, else its ingest time,
+   + max_future_seconds: never the wall clock, so batch and stream agree),
+   ``negative_value`` (viewer_count < 0, amount ≤ 0), ``invalid_value`` (tx_type or
+   status not allowed), ``unknown_currency`` (not in the rate table), and last
+   ``invalid_value`` again when amount_base overflows DECIMAL(18,2). Parsing is
+   ``from_json(text, EVENT_SCHEMAS[type])``. Spark's JSON reader turns any JSON scalar
+   into a string field, so string fields never fail ``wrong_type``; amounts are rounded
+   half-up to cents; a JSON object followed by trailing garbage parses as the object.
+2. **Lateness** per stream: arrival order is ``(ingest_time, kafka_timestamp, topic,
+   partition, offset)``. A valid event is ``late`` when its ts < (max ts of the valid
+   events of its stream that arrived before it) − watermark_seconds. "Before" spans
+   earlier micro-batches through ``stored_max`` (kept by the stream's driver,
+   ``pipelines.jobs.silver_state``; empty in batch mode) and the batch itself through a
+   running max over arrival order.
+3. **Dedupe** on (event_type, event_id): among valid, non-late rows the first arrival
+   wins, later copies are ``duplicate``; so are rows whose event_id silver accepted in an
+   earlier micro-batch (:func:`with_silver_dedupe`, fed from the driver's state). Neither
+   rule sees a micro-batch's own rows as history when the batch is replayed after a
+   crash, so a replay routes every row as the first attempt did.
+4. **Typed tables** (:func:`to_typed`) and **quarantine** (:func:`to_quarantine`) are
+   selects matching ``pipelines.core.schemas``. Transactions get ``amount_base`` =
+   amount × rate_to_usd(currency) / rate_to_usd(base) from ``conf/currency_rates.csv``.
+
+Windowed aggregates are combined from the 10-second panes (``pipelines.transforms.silver_panes``;
+their definition over the typed rows: ``pipelines.transforms.silver_windows``); chat sentiment is in
+``pipelines.transforms.sentiment``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import reduce
+from itertools import chain
+
+import pyarrow as pa
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import MapType, StringType
+
+from pipelines.core import catalog, schemas
+from pipelines.core.contract import EVENT_TYPES, REQUIRED_FIELDS
+from pipelines.transforms.common import conform, spark_type
+from pipelines.transforms.sentiment import with_sentiment
+from pipelines.transforms.views import as_events
+
+ARRIVAL_ORDER = ("ingest_time", "kafka_timestamp", "topic", "partition", "offset")
+TYPED_SCHEMAS: dict[str, pa.Schema] = {t.event_type: t.schema for t in catalog.typed()}
+REASONS = (
+    "not_utf8", "oversized", "invalid_json", "unknown_event_type", "topic_mismatch",
+    "missing_field", "wrong_type", "bad_timestamp", "future_timestamp", "negative_value",
+    "invalid_value", "unknown_currency", "late", "duplicate",
+)  # fmt: skip
+_LINEAGE = ("topic", "partition", "offset", "ingest_time")
+# One wording whether the first copy is in this micro-batch or already in silver: stream
+# and batch runs must write the same quarantine rows.
+DUPLICATE_DETAIL = "event_id arrived before"
+
+
+@dataclass(frozen=True)
+class SilverParams:
+    """The configuration silver's transforms need, as plain values."""
+
+    topic_types: Mapping[str, str]  # Kafka topic -> event_type it carries
+    max_message_bytes: int = 65_536
+    max_future_seconds: int = 300
+    min_event_date: date = date(2005, 1, 1)
+    watermark_seconds: int = 120
+    window_seconds: int = 60
+    slide_seconds: int = 10
+    top_emotes: int = 5
+    base_currency: str = "USD"
+
+
+def _seconds(n: int) -> Column:
+    return F.expr(f"INTERVAL {int(n)} SECONDS")
+
+
+def with_decoded(df: DataFrame, max_message_bytes: int) -> DataFrame:
+    """Raw bytes -> ``_text`` (valid UTF-8 only) and ``_fields`` (top-level JSON map)."""
+    text = F.col("value").cast("string")
+    parseable = F.is_valid_utf8(text) & (F.length("value") <= max_message_bytes)
+    df = df.withColumns(
+        {
+            "_size": F.length("value"),
+            "_utf8": F.is_valid_utf8(text),
+            "_text": F.when(parseable, text),
+        }
+    )
+    # Raw values as strings (JSON null -> null): tells "absent" from "mistyped".
+    return df.withColumn("_fields", F.from_json("_text", MapType(StringType(), StringType())))
+
+
+def _envelope(field: str) -> Column:
+    """An envelope field from the typed parse of the record's event type (null if absent
+    or mistyped)."""
+    return F.coalesce(*[F.col(f"_{t}")[field] for t in EVENT_TYPES])
+
+
+def with_typed(df: DataFrame, topic_types: Mapping[str, str]) -> DataFrame:
+    """Parse each record with its event schema; add typed envelope columns."""
+    topic_map = F.create_map(*[F.lit(x) for x in chain.from_iterable(topic_types.items())])
+    json_type = F.col("_fields")["event_type"]
+    df = df.withColumns(
+        {
+            "_json_type": json_type,
+            "_topic_type": topic_map[F.col("topic")],
+            "event_type": F.when(json_type.isin(*EVENT_TYPES), json_type),
+        }
+    )
+    df = df.withColumns(
+        {
+            f"_{t}": F.when(
+                (F.col("event_type") == t) & (F.col("_topic_type") == t),
+                F.from_json("_text", spark_type(schema)),
+            )
+            for t, schema in schemas.EVENT_SCHEMAS.items()
+        }
+    )
+    return df.withColumns(
+        {
+            "event_id": _envelope("event_id"),
+            "stream_id": _envelope("stream_id"),
+            "ts": F.try_to_timestamp(_envelope("ts")),
+            "_started_at": F.try_to_timestamp(F.col("_stream_meta.started_at")),
+        }
+    )
+
+
+def rates_to_base(rates: DataFrame, base_currency: str) -> DataFrame:
+    """(currency, rate_to_usd) -> (currency, rate_to_base): multiply an amount to convert."""
+    base = rates.filter(F.col("currency") == base_currency).select(
+        F.col("rate_to_usd").alias("_base_rate")
+    )
+    return rates.crossJoin(base).select(
+        "currency", (F.col("rate_to_usd") / F.col("_base_rate")).alias("rate_to_base")
+    )
+
+
+def with_amount_base(df: DataFrame, rates_base: DataFrame) -> DataFrame:
+    """Look up the transaction currency's rate (null = unknown) and compute amount_base."""
+    lookup = rates_base.select(
+        F.col("currency").alias("_currency"), F.col("rate_to_base").alias("_rate")
+    )
+    return (
+        df.withColumn("_currency", F.col("_transaction.currency"))
+        .join(F.broadcast(lookup), on="_currency", how="left")
+        .withColumn(
+            "_amount_base",
+            (F.col("_transaction.amount") * F.col("_rate")).try_cast(spark_type(schemas.MONEY)),
+        )
+    )
+
+
+def _rules(p: SilverParams) -> list[tuple[Column, str, Column]]:
+    """(condition, reason, detail) in the order they are checked; the first true one wins."""
+    fields, etype = F.col("_fields"), F.col("event_type")
+    lit = F.lit
+    rules = [
+        (~F.col("_utf8"), "not_utf8", lit("value is not valid UTF-8")),
+        (F.col("_size") > p.max_message_bytes, "oversized",
+         F.format_string("%d bytes > %d", F.col("_size"), lit(p.max_message_bytes))),
+        (fields.isNull(), "invalid_json", lit("value is not a JSON object")),
+        (etype.isNull(), "unknown_event_type", F.coalesce(F.col("_json_type"), lit("(absent)"))),
+        (F.col("_topic_type").isNull() | (F.col("_topic_type") != etype), "topic_mismatch",
+         F.format_string("event_type %s on topic %s", etype, F.col("topic"))),
+    ]  # fmt: skip
+    payload = {t: [name for name in s.names if name not in schemas.ENVELOPE_FIELDS]
+               for t, s in schemas.EVENT_SCHEMAS.items()}  # fmt: skip
+
+    # A field absent or mistyped is null in the parsed struct too. That cheap test goes
+    # first, so a valid row skips the lookups in the field map (each a scan of its keys):
+    # classification of 200k records took 9 s instead of 12-14 s.
+    for name in schemas.ENVELOPE_FIELDS:
+        missing = _envelope(name).isNull() & fields[name].isNull()
+        rules.append((missing, "missing_field", lit(name)))
+    for t in EVENT_TYPES:
+        for name in REQUIRED_FIELDS[t]:
+            missing = (etype == t) & F.col(f"_{t}")[name].isNull() & fields[name].isNull()
+            rules.append((missing, "missing_field", lit(name)))
+    for name in schemas.ENVELOPE_FIELDS:
+        mistyped = _envelope(name).isNull() & fields[name].isNotNull()
+        rules.append((mistyped, "wrong_type", lit(name)))
+    for t in EVENT_TYPES:
+        for name in payload[t]:
+            bad = (etype == t) & F.col(f"_{t}")[name].isNull() & fields[name].isNotNull()
+            rules.append((bad, "wrong_type", lit(name)))
+    tx, meta = F.col("_transaction"), F.col("_stream_meta")
+    horizon = F.coalesce(F.col("kafka_timestamp"), F.col("ingest_time"))
+    floor = F.lit(p.min_event_date).cast("timestamp")
+    rules += [
+        (F.col("ts").isNull(), "bad_timestamp", F.format_string("ts %s", fields["ts"])),
+        (meta["started_at"].isNotNull() & F.col("_started_at").isNull(), "bad_timestamp",
+         F.format_string("started_at %s", meta["started_at"])),
+        (F.col("ts") < floor, "bad_timestamp",
+         F.format_string("ts %s before %s", fields["ts"], lit(str(p.min_event_date)))),
+        (F.col("_started_at") < floor, "bad_timestamp",
+         F.format_string("started_at %s before %s", meta["started_at"],
+                         lit(str(p.min_event_date)))),
+        (F.col("ts") > horizon + _seconds(p.max_future_seconds), "future_timestamp",
+         F.format_string("ts %s > kafka time %s + %ds", fields["ts"], horizon.cast("string"),
+                         lit(p.max_future_seconds))),
+        (F.col("_viewer.viewer_count") < 0, "negative_value", lit("viewer_count")),
+        (tx["amount"] <= 0, "negative_value", lit("amount")),
+        (~tx["tx_type"].isin(*schemas.TX_TYPES), "invalid_value",
+         F.format_string("tx_type %s", tx["tx_type"])),
+        (~meta["status"].isin(*schemas.STREAM_STATUSES), "invalid_value",
+         F.format_string("status %s", meta["status"])),
+        (tx.isNotNull() & F.col("_rate").isNull(), "unknown_currency", tx["currency"]),
+        (tx.isNotNull() & F.col("_amount_base").isNull(), "invalid_value", lit("amount_base")),
+    ]  # fmt: skip
+    return rules
+
+
+def with_validation(df: DataFrame, params: SilverParams) -> DataFrame:
+    """Add ``reason``/``detail`` (null when valid) and the ``_valid`` flag."""
+
+    def verdict(reason: str, detail: Column) -> Column:
+        return F.struct(F.lit(reason).alias("reason"), detail.cast("string").alias("detail"))
+
+    (cond, reason, detail), *rest = _rules(params)
+    outcome = reduce(lambda acc, r: acc.when(r[0], verdict(r[1], r[2])), rest,
+                     F.when(cond, verdict(reason, detail)))  # fmt: skip
+    return (
+        df.withColumn("_outcome", outcome)
+        .withColumns(
+            {
+                "reason": F.col("_outcome.reason"),
+                "detail": F.col("_outcome.detail"),
+                "_valid": F.col("_outcome").isNull(),
+            }
+        )
+        .drop("_outcome")
+    )
+
+
+def _narrowed(df: DataFrame) -> DataFrame:
+    """Keep what quarantine needs of the raw JSON (its event_id, stream_id and type) and
+    drop the wide working columns (decoded text, the field map) before any shuffle."""
+    fields = F.col("_fields")
+    known_type = F.when(F.col("_json_type").isin(*EVENT_TYPES), F.col("_json_type"))
+    return df.withColumns(
+        {
+            "_q_event_type": F.coalesce(known_type, F.col("_topic_type")),
+            "_q_event_id": fields["event_id"],
+            "_q_stream_id": F.coalesce(fields["stream_id"], F.col("key")),
+        }
+    ).drop("_text", "_fields", "_utf8", "_size", "_json_type", "_currency", "_rate", "key")
+
+
+def _reject(df: DataFrame, condition: Column, reason: str, detail: Column) -> DataFrame:
+    return df.withColumns(
+        {
+            "reason": F.when(condition, F.lit(reason)).otherwise(F.col("reason")),
+            "detail": F.when(condition, detail).otherwise(F.col("detail")),
+        }
+    )
+
+
+def with_lateness(df: DataFrame, stored_max: DataFrame, watermark_seconds: int) -> DataFrame:
+    """Mark valid events behind their stream's max earlier ts − watermark as ``late``."""
+    earlier = (
+        Window.partitionBy("stream_id")
+        .orderBy(*ARRIVAL_ORDER)
+        .rowsBetween(Window.unboundedPreceding, -1)
+    )
+    stored = stored_max.select("stream_id", F.col("max_event_ts").alias("_stored_max"))
+    df = (
+        df.join(F.broadcast(stored), on="stream_id", how="left")
+        .withColumn("_running_max", F.max(F.when(F.col("_valid"), F.col("ts"))).over(earlier))
+        .withColumn("_prev_max", F.greatest("_running_max", "_stored_max"))
+    )
+    late = F.col("_valid") & (F.col("ts") < F.col("_prev_max") - _seconds(watermark_seconds))
+    detail = F.format_string(
+        "ts %s < stream max %s - %ds",
+        F.col("ts").cast("string"),
+        F.col("_prev_max").cast("string"),
+        F.lit(watermark_seconds),
+    )
+    return _reject(df, late, "late", detail).drop("_running_max", "_stored_max", "_prev_max")
+
+
+def with_batch_dedupe(df: DataFrame) -> DataFrame:
+    """Among valid, non-late rows the first arrival of an (event_type, event_id) wins."""
+    df = df.withColumn("_candidate", F.col("reason").isNull())
+    first = Window.partitionBy("_candidate", "event_type", "event_id").orderBy(*ARRIVAL_ORDER)
+    df = df.withColumn("_copy", F.row_number().over(first))
+    dup = F.col("_candidate") & (F.col("_copy") > 1)
+    return _reject(df, dup, "duplicate", F.lit(DUPLICATE_DETAIL)).drop("_copy")
+
+
+def with_silver_dedupe(df: DataFrame, known: DataFrame) -> DataFrame:
+    """Rows whose (event_type, event_id) silver accepted in an earlier micro-batch become
+    ``duplicate``; ``known`` holds those pairs (``pipelines.jobs.silver_state``)."""
+    known = known.select("event_type", "event_id", F.lit(True).alias("_known"))
+    df = df.join(F.broadcast(known), on=["event_type", "event_id"], how="left")
+    dup = F.col("reason").isNull() & F.col("_known").isNotNull()
+    return _reject(df, dup, "duplicate", F.lit(DUPLICATE_DETAIL)).drop("_known")
+
+
+def classify(
+    bronze: DataFrame, params: SilverParams, rates_base: DataFrame, stored_max: DataFrame
+) -> DataFrame:
+    """Bronze rows -> one row each with ``reason`` (null = accepted so far) and typed parts.
+
+    ``stored_max`` is (stream_id, max_event_ts) from earlier batches (empty in batch mode).
+    Dedupe against what silver already holds is a separate step, :func:`with_silver_dedupe`.
+    """
+    return (
+        bronze.transform(with_decoded, params.max_message_bytes)
+        .transform(with_typed, params.topic_types)
+        .transform(with_amount_base, rates_base)
+        .transform(with_validation, params)
+        .transform(_narrowed)
+        .transform(with_lateness, stored_max, params.watermark_seconds)
+        .transform(with_batch_dedupe)
+    )
+
+
+def filter_accepted(df: DataFrame, event_type: str) -> DataFrame:
+    return df.filter(F.col("reason").isNull() & (F.col("event_type") == event_type))
+
+
+def to_typed(df: DataFrame, event_type: str, lexicon: DataFrame | None = None) -> DataFrame:
+    """Accepted rows of one type -> its typed table's schema (chat needs the lexicon)."""
+    schema = TYPED_SCHEMAS[event_type]
+    rows = filter_accepted(df, event_type)
+    special = {
+        "event_id": F.col("event_id"),
+        "stream_id": F.col("stream_id"),
+        "ts": F.col("ts"),
+        "amount_base": F.col("_amount_base"),
+        "started_at": F.col("_started_at"),
+        **{c: F.col(c) for c in _LINEAGE},
+    }
+    parsed = f"_{event_type}"
+    columns = [
+        special.get(f.name, F.col(f"{parsed}.{f.name}")).cast(f.dataType).alias(f.name)
+        for f in spark_type(schema)
+        if f.name != "sentiment"
+    ]
+    typed = rows.select(*columns)
+    if event_type == "chat":
+        if lexicon is None:
+            raise ValueError("chat rows need the sentiment lexicon")
+        typed = typed.transform(with_sentiment, lexicon)
+    return typed.transform(conform, schema)
+
+
+def to_quarantine(df: DataFrame, *extra: Column) -> DataFrame:
+    """Rejected rows -> ``silver/quarantine``, raw bytes and Kafka coordinates kept."""
+    return df.filter(F.col("reason").isNotNull()).select(
+        F.col("reason"),
+        F.col("detail"),
+        F.col("_q_event_type").alias("event_type"),
+        F.col("_q_event_id").alias("event_id"),
+        F.col("_q_stream_id").alias("stream_id"),
+        F.col("value").alias("raw_value"),
+        *[F.col(f.name) for f in schemas.KAFKA_COORDINATES],
+        *extra,
+    )
+
+
+def to_events(df: DataFrame, lexicon: DataFrame) -> DataFrame:
+    """Every row -> ``silver/events``: its typed row (kind = its event type) or its
+    quarantine row (kind quarantine, with its ts when it passed validation: late and
+    duplicate rows, which lateness counts)."""
+    parts = [as_events(to_typed(df, t.event_type, lexicon), t) for t in catalog.typed()]
+    rejected = to_quarantine(df, F.when(F.col("_valid"), F.col("ts")).alias("ts"))
+    parts.append(as_events(rejected, catalog.table("silver", "quarantine")))
+    return reduce(DataFrame.unionByName, parts)
