@@ -26,7 +26,7 @@ from lake_checks import (
 from pyspark.sql import functions as F
 
 from pipelines.jobs import runner
-from pipelines.sim.moment_scoring import Interval, load_truth, score
+from pipelines.serving.moment_eval import Interval, load_labels, score
 from pipelines.sim.producer import produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
@@ -77,10 +77,10 @@ def test_every_bad_record_is_quarantined_with_its_reason(spark, produced):
 
 def test_injected_moments_are_found(spark, produced):
     settings, _, truth = produced
-    labels = load_truth(truth)
+    labels = load_labels(truth)
     assert len(labels) >= 8
     rows = read_table(spark, settings, "gold", "moments").collect()
-    detected = [Interval(r.stream_id, r.kind, r.start_ts, r.end_ts) for r in rows]
+    detected = [Interval(r.stream_id, r.kind, r.start_ts, r.end_ts, r.score) for r in rows]
     result = score(detected, labels, tolerance_s=30)
     print(f"moments: {result} precision={result.precision:.2f} recall={result.recall:.2f}")
     assert result.precision >= 0.9

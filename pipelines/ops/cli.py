@@ -32,8 +32,12 @@ cluster_app = typer.Typer(
 kafka_app = typer.Typer(
     help="The local single-node Kafka broker and its topics.", no_args_is_help=True
 )
+eval_app = typer.Typer(
+    help="How good the lake's findings are, against labels you give.", no_args_is_help=True
+)
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(cluster_app, name="cluster")
+app.add_typer(eval_app, name="eval")
 console = Console()
 
 
@@ -355,6 +359,58 @@ def quality(
         raise UserError(
             f"quality {layer}: {len(report.critical_failures)} critical expectation(s) failed"
         )
+
+
+@eval_app.command("moments")
+def eval_moments(
+    labels: Annotated[
+        Path, typer.Option(help="Labelled intervals: CSV, JSON or JSON Lines (start, end, ...).")
+    ],
+    stream: Annotated[
+        str | None, typer.Option(help="Only this stream (and the stream of unnamed labels).")
+    ] = None,
+    tolerance: Annotated[
+        float, typer.Option(help="Seconds a moment may miss a label by and still match.")
+    ] = 30.0,
+    top: Annotated[int, typer.Option(help="k of precision@k (per stream).")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Precision, recall, F1 and precision@k of gold/moments against labelled intervals."""
+    import json
+
+    from pipelines.serving import moment_eval
+    from pipelines.serving.queries import GoldQueries
+
+    settings = _settings()
+    queries = GoldQueries(settings.lake_root)
+    broadcasts = queries.broadcast_summaries(stream)
+
+    def broadcast_start(stream_id: str, broadcast_id: str | None):
+        rows = broadcasts[broadcasts["stream_id"] == stream_id]
+        if broadcast_id:
+            rows = rows[rows["broadcast_id"] == broadcast_id]
+        starts = rows["started_at"].dropna()
+        return starts.iloc[0] if len(starts) == 1 else None
+
+    try:
+        labelled = moment_eval.load_labels(labels, stream, broadcast_start)
+    except moment_eval.LabelError as exc:
+        raise UserError(str(exc)) from None
+    frame = queries.moments(stream_ids=[stream] if stream else None)
+    result = moment_eval.evaluate(
+        moment_eval.moments_from_rows(frame.to_dict("records")), labelled, tolerance, top
+    )
+    if as_json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return
+    table = Table("stream", "moments", "labels", "precision", "recall", "F1")
+    rows = {**result.by_stream, "all": result.overall}
+    for name, s in rows.items():
+        table.add_row(name, str(s.detected), str(s.labelled), f"{s.precision:.2f}",
+                      f"{s.recall:.2f}", f"{s.f1:.2f}")  # fmt: skip
+    console.print(table)
+    at_k = "n/a" if result.precision_at_k is None else f"{result.precision_at_k:.2f}"
+    console.print(f"precision@{top} (mean over streams): {at_k}; tolerance {tolerance:g} s")
 
 
 @app.command("app")
