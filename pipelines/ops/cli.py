@@ -397,6 +397,8 @@ def eval_moments(
     except moment_eval.LabelError as exc:
         raise UserError(str(exc)) from None
     frame = queries.moments(stream_ids=[stream] if stream else None)
+    if frame.attrs.get("message") and not as_json:
+        console.print(frame.attrs["message"])
     result = moment_eval.evaluate(
         moment_eval.moments_from_rows(frame.to_dict("records")), labelled, tolerance, top
     )

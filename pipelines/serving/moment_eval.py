@@ -238,7 +238,7 @@ def load_labels(
     for where, r in _records(Path(path)):
         if not isinstance(r, dict):
             raise LabelError(f"{where}: a label is an object with start and end")
-        sid = (r.get("stream_id") or stream_id or "").strip()
+        sid = str(r.get("stream_id") or stream_id or "").strip()
         if not sid:
             raise LabelError(f"{where}: the label names no stream (give --stream)")
         if stream_id is not None and sid != stream_id:
@@ -260,7 +260,7 @@ def load_labels(
         start, end = bounds
         if end < start:
             raise LabelError(f"{where}: end {end} is before start {start}")
-        kind = (r.get("kind") or "").strip() or None
+        kind = str(r.get("kind") or "").strip() or None
         labels.append(Interval(sid, kind, start, end))
     return labels
 
