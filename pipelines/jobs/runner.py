@@ -62,10 +62,6 @@ _JOBS = {"bronze": bronze_job, "silver": silver_job, "gold": settle_job,
 _KAFKA_QUERIES = ("bronze", MEDALLION)
 
 
-def _job(name: str):
-    return _JOBS[name]
-
-
 def layers_for(name: str) -> tuple[str, ...]:
     """The layers ``name`` covers: a layer, ``hot`` (bronze and silver) or ``all``."""
     if name == "all":
@@ -99,7 +95,7 @@ def run_batch(
         if before is not None:
             before(spark, settings, name)
         log.info("batch %s", name)
-        counts.update(_job(name).run_batch(spark, settings))
+        counts.update(_JOBS[name].run_batch(spark, settings))
     return counts
 
 
@@ -316,7 +312,7 @@ def _refuse_mixed_feeds(spark: SparkSession, settings: Settings, name: str) -> N
 
 
 def _start(spark: SparkSession, settings: Settings, name: str, trigger: dict) -> StreamingQuery:
-    return _job(name).start_stream(spark, settings, trigger)
+    return _JOBS[name].start_stream(spark, settings, trigger)
 
 
 # SPARK-55271 (Spark 4.1.1): a Kafka query restarted with a planned but uncommitted batch (the
