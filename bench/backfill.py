@@ -10,7 +10,9 @@ single-node DuckDB reference over the same bronze Parquet files, and check they 
    sliding windows, and chat-spike moments with the same trailing baseline, z-score floor
    and gaps-and-islands merge, in plain SQL over bronze's Parquet files.
 4. Agreement: per (stream, window) chat_count, unique_chatters, avg/min/max viewers,
-   tx_count and revenue; and the set of chat-spike moments (stream, start, end).
+   tx_count and revenue. Chat-spike moments are counted on both sides but no longer
+   compared: gold's detector works on the chat itself since issue 24, the reference still
+   runs the old z-score over minute windows (to be redone with issue 27).
    The reference covers these columns only (not sentiment, emotes or the other moment
    kinds); the comparison says so in its output.
 
@@ -52,10 +54,18 @@ def write_bronze(path: str, settings, events: int, channels: list[str], rate: fl
     end = datetime.now(timezone.utc).replace(microsecond=0)
     span = timedelta(seconds=events / rate / len(channels) * 1.02)
     gen = generate(channels, rate, end - span, end, seed=11, bad_ratio=0.0)
+    return {
+        **write_records(path, settings, gen, events),
+        "event_span_hours": round(span.total_seconds() / 3600, 2),
+    }
+
+
+def write_records(path: str, settings, records, limit: int | None = None) -> dict:
+    """Generated ``records`` (at most ``limit``) as bronze rows."""
     offsets: dict[tuple[str, int], int] = defaultdict(int)
     started, written = time.perf_counter(), 0
     columns: dict[str, list] = defaultdict(list)
-    for record in gen:
+    for record in records:
         topic = settings.topic(record.topic_type)
         partition = zlib.crc32(record.key.encode()) % settings.kafka_partitions
         ts = datetime.fromtimestamp(record.ts_ms / 1000, timezone.utc)
@@ -68,18 +78,14 @@ def write_bronze(path: str, settings, events: int, channels: list[str], rate: fl
             columns[name].append(value)
         offsets[topic, partition] += 1
         written += 1
-        if written % CHUNK == 0 or written == events:
+        if written % CHUNK == 0 or written == limit:
             _append(path, columns)
             columns = defaultdict(list)
-        if written == events:
+        if written == limit:
             break
     if columns:
         _append(path, columns)
-    return {
-        "records": written,
-        "event_span_hours": round(span.total_seconds() / 3600, 2),
-        "seconds": round(time.perf_counter() - started, 1),
-    }
+    return {"records": written, "seconds": round(time.perf_counter() - started, 1)}
 
 
 BRONZE_ARROW = pa.schema([
@@ -216,10 +222,13 @@ def compare(con: duckdb.DuckDBPyConnection, settings) -> dict:
         "window_mismatches": dict(
             zip(("chat", "viewers", "transactions"), windows[1:], strict=True)
         ),
+        # Since issue 24 gold finds chat spikes on the chat itself (30-s signal windows);
+        # the reference still runs the old z-score over minute windows, for comparable
+        # work, so its spikes are counted beside Spark's, not compared.
         "chat_spikes": {"spark": spikes[0], "reference": spikes[1], "in_both": spikes[2]},
         "covers": "chat_count, unique_chatters, avg/min/max viewers, tx_count, revenue "
-        "(±0.01 per transaction), chat-spike moments (stream, start, end)",
-        "agree": windows[1:] == (0, 0, 0) and spikes[0] == spikes[1] == spikes[2],
+        "(±0.01 per transaction); chat spikes counted, not compared (different detectors)",
+        "agree": windows[1:] == (0, 0, 0),
     }
 
 

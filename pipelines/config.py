@@ -116,8 +116,16 @@ class Settings(BaseSettings):
     # Moments
     moment_baseline_seconds: int = Field(600, ge=60)
     moment_min_baseline_windows: int = Field(12, ge=2)
-    moment_chat_z: float = Field(8.0, gt=0)
-    moment_chat_min_count: int = Field(30, ge=0)
+    # Chat spikes (see pipelines/transforms/gold_moments.py): score = min(robust z of the
+    # message count, combined robust z of chorus share, shortness and fresh chatters) over
+    # 30-s windows; at least chat_min_count messages in the window and chat_min_seconds
+    # between the first and last flagged window; start_ts = first window - reaction lag.
+    moment_chat_z: float = Field(3.0, gt=0)
+    moment_chat_min_count: int = Field(15, ge=0)
+    moment_chat_window_seconds: int = Field(30, ge=10)
+    moment_chat_min_seconds: int = Field(10, ge=0)
+    moment_fresh_gap_seconds: int = Field(600, ge=0)
+    moment_reaction_lag_seconds: int = Field(15, ge=0)
     moment_viewer_jump_ratio: float = Field(0.3, gt=0)
     moment_viewer_min_jump: int = Field(100, ge=0)
     moment_revenue_z: float = Field(8.0, gt=0)
@@ -164,6 +172,14 @@ class Settings(BaseSettings):
         if window is not None and window % slide != 0:
             raise ValueError(f"must divide window_seconds ({window}) evenly")
         return slide
+
+    @field_validator("moment_chat_window_seconds")
+    @classmethod
+    def _chat_window_in_slides(cls, window: int, info) -> int:
+        slide = info.data.get("slide_seconds")
+        if slide and window % slide != 0:
+            raise ValueError(f"must be a multiple of slide_seconds ({slide})")
+        return window
 
     @classmethod
     def settings_customise_sources(

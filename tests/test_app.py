@@ -169,7 +169,13 @@ def test_moments_page_filters_and_details(lake_env):
     table = at.dataframe[0].value
     assert table["moment_id"].tolist() == ["m-alpha-raid", "m-alpha-chat", "m-beta-rev"]
     assert any("raid hype!" in str(df.value.values) for df in at.dataframe[1:])
-    assert at.get("download_button")
+    # Offsets into each broadcast's video: alpha's started 16:30, beta's 12:00.
+    assert table["vod_start"].tolist() == ["30:50", "30:50", "1:00:00"]
+    assert table["vod_peak"].tolist() == ["31:00", "31:00", "1:00:00"]
+    # Export CSV for the list; markers for the selected moment's broadcast; its two
+    # moments 0 s apart make one chapter after 0:00, too few for YouTube, and it says so.
+    assert len(at.get("download_button")) == 2
+    assert any("YouTube chapters need at least three" in c.value for c in at.caption)
 
     at.multiselect(key="m_kinds").select("revenue_burst").run()
     assert not at.exception

@@ -1,7 +1,7 @@
 """Ground truth of the injected moments: each label matches what was injected, and only that.
 
-Checked on a two-hour, three-channel run with thresholds from the spec (x4 chat, x1.4
-viewers, x10 revenue) and sentiment scored independently (VADER, and VADER words plus
+Checked on a two-hour, three-channel run with thresholds from the spec (modest chat
+spikes, x1.4 viewers, x10 revenue) and sentiment scored independently (VADER, and VADER words plus
 conf/emote_sentiment.csv as silver does).
 """
 
@@ -58,13 +58,37 @@ def test_moments_are_spread_out_after_the_warmup(long_run):
             assert start - end >= timedelta(minutes=8)
 
 
-def test_chat_spike_is_at_least_four_times_the_chat_before(long_run):
+def mean_length(chats) -> float:
+    return sum(len(e["message"]) for e in chats) / len(chats)
+
+
+def test_chat_spike_is_modest_more_chat_and_shorter(long_run):
+    # Real highlights lift chat 1.5-4x at their peak for 20-90 s after a lag, not 60 z:
+    # over the whole labelled span (lag and fade included, on top of chat's own bursts)
+    # between 1.1x and 5x the five minutes before, and messages get shorter on average.
     found = 0
     for events, start, end in windows(long_run, "chat_spike"):
-        before = rate_per_s(events, "chat", start - timedelta(minutes=5), start)
-        assert rate_per_s(events, "chat", start, end) >= 4 * before
+        before = between(events, "chat", start - timedelta(minutes=5), start)
+        during = between(events, "chat", start, end)
+        ratio = rate_per_s(events, "chat", start, end) / (len(before) / 300)
+        assert 1.1 <= ratio <= 5.0, (start, ratio)
+        assert mean_length(during) < mean_length(before), start
         found += 1
     assert found >= 3
+
+
+def test_chat_per_second_is_overdispersed(long_run):
+    # Real chat comes in bursts: per-second counts vary far more than a Poisson count
+    # of the same mean (variance = mean) would. Minutes 20-30 of each stream.
+    by_stream, _, _ = long_run
+    for events in by_stream.values():
+        lo = START + timedelta(minutes=20)
+        seconds = [0] * 600
+        for e in between(events, "chat", lo, lo + timedelta(minutes=10)):
+            seconds[int((ts_of(e) - lo).total_seconds())] += 1
+        mean = sum(seconds) / 600
+        variance = sum((c - mean) ** 2 for c in seconds) / 600
+        assert variance >= 2 * mean, (mean, variance)
 
 
 def test_raid_lifts_viewers_but_not_chat_into_a_spike(long_run):
@@ -77,7 +101,8 @@ def test_raid_lifts_viewers_but_not_chat_into_a_spike(long_run):
         during = [e["viewer_count"] for e in between(events, "viewer", start, end)]
         assert sum(during) / len(during) >= 1.4 * sum(before) / len(before)
         chat_before = rate_per_s(events, "chat", start - timedelta(minutes=5), start)
-        assert rate_per_s(events, "chat", start, end) < 1.5 * chat_before
+        # Raiders add 10-20% more chat; chat's own bursts move a 90-s span by up to ~1.6x.
+        assert rate_per_s(events, "chat", start, end) < 2.0 * chat_before
         assert any("raid from" in e["message"] for e in between(events, "chat", start, end))
         found += 1
     assert found >= 3
@@ -98,14 +123,16 @@ def test_revenue_burst_is_ten_times_the_usual_minute(long_run):
 
 
 @pytest.mark.parametrize("kind", ["chat_spike", "raid"])
-def test_spikes_and_raids_leave_emote_aware_sentiment_alone(long_run, kind):
+def test_spikes_and_raids_move_sentiment_less_than_a_swing(long_run, kind):
+    # Neutral reactions and raid greetings dilute chat's mood a little (by up to ~0.15);
+    # a sentiment swing moves it by 0.3 or more (below).
     score = emote_aware_scorer()
     for events, start, end in windows(long_run, kind):
         before = between(events, "chat", start - timedelta(minutes=5), start)
         during = between(events, "chat", start, end)
         mean_before = sum(score(e["message"]) for e in before) / len(before)
         mean_during = sum(score(e["message"]) for e in during) / len(during)
-        assert abs(mean_during - mean_before) < 0.06, (kind, start, mean_before, mean_during)
+        assert abs(mean_during - mean_before) < 0.2, (kind, start, mean_before, mean_during)
 
 
 def test_sentiment_swing_moves_emote_aware_sentiment(long_run):
@@ -132,6 +159,6 @@ def test_sentiment_swing_moves_vader_sentiment_at_a_normal_rate(long_run):
         ratio = rate_per_s(events, "chat", start, end) / rate_per_s(
             events, "chat", start - timedelta(minutes=5), start
         )
-        assert 0.7 < ratio < 1.4
+        assert 0.6 < ratio < 1.7  # chat's own bursts, not a spike
         found += 1
     assert found >= 3

@@ -55,9 +55,12 @@ def test_channel_streams_do_not_depend_on_the_other_channels():
 def test_rate_is_events_per_second_per_channel_over_30_minutes():
     _, records = run(["a", "b", "c", "d"], rate=20.0, minutes=30, seed=3)
     per_channel = Counter(r.key for r in records)
+    # Chat's own rhythm (a per-second activity factor with a few seconds' memory, organic
+    # bursts, moments) moves one channel's 30 minutes by about 4% (one sd): a channel
+    # within 12%, the mean of four within 5%.
     for channel, n in per_channel.items():
-        assert abs(n - 36_000) / 36_000 < 0.05, (channel, n)
-    assert abs(sum(per_channel.values()) / 4 - 36_000) / 36_000 < 0.03
+        assert abs(n - 36_000) / 36_000 < 0.12, (channel, n)
+    assert abs(sum(per_channel.values()) / 4 - 36_000) / 36_000 < 0.05
 
 
 def test_records_in_event_time_order_and_ts_format():

@@ -4,7 +4,8 @@ tiny inline frames.
 Expected values are worked out by hand in the comments. Window geometry in the moment
 tests: 60 s windows sliding 10 s, baseline 120 s, so the baseline of the window starting
 at s covers the windows starting in [s - 180, s - 60): 12 windows once history is long
-enough. ``w(i)`` is the window starting at T0 + 10 i seconds.
+enough (chat spikes: 30 s windows, so [s - 150, s - 30)). ``w(i)`` is the window starting
+at T0 + 10 i seconds.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from decimal import Decimal
 
 import pytest
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 from spark_schemas import (
     CHAT_MESSAGES,
     CHAT_SUMMARY_MINUTE,
@@ -30,6 +32,7 @@ from spark_schemas import (
 )
 
 from pipelines.jobs import params
+from pipelines.transforms.chat_signals import chat_signal_windows
 from pipelines.transforms.gold import (
     join_minute_metrics,
     latest_stream_state,
@@ -38,8 +41,11 @@ from pipelines.transforms.gold import (
 )
 from pipelines.transforms.gold_moments import (
     MomentRules,
+    chat_spike_flags,
     detect_moments,
+    enrich_moment_context,
     explode_flagged_windows,
+    merge_moment_windows,
     moment_scope,
     with_trailing_baseline,
 )
@@ -77,6 +83,10 @@ def rules(settings) -> MomentRules:
         merge_gap_seconds=10,
         top_emotes=2,
         sample_messages=3,
+        chat_window_seconds=30,
+        chat_min_seconds=10,
+        fresh_gap_seconds=0,
+        reaction_lag_seconds=15,
     )
 
 
@@ -104,31 +114,31 @@ def flagged(spark, rows, rules):
     return out.transform(explode_flagged_windows, rules)
 
 
-def spike_series(stream, spikes: dict[int, int], last=22):
-    """Chat 20 in every window up to ``last`` except the ``spikes`` {index: count}."""
-    return [metric(stream, i, chat=spikes.get(i, 20)) for i in range(last + 1)]
+def money_series(stream, bursts: dict[int, int], last=22):
+    """Revenue 20 in every window up to ``last`` except the ``bursts`` {index: revenue}."""
+    return [metric(stream, i, revenue=str(bursts.get(i, 20))) for i in range(last + 1)]
 
 
-# ---- baseline and flags ---------------------------------------------------------------------
-def test_chat_z_against_trailing_baseline(spark, rules):
+# ---- baseline and flags (metric kinds) ---------------------------------------------------------
+def test_revenue_z_against_trailing_baseline(spark, rules):
     # w(0..11) alternate 10, 30 (mean 20, population std 10), w(12..17) are 20, then
     # w(18) = 60 with baseline w(0..11): z = (60 - 20) / max(10, sqrt(20), 1) = 4.0, flagged.
     # Stream b is the same with 59: z = 3.9, not flagged.
     base = [10 if i % 2 == 0 else 30 for i in range(12)] + [20] * 6
-    rows = [metric(s, i, chat=c) for s in "ab" for i, c in enumerate(base)]
-    rows += [metric("a", 18, chat=60), metric("b", 18, chat=59)]
+    rows = [metric(s, i, revenue=str(c)) for s in "ab" for i, c in enumerate(base)]
+    rows += [metric("a", 18, revenue="60"), metric("b", 18, revenue="59")]
     stats = {
         (r.stream_id, epoch(r.window_start)): r
         for r in metrics_df(spark, rows).transform(with_trailing_baseline, rules).collect()
     }
     at18 = stats[("a", epoch(w(18)))]
-    assert (at18.base_chat_n, at18.base_chat_mean, at18.base_chat_std) == (12, 20.0, 10.0)
+    assert (at18.base_revenue_n, at18.base_revenue_mean, at18.base_revenue_std) == (12, 20.0, 10.0)
     # w(17): baseline starts in [-10, 110) -> w(0..10), eleven windows.
-    assert stats[("a", epoch(w(17)))].base_chat_n == 11
+    assert stats[("a", epoch(w(17)))].base_revenue_n == 11
 
     flags = flagged(spark, rows, rules).collect()
     assert [(f.stream_id, f.kind, epoch(f.window_start)) for f in flags] == [
-        ("a", "chat_spike", epoch(w(18)))
+        ("a", "revenue_burst", epoch(w(18)))
     ]
     assert flags[0].score == pytest.approx(4.0)
     assert (flags[0].value, flags[0].baseline_mean, flags[0].baseline_std) == (60.0, 20.0, 10.0)
@@ -137,9 +147,9 @@ def test_chat_z_against_trailing_baseline(spark, rules):
 def test_min_baseline_windows_respected(spark, rules):
     # w(11)'s baseline: starts in [-70, 50) -> w(0..4), five windows of 10 (std 0):
     # z = (100 - 10) / sqrt(10) = 28.5. Flagged with a minimum of 5, not with 6.
-    rows = [metric("a", i, chat=10) for i in range(11)] + [metric("a", 11, chat=100)]
+    rows = [metric("a", i, revenue="10") for i in range(11)] + [metric("a", 11, revenue="100")]
     five = flagged(spark, rows, replace(rules, min_baseline_windows=5)).collect()
-    assert [(f.kind, epoch(f.window_start)) for f in five] == [("chat_spike", epoch(w(11)))]
+    assert [(f.kind, epoch(f.window_start)) for f in five] == [("revenue_burst", epoch(w(11)))]
     assert five[0].score == pytest.approx(90 / 10**0.5)
     assert flagged(spark, rows, replace(rules, min_baseline_windows=6)).collect() == []
 
@@ -149,11 +159,11 @@ def test_consecutive_flags_merge_into_one_moment(spark, rules):
     # Baseline all 20 (std 0, floor sqrt(20)): w(18..20) = 50, 80, 60 all flagged, one
     # moment from w(18) to w(20) + 60 s peaking at w(19), score 60 / sqrt(20).
     moments = detect_moments(
-        metrics_df(spark, spike_series("a", {18: 50, 19: 80, 20: 60})), no_chat(spark), rules
+        metrics_df(spark, money_series("a", {18: 50, 19: 80, 20: 60})), no_chat(spark), rules
     ).collect()
     assert len(moments) == 1
     m = moments[0]
-    assert (m.stream_id, m.kind) == ("a", "chat_spike")
+    assert (m.stream_id, m.kind) == ("a", "revenue_burst")
     assert (epoch(m.start_ts), epoch(m.end_ts)) == (epoch(w(18)), epoch(w(20)) + 60)
     assert (epoch(m.peak_ts), m.peak_value) == (epoch(w(19)), 80.0)
     assert m.score == pytest.approx(60 / 20**0.5)
@@ -164,13 +174,13 @@ def test_consecutive_flags_merge_into_one_moment(spark, rules):
 def test_gap_within_merge_gap_joins_wider_gap_splits(spark, rules):
     # Flags 20 s apart (= slide 10 + merge gap 10) join; 30 s apart stay two moments.
     joined = detect_moments(
-        metrics_df(spark, spike_series("a", {18: 60, 20: 60})), no_chat(spark), rules
+        metrics_df(spark, money_series("a", {18: 60, 20: 60})), no_chat(spark), rules
     ).collect()
     assert [(epoch(m.start_ts), epoch(m.end_ts)) for m in joined] == [
         (epoch(w(18)), epoch(w(20)) + 60)
     ]
     split = detect_moments(
-        metrics_df(spark, spike_series("a", {18: 60, 21: 60})), no_chat(spark), rules
+        metrics_df(spark, money_series("a", {18: 60, 21: 60})), no_chat(spark), rules
     ).collect()
     assert sorted((epoch(m.start_ts), epoch(m.end_ts)) for m in split) == [
         (epoch(w(18)), epoch(w(18)) + 60),
@@ -179,7 +189,7 @@ def test_gap_within_merge_gap_joins_wider_gap_splits(spark, rules):
 
 
 def test_moment_id_stable_and_distinct(spark, rules):
-    series = metrics_df(spark, spike_series("a", {18: 60, 21: 60}))
+    series = metrics_df(spark, money_series("a", {18: 60, 21: 60}))
     first = {
         epoch(m.start_ts): m.moment_id
         for m in detect_moments(series, no_chat(spark), rules).collect()
@@ -191,7 +201,7 @@ def test_moment_id_stable_and_distinct(spark, rules):
     assert first == again
     assert len(set(first.values())) == 2
     micros = int(w(18).timestamp()) * 1_000_000
-    assert first[epoch(w(18))] == hashlib.sha256(f"a|chat_spike|{micros}".encode()).hexdigest()
+    assert first[epoch(w(18))] == hashlib.sha256(f"a|revenue_burst|{micros}".encode()).hexdigest()
 
 
 def test_raid(spark, rules):
@@ -205,7 +215,7 @@ def test_raid(spark, rules):
     assert moments[0].score == pytest.approx(0.6)
 
 
-def test_revenue_burst(spark, rules):
+def test_revenue_burst_needs_the_minimum(spark, rules):
     # Baseline revenue alternates 0 and 10 (mean 5, std 5 > sqrt(5)): w(18) = 60 gives
     # z = 11, a burst; stream b's 45 has z = 8 but is under the 50 minimum.
     base = ["0" if i % 2 == 0 else "10" for i in range(12)] + ["5"] * 6
@@ -219,7 +229,7 @@ def test_revenue_burst(spark, rules):
 
 def test_sentiment_swing(spark, rules):
     # Baseline sentiment 0.1 (std 0 -> floor 0.05); w(18) at -0.3 with 40 messages:
-    # |z| = 0.4 / 0.05 = 8. Chat 40 against a baseline of 40 is no chat spike.
+    # |z| = 0.4 / 0.05 = 8.
     rows = [metric("a", i, chat=40, sentiment=0.1) for i in range(18)]
     rows.append(metric("a", 18, chat=40, sentiment=-0.3))
     moments = detect_moments(metrics_df(spark, rows), no_chat(spark), rules).collect()
@@ -228,32 +238,202 @@ def test_sentiment_swing(spark, rules):
 
 
 def test_moment_context_top_emotes_and_samples(spark, rules):
-    # Moment [w(18), w(20) + 60 s) = [12:03:00, 12:04:20). Messages inside: 5; one before
-    # the start and one exactly at the end are outside. Kappa x3, Pog x2, LUL x1 -> top 2
-    # (Kappa 3, Pog 2). A chat spike samples messages with Kappa first, by time, 3 at most.
+    # Chat spike on a: [w(18), w(20) + 60 s) = [12:03:00, 12:04:20). Messages inside: 7;
+    # one before the start and one exactly at the end are outside. Kappa x4, Pog x4, LUL
+    # x1 -> top 2 (Kappa 4, Pog 4: a tie, by name). Samples: the most repeated texts
+    # ("pog pog" and "kappa" twice each, in the case first typed), then by time.
+    # Sentiment swing on b (a drop: peak -0.3 under baseline 0.1): the most negative first.
     start = w(18)
+    at = lambda s: start + timedelta(seconds=s)  # noqa: E731
     msgs = [
-        chat("a", start - timedelta(seconds=1), "u0", "too early Kappa", ["Kappa"]),
-        chat("a", start + timedelta(seconds=1), "u1", "hello", []),
-        chat("a", start + timedelta(seconds=2), "u2", "Pog Pog", ["Pog", "Pog"]),
-        chat("a", start + timedelta(seconds=3), "u3", "Kappa LUL", ["Kappa", "LUL"]),
-        chat("a", start + timedelta(seconds=50), "u4", "Kappa", ["Kappa"]),
-        chat("a", start + timedelta(seconds=60), "u5", "Kappa again", ["Kappa"]),
+        chat("a", at(-1), "u0", "too early Kappa", ["Kappa"]),
+        chat("a", at(1), "u1", "hello", []),
+        chat("a", at(2), "u2", "Pog Pog", ["Pog", "Pog"]),
+        chat("a", at(3), "u3", "Kappa LUL", ["Kappa", "LUL"]),
+        chat("a", at(50), "u4", "Kappa", ["Kappa"]),
+        chat("a", at(55), "u8", "KAPPA", ["Kappa"]),
+        chat("a", at(60), "u5", "Kappa again", ["Kappa"]),
+        chat("a", at(61), "u9", "pog   pog", ["Pog", "Pog"]),
         chat("a", w(20) + timedelta(seconds=60), "u6", "too late Kappa", ["Kappa"]),
-        chat("b", start + timedelta(seconds=5), "u7", "other stream Kappa", ["Kappa"]),
+        chat("c", at(5), "u7", "other stream Kappa", ["Kappa"]),
     ]
-    moments = detect_moments(
-        metrics_df(spark, spike_series("a", {18: 60, 19: 60, 20: 60})),
-        spark.createDataFrame(msgs, CHAT_MESSAGES),
-        rules,
-    ).collect()
-    assert len(moments) == 1
-    assert [(e.emote, e["count"]) for e in moments[0].top_emotes] == [("Kappa", 3), ("Pog", 2)]
-    assert moments[0].sample_messages == ["Kappa LUL", "Kappa", "Kappa again"]
+    for i, mood in enumerate([-0.2, 0.5, -0.9, -0.5]):
+        row = list(chat("b", at(i), f"v{i}", f"mood {mood}", []))
+        row[8] = mood
+        msgs.append(tuple(row))
+    end = w(20) + timedelta(seconds=60)
+    moments = [
+        ("m1", "a", "chat_spike", start, end, start, 60.0, 4.0, 20.0, 1.0),
+        ("m2", "b", "sentiment_swing", start, end, start, -0.3, 8.0, 0.1, 0.0),
+    ]
+    bare = StructType([f for f in MOMENTS if f.name not in ("top_emotes", "sample_messages")])
+    got = {
+        m.moment_id: m
+        for m in enrich_moment_context(
+            spark.createDataFrame(moments, bare), spark.createDataFrame(msgs, CHAT_MESSAGES), rules
+        ).collect()
+    }
+    assert [(e.emote, e["count"]) for e in got["m1"].top_emotes] == [("Kappa", 4), ("Pog", 4)]
+    assert got["m1"].sample_messages == ["Pog Pog", "Kappa", "hello"]
+    assert got["m2"].sample_messages == ["mood -0.9", "mood -0.5", "mood -0.2"]
+
+
+# ---- chat spikes: signals, robust z, reaction length and lag ----------------------------------
+def test_chat_signal_windows_by_definition(spark):
+    # 30-s windows sliding 10 s, fresh after 600 s of silence. Stream a, seconds from T0:
+    #   -700 u1 "hi"            (u1's earlier message: 700 s before -> u1 fresh at 1)
+    #   -100 u2 "hi"            (u2 spoke 100 s before 2 -> not fresh at 2)
+    #      1 u1 "LETS GOOOO"     -> "lets goo"
+    #      2 u2 "lets   gooo"    -> "lets goo"
+    #      3 u3 "Lets Goooooo"   -> "lets goo"  (3 chatters: a chorus of 3 so far)
+    #      4 u1 "LETS GOOO"      -> "lets goo"  (4 chorus messages, still 3 chatters)
+    #  5, 6, 7 u4, u5, u6 the same 34-character line: 3 chatters, but too long for a chorus
+    #     15 u2 "W"              (one chatter: no chorus)
+    # Window [0, 30): 4 + 3 + 1 = 8 messages, chatters u1..u6 = 6, chorus 4, fresh: u1,
+    # u3, u4, u5, u6 = 5 (u2's previous message is 100 s before), chars
+    # 10 + 11 + 12 + 9 + 3 * 34 + 1 = 145.
+    # Window [-20, 10): the same without "W": 7 messages, 6 chatters, chorus 4, chars 144.
+    # Window [10, 40): only "W": 1 message, 1 chatter, not fresh (u2 spoke at 2).
+    line = "this is a much longer line of text"
+    assert len(line) == 34
+    at = lambda s: T0 + timedelta(seconds=s)  # noqa: E731
+    msgs = [
+        chat("a", at(-700), "u1", "hi", []),
+        chat("a", at(-100), "u2", "hi", []),
+        chat("a", at(1), "u1", "LETS GOOOO", []),
+        chat("a", at(2), "u2", "lets   gooo", []),
+        chat("a", at(3), "u3", "Lets Goooooo", []),
+        chat("a", at(4), "u1", "LETS GOOO", []),
+        *[chat("a", at(4 + i), f"u{3 + i}", line, []) for i in (1, 2, 3)],
+        chat("a", at(15), "u2", "W", []),
+    ]
+    got = {
+        epoch(r.window_start) - T0.timestamp(): (r.messages, r.chatters, r.chorus_messages,
+                                                 r.message_chars, r.fresh_chatters)
+        for r in chat_signal_windows(spark.createDataFrame(msgs, CHAT_MESSAGES), 30, 10, 600)
+        .collect()
+    }  # fmt: skip
+    assert got[0] == (8, 6, 4, 145, 5)
+    assert got[-20] == (7, 6, 4, 144, 5)
+    assert got[10] == (1, 1, 0, 1, 0)
+    # Window [-100, -70): u2's first "hi", so u2 is fresh there.
+    assert got[-100] == (1, 1, 0, 2, 1)
+
+
+SIGNALS = (
+    "stream_id string, window_start timestamp, window_end timestamp, messages long, "
+    "chatters long, chorus_messages long, message_chars long, fresh_chatters long"
+)
+
+
+def signal(stream, i, messages, chorus, chars, chatters, fresh):
+    return (stream, w(i), w(i) + timedelta(seconds=30), messages, chatters, chorus, chars, fresh)
+
+
+def test_chat_spike_needs_more_chat_and_chat_of_another_kind(spark, rules):
+    # Baseline w(0..14): messages alternate 20, 40; a fifth of them chorus, 20 characters
+    # each, half as many chatters, half of those fresh. w(15)'s baseline is w(0..11) (window
+    # starts in [w(0), w(12))): six 20s and six 40s, quartiles (linear) 20, 30, 40, so
+    # median 30 and spread 20 / 1.349 = 14.826 > sqrt(30).
+    # a: 80 messages, chorus half, 10 characters each, fresh half:
+    #    z messages = 50 / 14.826 = 3.372; z chorus = 0.3 / sqrt(0.2 * 0.8 / 80) = 6.708;
+    #    z short = 10 / 0.5 = 20; z fresh = 0; kind = 26.708 / sqrt 3 = 15.42;
+    #    score = min(3.372, 15.42) = 3.372 >= 3: flagged.
+    # b: the same with 70 messages: z messages = 2.698, not flagged.
+    # c: 80 messages of ordinary chat (the baseline's shares): kind z 0, not flagged.
+    rules = replace(rules, chat_z=3.0, chat_min_count=15)
+    rows = [
+        signal(s, i, m, m // 5, 20 * m, m // 2, m // 4)
+        for s in "abc"
+        for i, m in enumerate([20, 40] * 7 + [20])
+    ]
+    rows += [
+        signal("a", 15, 80, 40, 800, 40, 20),
+        signal("b", 15, 70, 35, 700, 40, 20),
+        signal("c", 15, 80, 16, 1600, 40, 20),
+    ]
+    flags = chat_spike_flags(spark.createDataFrame(rows, SIGNALS), rules).collect()
+    assert [(f.stream_id, f.kind, epoch(f.window_start)) for f in flags] == [
+        ("a", "chat_spike", epoch(w(15)))
+    ]
+    assert flags[0].score == pytest.approx(50 / (20 / 1.349))
+    assert flags[0].value == 80.0
+    assert flags[0].baseline_mean == 30.0
+    assert flags[0].baseline_std == pytest.approx(20 / 1.349)
+
+
+def test_chat_spike_must_last_and_starts_a_reaction_lag_early(spark, rules):
+    # a: chat_spike flags at w(10), w(11) (30-s windows): 10 s from first to last flagged
+    # window, kept, starting 15 s before w(10). b: one flagged window, dropped. c: a
+    # revenue burst of one window: other kinds need no length and have no lag.
+    def flag(stream, kind, i, length):
+        return (stream, w(i), w(i) + timedelta(seconds=length), kind, 50.0, 5.0, 20.0, 4.0)
+
+    rows = [flag("a", "chat_spike", 10, 30), flag("a", "chat_spike", 11, 30),
+            flag("b", "chat_spike", 10, 30), flag("c", "revenue_burst", 10, 60)]  # fmt: skip
+    schema = (
+        "stream_id string, window_start timestamp, window_end timestamp, kind string, "
+        "value double, score double, baseline_mean double, baseline_std double"
+    )
+    got = {
+        m.stream_id: m
+        for m in merge_moment_windows(spark.createDataFrame(rows, schema), rules).collect()
+    }
+    assert sorted(got) == ["a", "c"]
+    a = got["a"]
+    assert (epoch(a.start_ts), epoch(a.end_ts)) == (epoch(w(10)) - 15, epoch(w(11)) + 30)
+    micros = int(w(10).timestamp()) * 1_000_000
+    assert a.moment_id == hashlib.sha256(f"a|chat_spike|{micros}".encode()).hexdigest()
+    assert (epoch(got["c"].start_ts), epoch(got["c"].end_ts)) == (epoch(w(10)), epoch(w(10)) + 60)
+
+
+def _ordinary_and_reactions(late: bool):
+    """Stream a: one message a second from ten regulars (each its own text), a reaction
+    (three new chatters a second typing POGGERS) in seconds 300-329 and, when ``late``
+    has arrived, another in 345-374."""
+    at = lambda s: T0 + timedelta(seconds=s)  # noqa: E731
+    msgs = [chat("a", at(t), f"u{t % 10}", f"ordinary message number {t}", []) for t in range(600)]
+    bursts = [range(300, 330)] + ([range(345, 375)] if late else [])
+    msgs += [
+        chat("a", at(t), f"r{t}-{j}", "POGGERS", []) for b in bursts for t in b for j in range(3)
+    ]
+    return msgs
+
+
+def test_chat_spike_scoped_recompute_equals_full_rebuild(spark, rules):
+    # Late chat (a second reaction) arrives after the first was detected; recomputing the
+    # scope of the change, with the chat the scope reaches back to, must give exactly the
+    # moments a full rebuild gives, though the reaction lag moves start_ts before the scope.
+    rules = replace(rules, fresh_gap_seconds=60)
+    metrics = metrics_df(spark, [])
+    old_chat = spark.createDataFrame(_ordinary_and_reactions(False), CHAT_MESSAGES)
+    new_chat = spark.createDataFrame(_ordinary_and_reactions(True), CHAT_MESSAGES)
+    old = detect_moments(metrics, old_chat, rules)
+    assert [m.kind for m in old.collect()] == ["chat_spike"]
+    t0 = int(T0.timestamp())
+    # The metric windows the late chat touched: starts in [345 - 50, 374].
+    changes = spark.createDataFrame(
+        [("a", t0 + 295, t0 + 374)], "stream_id string, lo_s long, hi_s long"
+    )
+    scope = moment_scope(changes, old, rules).filter(F.col("kind") == "chat_spike")
+    lo, hi = scope.select(F.min("scope_lo"), F.max("scope_hi")).first()
+    near = F.unix_seconds("ts").between(lo - rules.reach_seconds, hi + rules.window_seconds)
+    fresh = detect_moments(metrics, new_chat.filter(near), rules, scope=scope)
+    lag = rules.reaction_lag_seconds
+    in_scope = (F.unix_seconds("start_ts") + lag).between(F.col("scope_lo"), F.col("scope_hi"))
+    kept = (
+        old.join(scope, on=["stream_id", "kind"], how="left")
+        .filter(F.col("scope_lo").isNull() | ~in_scope)
+        .select(*MOMENTS.names)
+    )
+    upserted = sorted(kept.unionByName(fresh).collect())
+    full = sorted(detect_moments(metrics, new_chat, rules).collect())
+    assert full != sorted(old.collect())
+    assert upserted == full
 
 
 def test_moments_schema_is_the_contract(spark, rules):
-    out = detect_moments(metrics_df(spark, spike_series("a", {})), no_chat(spark), rules)
+    out = detect_moments(metrics_df(spark, money_series("a", {})), no_chat(spark), rules)
     assert [(f.name, f.dataType) for f in out.schema] == [(f.name, f.dataType) for f in MOMENTS]
 
 

@@ -14,16 +14,22 @@ Three ways in:
    crash: every window and gold table holds the same rows afterwards.
 
 Hand-built windows (default settings: 60 s windows sliding 10 s, 600 s baseline, 12
-windows minimum; chat z-threshold 4, which this module pins: the default is now 8),
-window i starts at T0 + 10 i s; part 1 holds windows 0..119, part 2 adds 120..149 and
-revises 117..119:
-- alpha: chat 18/20/22; spikes of 120 in windows 108..113 and of 200 in 140..145. The
-  second spike's baseline holds the first (mean ~30, std ~30): 120 would not be enough.
+windows minimum), window i starts at T0 + 10 i s; part 1 holds windows 0..119, part 2
+adds 120..149 and revises 117..119:
+- alpha: chat 18/20/22, with bumps of 120 and 200 (no chat spike: those come from the
+  chat messages themselves, and alpha's chat is one message a minute);
 - beta: viewers 500, then a raid: max 900 from window 115 on, while its baseline mean
   stays under 900 / 1.3 (at window 149 it is 670); revenue 100 in window 130 on a
   baseline of 0 (part 2).
+Chat (default settings: 30-s windows, minimum 15 messages, z 3, reaction lag 15 s):
+- delta: a regular message every 5 s from five regulars (each text its own), six per
+  30-s window; in part 1 forty new chatters type "PogChamp!" in 12:18:10-12:18:29.5, in
+  part 2 forty more "LUL LUL" in 12:24:10-12:24:29.5. The 30-s windows holding them
+  (12:17:50..12:18:20, 12:23:50..12:24:20) have 26-46 messages against a baseline of 6
+  (z >= 20 / sqrt 6 = 8.2), and a chorus of fresh chatters typing short messages.
 Expected moments, worked out from those numbers:
-- alpha chat_spike [12:18:00, 12:19:50) and [12:23:20, 12:25:10)
+- delta chat_spike [12:17:35, 12:18:50) and [12:23:35, 12:24:50) (start: the first
+  flagged window less the reaction lag)
 - beta raid [12:19:10, 12:25:50) (after part 1: [12:19:10, 12:20:50))
 - beta revenue_burst [12:21:40, 12:22:40)
 """
@@ -59,13 +65,6 @@ from pipelines.transforms.silver_panes import panes
 UTC = timezone.utc
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 AVAILABLE_NOW = {"availableNow": True}
-
-
-@pytest.fixture
-def settings(settings):
-    """The conftest settings with the chat z-threshold these hand-built windows were worked
-    out for (the second spike scores between 4 and 8)."""
-    return settings.model_copy(update={"moment_chat_z": 4.0})
 
 
 WINDOWS = ("chat_summary_minute", "viewer_timeseries", "transactions_minute")
@@ -141,8 +140,19 @@ def sale(stream, ts, amount):
             None, money, "t", 0, 0, ts)  # fmt: skip
 
 
+def delta_chat(seconds: range, fans: str, fan_text: str, emotes: list[str], at_s: int):
+    """delta's regulars (a message every 5 s in ``seconds``) and forty fans typing
+    ``fan_text`` two a second from ``at_s`` seconds after T0."""
+    chats = [chat_msg("delta", T0 + timedelta(seconds=t), f"d{t // 5 % 5}",
+                      f"hello there, message {t // 5}", []) for t in seconds[::5]]  # fmt: skip
+    chats += [chat_msg("delta", T0 + timedelta(seconds=at_s + j / 2), f"{fans}{j}", fan_text,
+                       emotes) for j in range(40)]  # fmt: skip
+    return chats
+
+
 def events_part1():
     chats = [chat_msg("alpha", at(m, 15), f"u{m % 5}", "hello", []) for m in range(20)]
+    chats += delta_chat(range(0, 1200), "pog", "PogChamp!", ["PogChamp"], 18 * 60 + 10)
     chats += [
         chat_msg("alpha", at(18, 50 + k), f"fan{k}", "PogChamp!", ["PogChamp"]) for k in range(8)
     ]
@@ -174,6 +184,7 @@ GAMMA_PART2 = [meta("gamma", at(16), "live", "G3", at(10)), meta("gamma", at(19)
 
 def events_part2():
     chats = [chat_msg("alpha", at(m, 15), f"u{m % 5}", "hello", []) for m in range(20, 25)]
+    chats += delta_chat(range(1200, 1500), "lul", "LUL LUL", ["LUL", "LUL"], 24 * 60 + 10)
     chats += [
         chat_msg("alpha", at(24, 10 + k), f"fan{k}", "LUL LUL", ["LUL", "LUL"]) for k in range(6)
     ]
@@ -314,7 +325,7 @@ def test_incremental_gold_equals_batch_and_reruns_change_nothing(spark, settings
     upsert(spark, settings, aggregate_rows(range(120)), events_part1())
     first = gold_snapshot(spark, settings)
     assert moment_spans(first["moments"]) == {
-        span("alpha", "chat_spike", at(18), at(19, 50)),
+        span("delta", "chat_spike", at(17, 35), at(18, 50)),
         span("beta", "raid", at(19, 10), at(20, 50)),
     }
     assert len(first["stream_minute_metrics"]) == 240
@@ -332,8 +343,8 @@ def test_incremental_gold_equals_batch_and_reruns_change_nothing(spark, settings
     batch = gold_snapshot(spark, settings)
     assert counts["gold.stream_minute_metrics"] == 300
     assert moment_spans(batch["moments"]) == {
-        span("alpha", "chat_spike", at(18), at(19, 50)),
-        span("alpha", "chat_spike", at(23, 20), at(25, 10)),
+        span("delta", "chat_spike", at(17, 35), at(18, 50)),
+        span("delta", "chat_spike", at(23, 35), at(24, 50)),
         span("beta", "raid", at(19, 10), at(25, 50)),
         span("beta", "revenue_burst", at(21, 40), at(22, 40)),
     }
@@ -349,19 +360,25 @@ def test_incremental_gold_equals_batch_and_reruns_change_nothing(spark, settings
     ids = [r.moment_id for r in again["moments"]]
     assert len(ids) == len(set(ids)) == 4
 
-    spike = next(r for r in again["moments"] if r.start_ts.timestamp() == at(18).timestamp())
+    spike = next(r for r in again["moments"] if r.start_ts.timestamp() == at(17, 35).timestamp())
     assert [e.emote for e in spike.top_emotes] == ["PogChamp"]
-    assert spike.sample_messages == ["PogChamp!"] * 5
+    # The most repeated text once, then the rest by time: regular messages from 12:17:35.
+    assert spike.sample_messages == ["PogChamp!"] + [
+        f"hello there, message {k}" for k in range(211, 215)
+    ]
     alpha = [r for r in again["stream_summary"] if r.stream_id == "alpha"]
     assert [(r.title, r.moment_count, r.ended_at.timestamp()) for r in alpha] == [
-        ("Alpha A", 2, at(24, 30).timestamp())
+        ("Alpha A", 0, at(24, 30).timestamp())
     ]
+    delta = [r for r in again["stream_summary"] if r.stream_id == "delta"]
+    assert [(r.messages, r.moment_count) for r in delta] == [(300 + 80, 2)]
     assert gamma_broadcasts(again["stream_summary"]) == GAMMA_BROADCASTS
     streams = {r.stream_id: (r.status, r.title) for r in again["streams"]}
     assert streams == {
         "alpha": ("offline", "Alpha A"),
         "beta": ("live", "Beta raid!"),
         "gamma": ("offline", "G3"),
+        "delta": (None, None),  # chat only: no stream metadata
     }
 
 
@@ -421,6 +438,9 @@ def test_the_settle_query_brings_typed_rows_into_windows_and_gold(spark, setting
     # Part 2: later events, and late chat in windows part 1 already wrote.
     late = [chat_msg("alpha", at(18, 58), "late1", "PogChamp", ["PogChamp"]),
             chat_msg("beta", at(10, 45), "late2", "hi", [])]  # fmt: skip
+    # Late fans lengthen delta's first reaction: the settle step must recompute its moment.
+    late += [chat_msg("delta", at(18, 30) + timedelta(seconds=j / 2), f"late-pog{j}", "PogChamp!",
+                      ["PogChamp"]) for j in range(20)]  # fmt: skip
     chats2, metas2, viewers2, sales2 = events_part2()
     write_typed(spark, settings, (chats2 + late, metas2, viewers2, sales2))
     settle_once(spark, settings)
@@ -444,7 +464,13 @@ def test_the_settle_query_brings_typed_rows_into_windows_and_gold(spark, setting
         "alpha": ("offline", "Alpha A", at(24, 30).timestamp()),  # the offline event
         "beta": ("live", "Beta raid!", at(24, 40).timestamp()),  # chat at 12:24:40
         "gamma": ("offline", "G3", at(19).timestamp()),
+        "delta": (None, None, at(24, 55).timestamp()),  # its last regular message
     }
+    spikes = {span(r.stream_id, r.kind, r.start_ts, r.end_ts) for r in streamed["moments"]
+              if r.kind == "chat_spike"}  # fmt: skip
+    # The late fans (12:18:30-12:18:39.5) flag the windows up to 12:18:30 too.
+    assert spikes == {span("delta", "chat_spike", at(17, 35), at(19)),
+                      span("delta", "chat_spike", at(23, 35), at(24, 50))}  # fmt: skip
     assert Path(settings.checkpoint_path("settle"), "commits").is_dir()
     assert not Path(settings.checkpoint_path("gold")).exists()
 

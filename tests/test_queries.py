@@ -136,6 +136,10 @@ def test_moments_newest_first_with_context(q):
     assert raid["sample_messages"] == ["raid hype!", "welcome raiders"]
     assert raid["top_emotes"] == [{"emote": "PogChamp", "count": 25}, {"emote": "LUL", "count": 8}]
     assert moments.iloc[2]["top_emotes"] is None
+    # Each in the broadcast that had started by its peak (alpha's of today, not yesterday's).
+    assert moments["broadcast_id"].tolist() == [ALPHA_BROADCAST] * 2 + [BETA_BROADCAST]
+    started = [t.to_pydatetime() for t in moments["broadcast_started_at"]]
+    assert started == [at(16, 30), at(16, 30), at(12, 0)]
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,10 @@ from pipelines.config import Settings
 from pipelines.jobs import params
 from pipelines.jobs.gold_job import SILVER_AGGREGATES, read_silver
 from pipelines.serving.exploration import MOMENT_COLUMNS, StreamData
+from pipelines.transforms.chat_signals import chat_signal_windows
 from pipelines.transforms.gold import join_minute_metrics
 from pipelines.transforms.gold_moments import (
+    chat_spike_flags,
     explode_flagged_windows,
     merge_moment_windows,
     with_trailing_baseline,
@@ -35,8 +37,9 @@ def moments_at_thresholds(
     its rows can be checked against gold.
 
     The gold job's detection on silver: ``join_minute_metrics`` over the silver window
-    aggregates, ``with_trailing_baseline`` once (thresholds do not move it), then per value
-    ``explode_flagged_windows`` and ``merge_moment_windows`` with
+    aggregates with ``with_trailing_baseline``, and ``chat_signal_windows`` over the chat,
+    once (thresholds do not move them), then per value ``explode_flagged_windows``,
+    ``chat_spike_flags`` and ``merge_moment_windows`` with
     ``settings.model_copy(update=...)``. The chat context gold adds to each moment is
     left out: it does not decide what is found, and it is most of the cost."""
     if setting == "moment_baseline_seconds":
@@ -52,16 +55,26 @@ def moments_at_thresholds(
     in_span = (F.col("stream_id") == data.stream_id) & F.col("window_start").between(lo, data.end)
     parts = [read_silver(spark, settings, t).filter(in_span) for t in SILVER_AGGREGATES]
     baselined = with_trailing_baseline(join_minute_metrics(*parts), base).cache()
+    chat = read_silver(spark, settings, "chat_messages").filter(
+        (F.col("stream_id") == data.stream_id)
+        & F.col("ts").between(lo, data.end + timedelta(seconds=base.chat_window_seconds))
+    )
+    signals = chat_signal_windows(
+        chat, base.chat_window_seconds, base.slide_seconds, base.fresh_gap_seconds
+    ).cache()
     runs: list[DataFrame] = []
     for value in values:
         rules = params.moment_rules(settings.model_copy(update={setting: value}))
-        flags = explode_flagged_windows(baselined, rules)
+        flags = explode_flagged_windows(baselined, rules).unionByName(
+            chat_spike_flags(signals, rules)
+        )
         found = merge_moment_windows(flags, rules).filter(F.col("start_ts") >= data.start)
         runs.append(found.select(F.lit(value).alias(setting), *MOMENT_COLUMNS))
     try:
         found = functools.reduce(DataFrame.unionByName, runs).toPandas()
     finally:
         baselined.unpersist()
+        signals.unpersist()
     for col in ("start_ts", "end_ts", "peak_ts"):
         found[col] = pd.to_datetime(found[col]).dt.tz_localize("UTC")
     found = found.sort_values([setting, "start_ts", "kind"], ignore_index=True)

@@ -251,7 +251,14 @@ def _upsert_moments(spark: SparkSession, settings: Settings, changed: list[Row])
         F.expr(_in_ranges("ts", ("stream_id",), near))
     )
     fresh = detect_moments(metrics, chat, rules, scope=scope)
-    in_scope = [((s.stream_id, s.kind), s.scope_lo, s.scope_hi) for s in scopes]
+    in_scope = [
+        (
+            (s.stream_id, s.kind),
+            s.scope_lo - rules.lag_of(s.kind),
+            s.scope_hi - rules.lag_of(s.kind),
+        )
+        for s in scopes
+    ]
     where = _in_ranges("start_ts", ("stream_id", "kind"), in_scope)
     _replace(fresh, settings, "moments", where)
     first: dict[str, int] = {}

@@ -9,7 +9,8 @@ from pipelines.transforms.silver import SilverParams
 _MOMENT_SETTING_FIELDS = (
     "baseline_seconds min_baseline_windows chat_z chat_min_count viewer_jump_ratio "
     "viewer_min_jump revenue_z revenue_min sentiment_z sentiment_min_messages "
-    "sentiment_std_floor merge_gap_seconds"
+    "sentiment_std_floor merge_gap_seconds chat_window_seconds chat_min_seconds "
+    "fresh_gap_seconds reaction_lag_seconds"
 ).split()
 
 

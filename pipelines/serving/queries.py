@@ -338,13 +338,19 @@ class GoldQueries:
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> pd.DataFrame:
-        """Moments overlapping ``[start, end)``, newest first; None means no filter."""
+        """Moments overlapping ``[start, end)``, newest first; None means no filter. Each
+        with its broadcast (``broadcast_id``, ``broadcast_started_at``: the stream's latest
+        broadcast started by the moment's peak, as gold's summaries assign it; null before
+        the first), from which a video's offsets are counted."""
         sql = """
             SELECT m.moment_id, m.stream_id, s.title, m.kind, m.start_ts, m.end_ts, m.peak_ts,
                    m.peak_value, m.score, m.baseline_mean, m.baseline_std,
                    epoch(m.end_ts) - epoch(m.start_ts) AS duration_seconds,
-                   m.top_emotes, m.sample_messages
+                   m.top_emotes, m.sample_messages,
+                   b.broadcast_id, b.started_at AS broadcast_started_at
             FROM moments m LEFT JOIN streams s ON s.stream_id = m.stream_id
+            ASOF LEFT JOIN stream_summary b
+              ON b.stream_id = m.stream_id AND coalesce(m.peak_ts, m.start_ts) >= b.started_at
             WHERE ($stream_ids::VARCHAR[] IS NULL OR list_contains($stream_ids, m.stream_id))
               AND ($kinds::VARCHAR[] IS NULL OR list_contains($kinds, m.kind))
               AND m.score >= $min_score AND m.end_ts >= $start AND m.start_ts < $end
@@ -355,7 +361,7 @@ class GoldQueries:
             "min_score": float("-inf") if min_score is None else float(min_score),
             **_range(start, end),
         }
-        return self._query(sql, params, ["moments", "streams"])
+        return self._query(sql, params, ["moments", "streams", "stream_summary"])
 
     # ---- broadcasts and comparisons -------------------------------------------------
     def broadcast_summaries(self, stream_id: str | None = None) -> pd.DataFrame:

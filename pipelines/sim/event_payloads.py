@@ -17,6 +17,7 @@ from pipelines.sim.model import NEG, NEU, POS, Moment
 PHRASES = (V.POSITIVE_PHRASES, V.NEGATIVE_PHRASES, V.NEUTRAL_PHRASES)
 SHARE_POSITIVE, SHARE_NEGATIVE = 0.30, 0.15  # of ordinary chat; the rest is neutral
 SWING_SHARE = 0.85  # of chat during a sentiment swing
+LURKER_SHARE = 0.6  # of highlight reactions: people who seldom chat speak up
 EMOTE_ZIPF_S, USER_ZIPF_S = 1.2, 1.1
 
 
@@ -36,6 +37,7 @@ _GIFT_CW = cumulative(p for _, p in V.GIFT_COUNTS)
 _BITS_CW = cumulative(p for _, p in V.BITS)
 _CUR_CW = cumulative(share for _, share, _, _ in V.DONATION_CURRENCIES)
 _AMT_CW = cumulative(V.DONATION_AMOUNT_WEIGHTS)
+_REACTION_CW = cumulative(1 / r for r in range(1, len(V.REACTIONS) + 1))
 
 
 class ChatRoom:
@@ -116,9 +118,6 @@ class ChatRoom:
             emotes = [emote] * (1 if rng.random() < 0.6 else 2 + int(rng.random() * 2))
             if rng.random() < 0.2:
                 emotes.append(self.emotes[pick(rng, cw)])
-        if kind == "chat_spike" and rng.random() < 0.8:
-            # Spam added on top of an ordinary message: more volume, the same sentiment.
-            emotes += [m.emote] * (2 + int(rng.random() * 4))
         if kind == "raid_chat":
             raid = V.RAID_PHRASE.format(raider=m.raider)
             text = f"{raid} {text}" if text else raid
@@ -126,6 +125,36 @@ class ChatRoom:
         user_id, username, badges = self.users[pick(rng, self.user_cw)]
         return {"user_id": user_id, "username": username, "message": message,
                 "emotes": emotes, "badges": badges}  # fmt: skip
+
+    def user(self, lurker: bool = False) -> tuple[str, str, list[str]]:
+        """A chatter: by activity (a few regulars say most), or any of the audience."""
+        rng = self.rng
+        if lurker:
+            return self.users[int(rng.random() * len(self.users))]
+        return self.users[pick(rng, self.user_cw)]
+
+    def _payload(self, user, message: str, emotes: list[str]) -> dict:
+        user_id, username, badges = user
+        return {"user_id": user_id, "username": username, "message": message,
+                "emotes": emotes, "badges": badges}  # fmt: skip
+
+    def reaction(self, m: Moment) -> dict:
+        """Chat reacting to a highlight: short, often the moment's hype emote, often a
+        reaction many type alike, and more often than usual from people who seldom chat."""
+        rng = self.rng
+        emotes = [m.emote] * (1 + int(rng.random() * 3)) if rng.random() < 0.6 else []
+        text = "" if emotes and rng.random() < 0.5 else V.REACTIONS[pick(rng, _REACTION_CW)]
+        message = " ".join([text, *emotes]) if text else " ".join(emotes)
+        return self._payload(self.user(rng.random() < LURKER_SHARE), message, emotes)
+
+    def organic(self, kind: str, text: str, user=None) -> dict:
+        """A message of an organic burst: a pasted wall of text, an emote train's emote,
+        or a spammer's line (``user`` fixed)."""
+        rng = self.rng
+        if kind == "emote_train":
+            emotes = [text] * (1 + int(rng.random() * 3))
+            return self._payload(self.user(), " ".join(emotes), emotes)
+        return self._payload(user or self.user(), text, [])
 
     def transaction(self) -> dict:
         rng = self.rng

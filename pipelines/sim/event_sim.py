@@ -24,18 +24,42 @@ from pipelines.sim.model import NEG, POS, Moment, Record
 WARMUP_MS = 12 * 60_000  # no moment before this, so detectors have a trailing baseline
 GAP_S = (480, 600)  # from the end of one moment to the start of the next
 TAIL_MS = 60_000  # moments end at least this long before the span does
-# Natural chat bursts: start probability per quiet second, length, rate factor.
-BURST_P, BURST_LEN, BURST_FACTOR = 1 / 90, (3, 8), (1.3, 1.8)
-_BURST_SHARE = BURST_P * sum(BURST_LEN) / 2 / (1 + BURST_P * sum(BURST_LEN) / 2)
-BURST_EXTRA = _BURST_SHARE * (sum(BURST_FACTOR) / 2 - 1)
+# Chat's own rhythm (see ``events.py``): a per-second activity factor, log-AR(1) with mean
+# 1, so per-second counts are overdispersed and heavy-tailed like real chat's.
+ACTIVITY_PHI, ACTIVITY_SD = 0.85, 0.45  # memory per second; stationary sd of the log
+_ACTIVITY_INNOV = ACTIVITY_SD * math.sqrt(1 - ACTIVITY_PHI**2)
+# The evening arc: chat and viewers ramp up over the first minutes of a broadcast.
+RAMP_S, RAMP_FROM = 900, 0.4
+# Organic bursts, not highlights: (kind, start probability per second, length s, rate x).
+ORGANIC = (
+    ("emote_train", 1 / 420, (5, 14), (1.4, 2.2)),
+    ("copypasta", 1 / 900, (12, 35), (1.2, 1.8)),
+    ("spam", 1 / 600, (20, 60), (1.0, 1.0)),  # one user, about a message every 2 s
+)
+ORGANIC_EXTRA = sum(p * sum(n) / 2 * (sum(f) / 2 - 1) for _, p, n, f in ORGANIC)
+# Highlights (chat_spike): chat reacts after a lag, peaks at 1.5-4x for 20-90 s.
+SPIKE_PEAK, SPIKE_SECONDS, SPIKE_LAG_S = (1.5, 4.0), (20, 90), (3, 12)
 START_JITTER_S = (0, 120)  # added to each gap
 # Long-run extra chat from moments per second, for spans without an end: one cycle of the
-# four kinds adds a spike (x6.5 for ~90 s) and a raid (+15% for ~90 s) over ~2730 s.
-MOMENT_EXTRA = (5.5 * 90 + 0.15 * 90) / (4 * (sum(GAP_S) + sum(START_JITTER_S)) / 2 + 330)
+# four kinds adds a spike (about 1.2x its rate over 55 s) and a raid (+15% for ~90 s)
+# over ~2730 s.
+MOMENT_EXTRA = (1.2 * 55 + 0.15 * 90) / (4 * (sum(GAP_S) + sum(START_JITTER_S)) / 2 + 330)
 META_P = 1 / 1800  # a title/category change about every 30 minutes
 RAID_DECAY_S = 600  # raiders drift away after the raid
 OU_THETA, OU_SD = 1 / 180, 0.08  # viewers: reversion rate (1/s), stationary sd of log
 CHAT_AUDIENCE_EXP = 0.5  # chat ~ audience^0.5 (bigger rooms lurk more)
+
+
+def _spike_shape(m: Moment, sec: int) -> float:
+    """How much of a highlight's peak chat shows ``sec`` seconds after it starts: nothing
+    during the reaction lag, a 5-second rise, then a slow fade to half by its end."""
+    since = sec - m.lag_s
+    if since < 0:
+        return 0.0
+    length = (m.end_ms - m.start_ms) / 1000 - m.lag_s
+    rise = min(1.0, (since + 1) / 5)
+    return rise * (1.0 - 0.5 * min(1.0, since / max(length, 1.0)))
+
 
 _UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID_SET = (0x4000 << 64) | (0x8000 << 48)
@@ -91,18 +115,21 @@ class ChannelSim:
         self.revenue_per_min = self.tx_rate * 60 * V.expected_tx_usd()
         self.room = ChatRoom(rng, stream_id, math.exp(self.mu))
         self.started_at = format_ts(start_ms)
-        self.burst_left, self.burst_factor = 0, 1.0
+        self.activity = rng.gauss(0.0, ACTIVITY_SD)
+        self.organic: list | None = None  # [kind, seconds left, rate x, text, user]
+        self.organic_truth: list[Moment] = []
 
         self._kinds: list[str] = []
         self.upcoming: deque[Moment] = deque()
         span_s = None if end_ms is None else (end_ms - start_ms) / 1000
         if span_s is None:
             self._schedule(start_ms + WARMUP_MS)
-            self.chat_base = chat_rate / (1 + BURST_EXTRA + MOMENT_EXTRA)
+            self.chat_base = chat_rate / (1 + ORGANIC_EXTRA + MOMENT_EXTRA)
         else:
             self._schedule_all()
             extra = sum(self._extra_chat_s(m) for m in self.upcoming)
-            self.chat_base = chat_rate * span_s / (span_s * (1 + BURST_EXTRA) + extra)
+            arc = sum(self._arc(sec) for sec in range(int(span_s)))
+            self.chat_base = chat_rate * span_s / (arc * (1 + ORGANIC_EXTRA) + extra)
 
     # ---- moments ---------------------------------------------------------------------------
     def _schedule_all(self) -> None:
@@ -123,8 +150,13 @@ class ChannelSim:
             return None
         m = Moment(self.sid, kind, start, end)
         if kind == "chat_spike":
-            m.factor = rng.uniform(5, 8)
+            m.factor = rng.uniform(*SPIKE_PEAK)
             m.emote = V.SPIKE_EMOTES[int(rng.random() * len(V.SPIKE_EMOTES))]
+            m.lag_s = rng.randint(*SPIKE_LAG_S)
+            end = start + 1000 * (m.lag_s + rng.randint(*SPIKE_SECONDS))
+            if self.end_ms is not None and end > self.end_ms - TAIL_MS:
+                return None
+            m.end_ms = end
         elif kind == "raid":
             m.factor, m.chat_extra = rng.uniform(0.55, 1.5), rng.uniform(0.1, 0.2)
             m.raider = V.NAME_HEADS[int(rng.random() * 20)] + V.NAME_TAILS[int(rng.random() * 20)]
@@ -140,8 +172,13 @@ class ChannelSim:
     def _extra_chat_s(m: Moment) -> float:
         dur = (m.end_ms - m.start_ms) / 1000
         if m.kind == "chat_spike":
-            return (m.factor - 1) * dur
+            return (m.factor - 1) * sum(_spike_shape(m, s) for s in range(int(dur)))
         return m.chat_extra * dur if m.kind == "raid" else 0.0
+
+    @staticmethod
+    def _arc(sec: int) -> float:
+        """The broadcast's ramp-up: chat and viewers start at RAMP_FROM of their level."""
+        return 1.0 if sec >= RAMP_S else RAMP_FROM + (1 - RAMP_FROM) * sec / RAMP_S
 
     # ---- the clock ------------------------------------------------------------------------
     def records(self) -> Iterator[Record]:
@@ -213,16 +250,16 @@ class ChannelSim:
         kind = m.kind if m is not None else ""
         if sec % self.viewer_every == 0:
             out.append((t + self.phase_ms, "viewer", {"viewer_count": self._viewers(kind)}))
-        if self.burst_left:
-            self.burst_left -= 1
-        elif rng.random() < BURST_P:
-            self.burst_left = rng.randint(*BURST_LEN)
-            self.burst_factor = rng.uniform(*BURST_FACTOR)
-        lam = self.chat_base * self.audience * (self.burst_factor if self.burst_left else 1.0)
-        if kind == "chat_spike":
-            lam *= m.factor
+        self.activity = ACTIVITY_PHI * self.activity + _ACTIVITY_INNOV * rng.gauss(0.0, 1.0)
+        lam = (self.chat_base * self.audience * self._arc(sec)
+               * math.exp(self.activity - ACTIVITY_SD**2 / 2))  # fmt: skip
         for _ in range(poisson(rng, lam)):
             out.append((t + int(rng.random() * 1000), "chat", room.chat(m, kind)))
+        out += self._organic(t, lam)
+        if kind == "chat_spike":
+            extra = lam * (m.factor - 1) * _spike_shape(m, (t - m.start_ms) // 1000)
+            for _ in range(poisson(rng, extra)):
+                out.append((t + int(rng.random() * 1000), "chat", room.reaction(m)))
         if kind == "raid":
             for _ in range(poisson(rng, self.chat_base * self.audience * m.chat_extra)):
                 out.append((t + int(rng.random() * 1000), "chat", room.chat(m, "raid_chat")))
@@ -238,6 +275,35 @@ class ChannelSim:
         if len(out) > 1:
             out.sort(key=_first)
         return out
+
+    def _organic(self, t: int, lam: float) -> list[tuple[int, str, dict]]:
+        """This second's messages of an organic burst (one at a time, none in a moment's
+        warm-up): ``lam`` more chat times its factor, or a lone spammer."""
+        rng, room = self.rng, self.room
+        if self.organic is None:
+            r = rng.random()
+            for kind, p, length, factor in ORGANIC:
+                if r >= p:
+                    r -= p
+                    continue
+                n = rng.randint(*length)
+                text = {"emote_train": lambda: room.emotes[int(rng.random() * 8)],
+                        "copypasta": lambda: V.COPYPASTAS[int(rng.random() * len(V.COPYPASTAS))],
+                        "spam": lambda: V.SPAM_TEXTS[int(rng.random() * len(V.SPAM_TEXTS))],
+                        }[kind]()  # fmt: skip
+                user = room.user() if kind == "spam" else None
+                self.organic = [kind, n, rng.uniform(*factor), text, user]
+                self.organic_truth.append(Moment(self.sid, kind, t, t + 1000 * n))
+                break
+            else:
+                return []
+        kind, left, factor, text, user = self.organic
+        self.organic[1] -= 1
+        if self.organic[1] <= 0:
+            self.organic = None
+        count = poisson(rng, 0.5) if kind == "spam" else poisson(rng, lam * (factor - 1))
+        return [(t + int(rng.random() * 1000), "chat", room.organic(kind, text, user))
+                for _ in range(count)]  # fmt: skip
 
     def _viewers(self, kind: str) -> int:
         rng = self.rng

@@ -55,6 +55,25 @@ SAD_EMOTES = frozenset(
 # lexicon, so a spike adds volume without moving the sentiment of chat.
 SPIKE_EMOTES = ("catJAM", "Pog", "KomodoHype", "HYPERS", "CurseLit")
 
+# What chat types in the seconds after a highlight: short, loud, repeated by many. Text
+# reactions beside the hype emotes above (no sentiment words, so a highlight is not a
+# sentiment swing).
+REACTIONS = ("!!!!", "?????", "666", "W", "WHAT", "no way", "CLIP IT", "clip it", "OMG",
+             "holy", "LETS GO", "HUH", "yooo", "888")  # fmt: skip
+# Organic bursts that are not highlights: a wall of text many paste, a lone spammer, a
+# train of one emote. Made-up texts (no real copypasta).
+COPYPASTAS = (
+    "I have watched every stream since day one and I have never seen chat this calm, "
+    "please everyone take a deep breath and enjoy the run",
+    "hello fellow chatters this is your daily reminder to drink water stretch your legs and "
+    "tell the streamer they are doing great",
+    "when the streamer says one more game you know we are here for three more hours "
+    "and honestly none of us are complaining",
+    "chat if you are reading this you are legally required to post your favourite snack "
+    "in the next ten seconds",
+)
+SPAM_TEXTS = ("first", "hi chat", "!drop", "follow me pls", "anyone here", "!uptime")
+
 POSITIVE_PHRASES = (
     "I love this stream",
     "this is awesome",

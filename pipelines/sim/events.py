@@ -10,10 +10,17 @@ Per channel, one simulated second at a time (``pipelines/sim/event_sim.py``):
 
 - viewers: a mean-reverting multiplicative random walk around the channel's audience,
   sampled every 5 s (less often when ``rate`` < 2/s);
-- chat: Poisson per second at a rate that follows the organic audience, with short
-  natural bursts (x1.3-1.8 for 3-8 s); users drawn from a per-channel population with
-  Zipf-like activity; phrases VADER scores positive / negative / neutral; real emotes
-  with Zipf popularity (``emotes`` lists every emote occurrence in the message);
+- chat: Poisson per second at a rate that follows the organic audience, times chat's own
+  rhythm: an activity factor, log-AR(1) per second (memory 0.85, stationary sd 0.45 of
+  the log, mean 1), so per-second counts are overdispersed and heavy-tailed, and a
+  15-minute ramp-up from 40% at the start of a broadcast; users drawn from a per-channel
+  population with Zipf-like activity; phrases VADER scores positive / negative / neutral;
+  real emotes with Zipf popularity (``emotes`` lists every emote occurrence in the
+  message);
+- organic bursts that are *not* highlights and not in the truth (``organic_truth``): an
+  emote train (about every 7 minutes, 5-14 s, chat x1.4-2.2 of one of the channel's top
+  emotes), a copypasta wave (about every 15 minutes, 12-35 s, x1.2-1.8 of one long
+  pasted text) and a lone spammer (about every 10 minutes, 20-60 s, a line every ~2 s);
 - transactions: about 2% of ``rate`` (subscriptions, gift subs, bits, donations in the
   currencies of ``conf/currency_rates.csv``);
 - stream_meta: ``live`` at the span start, a title/category change now and then, and
@@ -29,8 +36,12 @@ none in the first 12 minutes of the span (so a trailing baseline exists), then o
 from a shuffled cycle of the four, each ending at least a minute before the span ends.
 ``start``/``end`` bound the interval where the effect is injected:
 
-- ``chat_spike``: chat rate x5-8 for 60-120 s, most messages spamming one hype emote
-  (the positive/negative/neutral mix stays as usual, so it is not a sentiment swing);
+- ``chat_spike``: a highlight as chat shows one: nothing for a 3-12 s reaction lag, then
+  chat rises within 5 s to a peak of 1.5-4x and fades to half that over 20-90 s; the
+  extra messages are short reactions ("LETS GO", "!!!!", "666", the moment's hype emote),
+  typed alike by many, 60% of them by people who seldom chat; ``start`` is when the thing
+  happened (before the lag), ``end`` when the reaction stops. No sentiment words, so it is
+  not a sentiment swing (neutral reactions dilute chat's mood a little);
 - ``raid``: viewers jump by +55-150% of everyone watching at ``start`` and stay up until
   ``end`` (60-120 s), then raiders drift away (10-minute decay); raiders add chat
   x1.1-1.2 ("raid from <name> is here ...") during the interval only, so a raid is never
@@ -111,6 +122,12 @@ class EventGenerator:
     def truth(self) -> list[Moment]:
         """Moments whose injected interval has been fully generated, by start time."""
         return sorted((m for s in self._sims for m in s.truth), key=attrgetter("start_ms"))
+
+    @property
+    def organic_truth(self) -> list[Moment]:
+        """Chat's own bursts so far (emote trains, copypasta, spam): not highlights, and
+        not in the truth file; benches count the moments found on them."""
+        return sorted((m for s in self._sims for m in s.organic_truth), key=attrgetter("start_ms"))
 
     def truth_rows(self, until: datetime | None = None) -> list[dict]:
         """Ground-truth JSONL rows; with ``until``, only moments that ended by then."""

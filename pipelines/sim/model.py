@@ -34,9 +34,10 @@ class Moment:
     kind: str
     start_ms: int
     end_ms: int
-    factor: float = 1.0  # chat_spike: rate multiplier; raid: viewer jump fraction
+    factor: float = 1.0  # chat_spike: peak rate multiplier; raid: viewer jump fraction
     chat_extra: float = 0.0  # raid: extra chat from raiders, as a fraction of the rate
-    emote: str = ""  # chat_spike: the emote chat spams
+    emote: str = ""  # chat_spike: the hype emote chat reacts with
+    lag_s: int = 0  # chat_spike: seconds before chat reacts
     polarity: int = NEU  # sentiment_swing: POS or NEG
     raider: str = ""
     total_usd: float = 0.0  # revenue_burst

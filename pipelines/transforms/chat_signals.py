@@ -1,0 +1,98 @@
+"""Chat signals per stream and sliding window: what the chat-spike detector looks at.
+
+Real highlights show in chat as more than volume (Lightor, Han et al. 2019: message count,
+length and similarity): after something happens, many people, often ones who seldom
+chat, type the same short reaction at once. Per window (``window_seconds`` long, one
+starting every ``slide_seconds``), over the chat messages whose ``ts`` lies in it:
+
+- ``messages``: chat messages;
+- ``chatters``: distinct ``user_id``s;
+- ``chorus_messages``: messages whose normalised text (:func:`normalised_text`) is at most
+  ``CHORUS_MAX_CHARS`` long and typed by at least ``CHORUS_MIN_CHATTERS`` distinct
+  chatters in the window ("LETS GOOO", "Pog", "666"). A pasted wall of text is long, a
+  lone spammer one chatter: neither is a chorus;
+- ``message_chars``: the summed length of the messages (characters);
+- ``fresh_chatters``: chatters with a message in the window whose previous message on the
+  stream came more than ``fresh_gap_seconds`` earlier, or who had none.
+
+The detector (``gold_moments``) compares the rates derived from these with the stream's own
+trailing baseline. Windows without chat have no row.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+CHORUS_MAX_CHARS = 25
+CHORUS_MIN_CHATTERS = 3
+
+
+def normalised_text(message: Column) -> Column:
+    """Lower-cased, whitespace collapsed and trimmed, runs of three or more of one character
+    folded to two ("WHAAAAT  !!!!" -> "whaat !!"), so a chorus is not split by spelling."""
+    spaced = F.trim(F.regexp_replace(F.lower(message), r"\s+", " "))
+    return F.regexp_replace(spaced, r"(.)\1{2,}", "$1$1")
+
+
+def with_fresh(chat: DataFrame, fresh_gap_seconds: int) -> DataFrame:
+    """Adds ``fresh``: the chatter's previous message on this stream (ordered by ts, then
+    event_id) is more than ``fresh_gap_seconds`` older, or there is none. Exact once the
+    rows reach ``fresh_gap_seconds`` before the first message that matters."""
+    by_user = Window.partitionBy("stream_id", "user_id").orderBy("ts", "event_id")
+    gap = F.unix_micros("ts") - F.unix_micros(F.lag("ts").over(by_user))
+    return chat.withColumn("fresh", F.coalesce(gap > fresh_gap_seconds * 1_000_000, F.lit(True)))
+
+
+def chat_signal_windows(
+    chat: DataFrame, window_seconds: int, slide_seconds: int, fresh_gap_seconds: int
+) -> DataFrame:
+    """``chat_messages`` rows -> one row per stream and window with chat: stream_id,
+    window_start, window_end and the signals above."""
+    n = window_seconds // slide_seconds
+    pane = F.floor(F.unix_micros("ts") / (slide_seconds * 1_000_000)) * slide_seconds
+    rows = chat.transform(with_fresh, fresh_gap_seconds).select(
+        "stream_id",
+        "user_id",
+        "fresh",
+        F.length("message").alias("chars"),
+        normalised_text(F.col("message")).alias("text"),
+        F.explode(
+            F.transform(F.sequence(F.lit(0), F.lit(n - 1)), lambda k: pane - k * slide_seconds)
+        ).alias("start_s"),
+    )
+    key = ["stream_id", "start_s"]
+    texts = (
+        rows.groupBy(*key, "text")
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.countDistinct("user_id").alias("users"),
+            F.sum("chars").alias("chars"),
+        )
+        .groupBy(*key)
+        .agg(
+            F.sum("n").alias("messages"),
+            F.sum(
+                F.when(
+                    (F.col("users") >= CHORUS_MIN_CHATTERS)
+                    & (F.length("text") <= CHORUS_MAX_CHARS),
+                    F.col("n"),
+                ).otherwise(0)
+            ).alias("chorus_messages"),
+            F.sum("chars").alias("message_chars"),
+        )
+    )
+    people = rows.groupBy(*key).agg(
+        F.countDistinct("user_id").alias("chatters"),
+        F.countDistinct(F.when(F.col("fresh"), F.col("user_id"))).alias("fresh_chatters"),
+    )
+    return texts.join(people, on=key).select(
+        "stream_id",
+        F.timestamp_seconds("start_s").alias("window_start"),
+        F.timestamp_seconds(F.col("start_s") + window_seconds).alias("window_end"),
+        "messages",
+        "chatters",
+        "chorus_messages",
+        "message_chars",
+        "fresh_chatters",
+    )
