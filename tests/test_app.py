@@ -63,6 +63,7 @@ def test_live_page_shows_the_live_stream_first(lake_env):
     assert shown["Viewers"] == ("300", "192")
     assert shown["Messages / min"] == ("50", "36")
     assert shown["Unique chatters / min"] == ("35", "26")
+    assert shown["Messages / chatter"][0] == "1.43"  # 50 / 35
     assert shown["Sentiment"][0] == "+0.40"
     assert shown["Revenue 1 h (USD)"][0] == "35.00"
     assert any("newest event 2026-11-26 17:02:25 UTC" in m.value for m in at.markdown)

@@ -166,6 +166,7 @@ def test_broadcast_summaries_newest_first_with_durations(q):
     # Live: 16:30:00 to the last event 17:02:25 = 1945 s; yesterday 18:00-21:00.
     assert alpha["duration_minutes"].tolist() == pytest.approx([1945 / 60, 180.0])
     assert alpha["revenue"].tolist() == [35.0, 250.0]
+    assert alpha["messages_per_chatter"].tolist() == pytest.approx([232 / 95, 4100 / 610])
     everything = q.broadcast_summaries()
     assert everything["broadcast_id"].tolist() == [
         ALPHA_BROADCAST,

@@ -151,6 +151,7 @@ FRESH_HORIZON = timedelta(hours=1)
 _BROADCASTS = """
     SELECT b.stream_id, b.broadcast_id, b.started_at, b.ended_at, b.ended_at IS NULL AS is_live,
            b.title, b.category, b.peak_viewers, b.avg_viewers, b.messages, b.unique_chatters,
+           b.messages / nullif(b.unique_chatters, 0) AS messages_per_chatter,
            CAST(b.revenue AS DOUBLE) AS revenue, b.top_emotes, b.moment_count,
            (epoch(coalesce(b.ended_at, s.last_event_ts)) - epoch(b.started_at)) / 60.0
                AS duration_minutes

@@ -33,6 +33,7 @@ def _column_config(ctx: PageContext) -> dict:
         "avg_viewers": st.column_config.NumberColumn("Avg viewers", format="%.1f"),
         "messages": st.column_config.NumberColumn("Messages", format="localized"),
         "unique_chatters": st.column_config.NumberColumn("Chatters", format="localized"),
+        "messages_per_chatter": st.column_config.NumberColumn("Msgs / chatter", format="%.2f"),
         "revenue": st.column_config.NumberColumn(f"Revenue ({ctx.currency})", format="%.2f"),
         "messages_per_minute": st.column_config.NumberColumn("Messages / min", format="%.1f"),
         "revenue_per_hour": st.column_config.NumberColumn("Revenue / hour", format="%.2f"),
@@ -58,8 +59,8 @@ def summaries_section(ctx: PageContext, stream_id: str) -> None:
                    border=True)  # fmt: skip
     _table(ctx, summaries, ["broadcast_id", "is_live", "title", "category", "started_at",
                             "ended_at", "duration_minutes", "peak_viewers", "avg_viewers",
-                            "messages", "unique_chatters", "revenue", "moment_count",
-                            "emotes"])  # fmt: skip
+                            "messages", "unique_chatters", "messages_per_chatter",
+                            "revenue", "moment_count", "emotes"])  # fmt: skip
 
 
 def compare_broadcasts_section(ctx: PageContext, stream_id: str) -> None:
@@ -91,12 +92,14 @@ def compare_broadcasts_section(ctx: PageContext, stream_id: str) -> None:
         charts.comparison_bars(compared, "label", {
             "peak_viewers": "Peak viewers", "avg_viewers": "Avg viewers",
             "messages_per_minute": "Messages / min", "unique_chatters": "Unique chatters",
+            "messages_per_chatter": "Messages / chatter",
             "revenue_per_hour": f"Revenue / hour ({ctx.currency})", "moment_count": "Moments",
         }),
     )  # fmt: skip
     _table(ctx, compared, ["label", "title", "started_at", "duration_minutes", "peak_viewers",
                            "avg_viewers", "messages_per_minute", "unique_chatters",
-                           "revenue_per_hour", "moment_count", "emotes"])  # fmt: skip
+                           "messages_per_chatter", "revenue_per_hour", "moment_count",
+                           "emotes"])  # fmt: skip
 
 
 def compare_streams_section(ctx: PageContext, stream_id: str) -> None:

@@ -20,7 +20,7 @@ RANGES = {
 
 def pulse_bar(ctx: PageContext, snap: pd.Series, metrics: pd.DataFrame, span: str) -> None:
     """PulseBar: the headline numbers with their change over one window length."""
-    viewers, chat, chatters, mood, money = st.columns(5)
+    viewers, chat, chatters, engaged, mood, money = st.columns(6)
     viewers.metric(
         "Viewers",
         "–" if pd.isna(snap["viewers"]) else f"{snap['viewers']:,}",
@@ -46,6 +46,17 @@ def pulse_bar(ctx: PageContext, snap: pd.Series, metrics: pd.DataFrame, span: st
         chart_data=metrics["unique_chatters"].tolist(),
         border=True,
     )
+    per_chatter = metrics["chat_count"] / metrics["unique_chatters"].where(
+        metrics["unique_chatters"] > 0
+    )
+    engaged.metric(
+        "Messages / chatter",
+        _ratio(snap["chat_count"], snap["unique_chatters"]),
+        chart_data=per_chatter.fillna(0).round(2).tolist(),
+        border=True,
+        help="Messages per chatter in the newest window: how much each chatter says. "
+        "A crowd reacting at once lowers it; a few regulars talking raise it.",
+    )
     sentiment = snap["sentiment_mean"]
     mood.metric(
         "Sentiment",
@@ -64,6 +75,12 @@ def pulse_bar(ctx: PageContext, snap: pd.Series, metrics: pd.DataFrame, span: st
         border=True,
         help=f"{sales} subscriptions, gifts, bits and donations in the range.",
     )
+
+
+def _ratio(messages: object, chatters: object) -> str:
+    if pd.isna(messages) or pd.isna(chatters) or not chatters:
+        return "–"
+    return f"{float(messages) / float(chatters):.2f}"
 
 
 def follow_click(event, ids: list[str]) -> None:
