@@ -62,10 +62,10 @@ def test_live_page_shows_the_live_stream_first(lake_env):
     # Newest window 300 viewers, 108 one minute before; 50 vs 14 messages; 35 vs 9 chatters.
     assert shown["Viewers"] == ("300", "192")
     assert shown["Messages / min"] == ("50", "36")
-    assert shown["Unique chatters / min"] == ("35", "26")
-    assert shown["Messages / chatter"][0] == "1.43"  # 50 / 35
+    assert shown["Chatters / min"] == ("35", "26")
+    assert shown["Msgs / chatter"][0] == "1.43"  # 50 / 35
     assert shown["Sentiment"][0] == "+0.40"
-    assert shown["Revenue 1 h (USD)"][0] == "35.00"
+    assert shown["Revenue (USD)"][0] == "35.00"
     assert any("newest event 2026-11-26 17:02:25 UTC" in m.value for m in at.markdown)
     shown_charts = charts(at)
     assert len(shown_charts) == 5  # chat flow, emote cloud, timeline, moment context, revenue
@@ -122,7 +122,7 @@ def test_live_stream_picker_changes_the_data(lake_env):
     assert not at.exception
     shown = metrics(at)
     assert shown["Viewers"] == ("25", "-16")
-    assert shown["Revenue 1 h (USD)"][0] == "104.99"
+    assert shown["Revenue (USD)"][0] == "104.99"
     assert any("offline" in m.value for m in at.markdown)
 
 

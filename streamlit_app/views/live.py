@@ -40,7 +40,7 @@ def pulse_bar(ctx: PageContext, snap: pd.Series, metrics: pd.DataFrame, span: st
         border=True,
     )
     chatters.metric(
-        "Unique chatters / min",
+        "Chatters / min",
         f"{snap['unique_chatters']:,}",
         delta=delta(snap["unique_chatters"], snap["unique_chatters_before"]),
         chart_data=metrics["unique_chatters"].tolist(),
@@ -50,7 +50,7 @@ def pulse_bar(ctx: PageContext, snap: pd.Series, metrics: pd.DataFrame, span: st
         metrics["unique_chatters"] > 0
     )
     engaged.metric(
-        "Messages / chatter",
+        "Msgs / chatter",
         _ratio(snap["chat_count"], snap["unique_chatters"]),
         chart_data=per_chatter.fillna(0).round(2).tolist(),
         border=True,
@@ -68,12 +68,12 @@ def pulse_bar(ctx: PageContext, snap: pd.Series, metrics: pd.DataFrame, span: st
     revenue = 0.0 if pd.isna(snap["revenue_recent"]) else snap["revenue_recent"]
     sales = 0 if pd.isna(snap["tx_count_recent"]) else int(snap["tx_count_recent"])
     money.metric(
-        f"Revenue {span} ({ctx.currency})",
+        f"Revenue ({ctx.currency})",
         f"{revenue:,.2f}",
         chart_data=metrics.loc[metrics["tiling"], "revenue"].fillna(0).tolist(),
         chart_type="bar",
         border=True,
-        help=f"{sales} subscriptions, gifts, bits and donations in the range.",
+        help=f"{sales} subscriptions, gifts, bits and donations in the range ({span}).",
     )
 
 
