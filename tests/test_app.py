@@ -78,6 +78,14 @@ def test_live_page_shows_the_live_stream_first(lake_env):
     # The timeline's moment strip holds alpha's two moments; the raid is shown first.
     assert at.selectbox(key="live_moment").value == "m-alpha-raid"
     assert any("raid hype!" in str(df.value.values) for df in at.dataframe)
+    # A chat spike's context says how many more people chatted: windows starting in
+    # [17:00:50, 17:01:20) peak at 40 chatters; before it 8, 9, 10, 10, 12 (median 10).
+    at.selectbox(key="live_moment").select("m-alpha-chat").run()
+    assert not at.exception
+    rise = [c.value for c in at.caption if c.value.startswith("Chatters per minute")]
+    assert rise and rise[0].startswith(
+        "Chatters per minute: 40 at the peak against 10 before (4.0×)"
+    )
 
 
 def open_live_page_of_one_stream(spark, lake, monkeypatch, last_event, windows) -> AppTest:

@@ -104,6 +104,24 @@ def emotes_text(emotes: object) -> str:
     return " · ".join(f"{r.emote} ×{r.count}" for r in emotes_frame(emotes).itertuples())
 
 
+def chatter_rise(metrics: pd.DataFrame, moment: pd.Series) -> str:
+    """How many more people chatted: the most unique chatters of a minute window starting
+    inside the moment, against the median of the windows starting before it."""
+    starts = metrics["window_start"]
+    before = metrics.loc[starts < moment["start_ts"], "unique_chatters"]
+    inside = metrics.loc[
+        (starts >= moment["start_ts"]) & (starts < moment["end_ts"]), "unique_chatters"
+    ]
+    if before.empty or inside.empty:
+        return "Chatters: not enough minute windows around this moment to compare."
+    peak, usual = int(inside.max()), float(before.median())
+    rise = f" ({peak / usual:.1f}×)" if usual > 0 else ""
+    return (
+        f"Chatters per minute: {peak:,} at the peak against {usual:,.0f} before{rise} "
+        "(median of the minute windows shown before it)."
+    )
+
+
 def moment_detail(ctx: PageContext, moment: pd.Series, padding: timedelta) -> None:
     """A moment in context: its metric around it, its top emotes, sample messages."""
     label = charts.KIND_LABELS.get(moment["kind"], moment["kind"])
@@ -124,6 +142,8 @@ def moment_detail(ctx: PageContext, moment: pd.Series, padding: timedelta) -> No
             st.caption("No minute metrics around this moment.")
         else:
             st.altair_chart(charts.moment_context(metrics, moment, ctx.tz), width="stretch")
+            if moment["kind"] == "chat_spike":
+                st.caption(chatter_rise(metrics, moment))
     with right:
         emotes = emotes_frame(moment["top_emotes"])
         st.markdown("**Top emotes**")
