@@ -33,7 +33,7 @@ from deltalake import DeltaTable
 from results_io import write_result
 
 from pipelines.config import PROJECT_ROOT, Settings
-from pipelines.serving.moment_eval import Interval, load_labels, match
+from pipelines.serving.moment_eval import load_labels, match, moments_from_rows
 from pipelines.sim.events import generate
 
 START = datetime(2026, 12, 1, 18, tzinfo=timezone.utc)
@@ -47,16 +47,10 @@ def telemetra(env: dict, *args: str) -> str:
     return done.stdout
 
 
-def utc(ts: datetime) -> datetime:
-    """Naive UTC, as ``moment_eval.Interval`` holds times."""
-    return ts.astimezone(timezone.utc).replace(tzinfo=None) if ts.tzinfo else ts
-
-
 def organic_false_positives(settings, truth: Path, organic: list, tolerance: int) -> dict:
     """Chat spikes that match no label, split by whether they overlap an organic burst."""
     rows = DeltaTable(settings.table_path("gold", "moments")).to_pyarrow_table().to_pylist()
-    spikes = [Interval(r["stream_id"], r["kind"], utc(r["start_ts"]), utc(r["end_ts"]), r["score"])
-              for r in rows if r["kind"] == "chat_spike"]  # fmt: skip
+    spikes = moments_from_rows(r for r in rows if r["kind"] == "chat_spike")
     labels = [lab for lab in load_labels(truth) if lab.kind == "chat_spike"]
     matched, _ = match(spikes, labels, tolerance)
     pad = timedelta(seconds=tolerance)
@@ -100,10 +94,12 @@ def main() -> None:
         bronze = write_records(settings.table_path("bronze", "events"), settings, gen)
         truth = Path(tmp) / "truth.jsonl"
         truth.write_text("".join(json.dumps(r) + "\n" for r in gen.truth_rows()))
-        organic = [Interval(m.stream_id, m.kind,
-                            utc(datetime.fromtimestamp(m.start_ms / 1000, timezone.utc)),
-                            utc(datetime.fromtimestamp(m.end_ms / 1000, timezone.utc)))
-                   for m in gen.organic_truth]  # fmt: skip
+        organic = moments_from_rows(
+            {"stream_id": m.stream_id, "kind": m.kind, "score": 0.0,
+             "start_ts": datetime.fromtimestamp(m.start_ms / 1000, timezone.utc),
+             "end_ts": datetime.fromtimestamp(m.end_ms / 1000, timezone.utc)}
+            for m in gen.organic_truth
+        )  # fmt: skip
 
         started = time.perf_counter()
         for layer in ("silver", "gold"):
