@@ -88,18 +88,25 @@ MOMENT_ROWS = [
 
 SUMMARY_ROWS = [
     ("alpha", ALPHA_BROADCAST, at(16, 30), None, "Alpha plays Celeste", "Celeste", 305,
-     152.75, 232, 95, Decimal("35.00"), _emotes(("PogChamp", 28), ("Kappa", 10), ("LUL", 8)), 2),
+     152.75, 232, 95, Decimal("35.00"), _emotes(("PogChamp", 28), ("Kappa", 10), ("LUL", 8)), 2,
+     60, 35),
     ("alpha", ALPHA_OLD_BROADCAST, at(18, 0, day=DAY - timedelta(days=1)),
      at(21, 0, day=DAY - timedelta(days=1)), "Alpha speedruns", "Celeste", 500, 320.5, 4100,
-     610, Decimal("250.00"), _emotes(("Kappa", 900)), 0),
+     610, Decimal("250.00"), _emotes(("Kappa", 900)), 0, 610, 0),
     ("beta", BETA_BROADCAST, at(12, 0), at(13, 0, 30), "Beta chats", "Just Chatting", 43, 37.5,
-     13, 7, Decimal("104.99"), _emotes(("NotLikeThis", 3), ("Kappa", 1)), 1),
+     13, 7, Decimal("104.99"), _emotes(("NotLikeThis", 3), ("Kappa", 1)), 1, 7, 0),
 ]  # fmt: skip
 
 STREAM_ROWS = [
     ("alpha", "live", "Alpha plays Celeste", "Celeste", "en", at(16, 30), at(17, 2, 25)),
     ("beta", "offline", "Beta chats", "Just Chatting", "de", at(12, 0), at(13, 0, 30)),
     ("gamma", "offline", None, None, None, None, at(17, 20)),
+]
+
+CHATTER_ROWS = [  # a few chatters' first messages
+    ("alpha", "a1", at(18, 5, day=DAY - timedelta(days=1))),
+    ("alpha", "a2", at(17, 0, 40)),
+    ("beta", "b1", at(12, 0, 10)),
 ]
 
 GOLD_ROWS = {
@@ -111,6 +118,7 @@ GOLD_ROWS = {
     "moments": (schemas.MOMENTS, MOMENT_ROWS),
     "stream_summary": (schemas.STREAM_SUMMARY, SUMMARY_ROWS),
     "streams": (schemas.STREAMS, STREAM_ROWS),
+    "chatters": (schemas.CHATTERS, CHATTER_ROWS),
 }
 
 

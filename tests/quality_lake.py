@@ -113,7 +113,8 @@ def clean_tables(settings: Settings, t: datetime) -> dict[str, tuple]:
              ["hi Kappa"])]),
         "gold/stream_summary": (schemas.STREAM_SUMMARY, [
             ("alpha", "alpha-b1", sec[0], None, "Alpha", "Celeste", 100, 50.0, 3, 2,
-             Decimal("5.40"), emotes, 1)]),
+             Decimal("5.40"), emotes, 1, 2, 0)]),
+        "gold/chatters": (schemas.CHATTERS, [("alpha", "u1", sec[5]), ("alpha", "u2", sec[6])]),
         "gold/streams": (schemas.STREAMS, [
             ("alpha", "live", "Alpha", "Celeste", "en", sec[0], sec[20])]),
     }

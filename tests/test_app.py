@@ -68,11 +68,17 @@ def test_live_page_shows_the_live_stream_first(lake_env):
     assert shown["Revenue (USD)"][0] == "35.00"
     assert any("newest event 2026-11-26 17:02:25 UTC" in m.value for m in at.markdown)
     shown_charts = charts(at)
-    assert len(shown_charts) == 5  # chat flow, emote cloud, timeline, moment context, revenue
+    # chat flow, emote cloud, timeline, moment context, first-time/returning, revenue
+    assert len(shown_charts) == 6
     emotes = {row["emote"]: row["count"] for row in chart_rows(shown_charts[1])}
     assert emotes == {"PogChamp": 28, "Kappa": 10, "LUL": 8}
     flow = [(r["series"], r["value"]) for r in chart_rows(shown_charts[0]) if "series" in r]
     assert ("Messages / min", 60) in flow and len(flow) == 2 * 8  # 8 windows, 2 series
+    # a2's first message (17:00:40) is in the windows starting 17:00:00 .. 17:00:40; the
+    # other chatters return (unique 8, 9, 10, 10, 12, 30, 40, 35).
+    mix = [(r["series"], r["value"]) for r in chart_rows(shown_charts[4]) if "series" in r]
+    assert [v for s, v in mix if s == "First-time"] == [1, 1, 1, 1, 1, 0, 0, 0]
+    assert [v for s, v in mix if s == "Returning"] == [7, 8, 9, 9, 11, 30, 40, 35]
     timeline = json.loads(shown_charts[2].proto.spec)
     assert any(p.get("name") == "moment" for p in timeline.get("params", []))
     # The timeline's moment strip holds alpha's two moments; the raid is shown first.

@@ -34,6 +34,7 @@ from spark_schemas import (
 from pipelines.jobs import params
 from pipelines.transforms.chat_signals import chat_signal_windows
 from pipelines.transforms.gold import (
+    chatter_spans,
     join_minute_metrics,
     latest_stream_state,
     rollup_hours,
@@ -611,7 +612,8 @@ def test_stream_summary_per_broadcast(spark):
     # Broadcasts of s: events before the first live start (09:55, 09:58) form one starting
     # at the first event and ending at the live start; 10:00 live until offline at 10:30
     # (chat at 10:40 after offline still belongs to it); 11:00 live (title changed at 11:20
-    # under the same started_at), open. u1 chats twice in the 10:00 broadcast: 4 chatters.
+    # under the same started_at), open. u1 chats twice in the 10:00 broadcast: 4 chatters,
+    # all first-time; in the evening u1 and u9 are back (returning), nobody is new.
     metas = [
         meta("s", at(10, 0, 5), "live", "Morning", "Chess", "en", at(10, 0)),
         meta("s", at(10, 30), "offline"),
@@ -626,18 +628,21 @@ def test_stream_summary_per_broadcast(spark):
         chat("s", at(10, 29), "u3", "LUL", ["LUL"]),
         chat("s", at(10, 40), "u4", "bye Pog", ["Pog"]),
         chat("s", at(11, 1), "u1", "back", []),
+        chat("s", at(11, 2), "u9", "me too", []),
     ]
     viewers = [viewer("s", at(9, 58), 10)] + [
         viewer("s", at(10, m), n) for m, n in ((1, 100), (15, 300), (29, 200))
     ]
     sales = [sale("s", at(10, 5), "5.00"), sale("s", at(10, 25), "10.50")]
     moments = [moment_at("s", at(10, 10)), moment_at("s", at(11, 5)), moment_at("s", at(11, 10))]
+    chat_rows = spark.createDataFrame(chats, CHAT_MESSAGES)
     out = summarize_broadcasts(
         spark.createDataFrame(metas, STREAM_META),
-        spark.createDataFrame(chats, CHAT_MESSAGES),
+        chat_rows,
         spark.createDataFrame(viewers, VIEWER_COUNTS),
         spark.createDataFrame(sales, TRANSACTIONS),
         spark.createDataFrame(moments, MOMENTS),
+        chatter_spans(chat_rows),
         top_emotes=2,
     )
     got = {r.broadcast_id: r for r in out.collect()}
@@ -647,29 +652,38 @@ def test_stream_summary_per_broadcast(spark):
     def summary(r):
         return (epoch(r.started_at), r.ended_at and epoch(r.ended_at), r.title, r.category,
                 r.peak_viewers, r.avg_viewers, r.messages, r.unique_chatters, r.revenue,
-                [(e.emote, e["count"]) for e in r.top_emotes], r.moment_count)  # fmt: skip
+                [(e.emote, e["count"]) for e in r.top_emotes], r.moment_count,
+                r.first_time_chatters, r.returning_chatters)  # fmt: skip
 
     assert summary(got[pre]) == (
-        epoch(at(9, 55)),
-        epoch(at(10, 0)),
-        None,
-        None,
-        10,
-        10.0,
-        1,
-        1,
-        Decimal("0.00"),
-        [],
-        0,
-    )
+        epoch(at(9, 55)), epoch(at(10, 0)), None, None, 10, 10.0, 1, 1,
+        Decimal("0.00"), [], 0, 1, 0,
+    )  # fmt: skip
     assert summary(got[morning]) == (
         epoch(at(10, 0)), epoch(at(10, 30)), "Morning", "Chess", 300, 200.0, 5, 4,
-        Decimal("15.50"), [("Pog", 3), ("Kappa", 2)], 1,
+        Decimal("15.50"), [("Pog", 3), ("Kappa", 2)], 1, 4, 0,
     )  # fmt: skip
     assert summary(got[evening]) == (
-        epoch(at(11, 0)), None, "Evening 2", "Just Chatting", None, None, 1, 1,
-        Decimal("0.00"), [], 2,
+        epoch(at(11, 0)), None, "Evening 2", "Just Chatting", None, None, 2, 2,
+        Decimal("0.00"), [], 2, 0, 2,
     )  # fmt: skip
+
+
+def test_chatters_keep_each_users_first_message(spark):
+    # Chat arrives in any order; a message without a user names no chatter.
+    chats = [
+        chat("s", at(10, 5), "u1", "later", []),
+        chat("s", at(10, 1), "u1", "first", []),
+        chat("s", at(10, 3), "u2", "hi", []),
+        chat("t", at(9, 0), "u1", "other stream", []),
+        chat("s", at(10, 0), None, "anonymous", []),
+    ]
+    rows = chatter_spans(spark.createDataFrame(chats, CHAT_MESSAGES)).collect()
+    assert {(r.stream_id, r.user_id, epoch(r.first_ts)) for r in rows} == {
+        ("s", "u1", epoch(at(10, 1))),
+        ("s", "u2", epoch(at(10, 3))),
+        ("t", "u1", epoch(at(9, 0))),
+    }
 
 
 def test_streams_latest_metadata(spark):

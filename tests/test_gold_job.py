@@ -47,10 +47,12 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 from spark_schemas import (
     CHAT_MESSAGES,
     CHAT_SUMMARY_MINUTE,
     STREAM_META,
+    STREAM_SUMMARY,
     TRANSACTIONS,
     TRANSACTIONS_MINUTE,
     VIEWER_COUNTS,
@@ -298,11 +300,10 @@ def span(stream, kind, start: datetime, end: datetime) -> tuple:
 def upsert(spark, settings, aggregates, events, revise_chat=False) -> None:
     """Write silver, then bring gold up to date the way a settle micro-batch does."""
     write_silver(spark, settings, aggregates, events, revise_chat)
+    gold_job.merge_chatters(spark, settings, spark.createDataFrame(events[0], TYPED_SCHEMAS[0]))
     gold_job.upsert_changes(spark, settings, changes_of(aggregates, events))
 
 
-# Two incremental steps and two rebuilds: minutes on a busy 2-core machine.
-@pytest.mark.timeout(3600)
 def gamma_broadcasts(summaries) -> list[tuple]:
     """gamma's broadcasts as (start, end, title, messages), oldest first."""
     return sorted(
@@ -320,6 +321,8 @@ GAMMA_BROADCASTS = [
 ]
 
 
+# Two incremental steps and two rebuilds: minutes on a busy 2-core machine.
+@pytest.mark.timeout(3600)
 def test_incremental_gold_equals_batch_and_reruns_change_nothing(spark, settings):
     gold_job.ensure_gold_tables(spark, settings)
     upsert(spark, settings, aggregate_rows(range(120)), events_part1())
@@ -475,6 +478,47 @@ def test_the_settle_query_brings_typed_rows_into_windows_and_gold(spark, setting
     assert not Path(settings.checkpoint_path("gold")).exists()
 
 
+def test_a_lake_from_before_new_columns_gets_them(spark, settings):
+    # stream_summary as an older version wrote it: without the chatter split.
+    new = ["first_time_chatters", "returning_chatters"]
+    old = StructType([f for f in STREAM_SUMMARY.fields if f.name not in new])
+    path = settings.table_path("gold", "stream_summary")
+    row = ("s", "b1", at(0), None, "T", "C", 5, 5.0, 3, 2, None, [], 0)
+    spark.createDataFrame([row], old).write.format("delta").save(path)
+    gold_job.ensure_gold_tables(spark, settings)
+    (got,) = spark.read.format("delta").load(path).collect()
+    assert list(got.asDict()) == [f.name for f in old.fields] + new  # added at the end
+    assert (got.messages, got.first_time_chatters, got.returning_chatters) == (3, None, None)
+    gold_job.ensure_gold_tables(spark, settings)  # nothing left to add: no new commit
+    assert DeltaTable.forPath(spark, path).history().count() == 2
+
+
+def test_chatters_merge_lowers_first_times_and_replays_change_nothing(spark, settings):
+    gold_job.ensure_gold_tables(spark, settings)
+
+    def merge(*chats):
+        gold_job.merge_chatters(spark, settings, spark.createDataFrame(chats, CHAT_MESSAGES))
+
+    def firsts():
+        rows = spark.read.format("delta").load(settings.table_path("gold", "chatters")).collect()
+        return {(r.stream_id, r.user_id): r.first_ts.timestamp() for r in rows}
+
+    merge(chat_msg("s", at(5), "u1", "hi", []), chat_msg("s", at(3), "u2", "yo", []))
+    # Late chat from u1 (earlier), newer chat from u2 (later), a new user and another stream.
+    late = (
+        chat_msg("s", at(1), "u1", "early", []),
+        chat_msg("s", at(9), "u2", "again", []),
+        chat_msg("s", at(0), "u3", "new", []),
+        chat_msg("t", at(7), "u1", "elsewhere", []),
+    )
+    merge(*late)
+    expected = {("s", "u1"): at(1).timestamp(), ("s", "u2"): at(3).timestamp(),
+                ("s", "u3"): at(0).timestamp(), ("t", "u1"): at(7).timestamp()}  # fmt: skip
+    assert firsts() == expected
+    merge(*late)  # replayed
+    assert firsts() == expected
+
+
 def test_a_replayed_settle_batch_writes_the_same_rows(spark, settings):
     # The same micro-batch settled twice (a replay after a crash): the windows and gold are
     # recomputed from the same silver, so every table holds exactly the same rows afterwards.
@@ -488,9 +532,9 @@ def test_a_replayed_settle_batch_writes_the_same_rows(spark, settings):
     ))  # fmt: skip
     # What the settle query reads for those appends (settle_job.read_appends).
     appended = spark.createDataFrame(
-        [("chat", "alpha", at(0, 5), at(0, 5)), ("stream_meta", "alpha", at(0), at(0)),
-         ("viewer", "beta", at(0, 5), at(0, 5))],
-        "event_type string, stream_id string, ts timestamp, since_ts timestamp",
+        [("chat", "alpha", at(0, 5), at(0, 5), "u1"), ("stream_meta", "alpha", at(0), at(0), None),
+         ("viewer", "beta", at(0, 5), at(0, 5), None)],
+        "event_type string, stream_id string, ts timestamp, since_ts timestamp, user_id string",
     )  # fmt: skip
     shape = [(f.name, f.dataType) for f in settle_job.read_appends(spark, settings).schema]
     assert [(f.name, f.dataType) for f in appended.schema] == shape
@@ -509,5 +553,6 @@ def test_a_replayed_settle_batch_writes_the_same_rows(spark, settings):
     assert len(written["chat_summary_minute"]) == len(written["viewer_timeseries"]) == 6
     assert len(written["stream_minute_metrics"]) == 12  # alpha's chat, beta's viewers
     assert len(written["streams"]) == 2
+    assert len(written["chatters"]) == 1  # u1 on alpha
     settle_job.settle_batch(appended, 7, settings)
     assert contents() == written

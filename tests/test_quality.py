@@ -196,15 +196,15 @@ def test_clean_lake_passes_every_suite_and_records_the_run(
     quality_job.gate(spark, settings, "gold")  # silver and the checks pass
     report = quality.run_quality(spark, settings, "gold")
     assert report.success and not report.warnings, str(report)
-    assert [r.status for r in report.results] == ["passed"] * 5
+    assert [r.status for r in report.results] == ["passed"] * 6
     assert Path(report.report_path).is_file()
     assert all(Path(r.report_path).is_file() for r in report.results)
 
     runs = spark.read.format("delta").load(settings.table_path("gold", "quality_runs"))
     rows = {r["suite"]: r for r in runs.collect()}
     assert (
-        len(rows) == 19 and runs.count() == 19
-    )  # 1 bronze + 10 silver + 3 checks + 5 gold, once each
+        len(rows) == 20 and runs.count() == 20
+    )  # 1 bronze + 10 silver + 3 checks + 6 gold, once each
     assert {r["status"] for r in rows.values()} == {"passed"}
     assert rows["bronze.events"]["row_count"] == 8
     assert rows["silver.quarantine_rate"]["observed_value"] == pytest.approx(1 / 8)

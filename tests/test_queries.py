@@ -167,6 +167,8 @@ def test_broadcast_summaries_newest_first_with_durations(q):
     assert alpha["duration_minutes"].tolist() == pytest.approx([1945 / 60, 180.0])
     assert alpha["revenue"].tolist() == [35.0, 250.0]
     assert alpha["messages_per_chatter"].tolist() == pytest.approx([232 / 95, 4100 / 610])
+    assert alpha["first_time_chatters"].tolist() == [60, 610]
+    assert alpha["returning_chatters"].tolist() == [35, 0]
     everything = q.broadcast_summaries()
     assert everything["broadcast_id"].tolist() == [
         ALPHA_BROADCAST,
@@ -185,6 +187,22 @@ def test_compare_broadcasts_in_the_given_order_with_rates(q):
         [104.99 / (60.5 / 60), 35.0 / (1945 / 3600)]
     )
     assert q.compare_broadcasts([("alpha", "no-such-broadcast")]).empty
+
+
+def test_first_time_chatters_per_window_from_the_chatters_table(spark, tmp_path):
+    # First messages: u1 12:00:05 and u2 12:00:15 (s), u3 at 11:00 (long before the range),
+    # u4 on another stream. A first message at t counts in the six windows holding it:
+    # window starts from t's 10-s pane back 50 s, kept in [12:00:00, 12:01:00).
+    rows = [("s", "u1", at(12, 0, 5)), ("s", "u2", at(12, 0, 15)), ("s", "u3", at(11, 0)),
+            ("t", "u4", at(12, 0, 5))]  # fmt: skip
+    spark.createDataFrame(rows, spark_type(schemas.CHATTERS)).write.format("delta").save(
+        str(tmp_path / "gold" / "chatters")
+    )
+    got = GoldQueries(str(tmp_path)).first_time_chatters("s", start=at(12, 0), end=at(12, 1))
+    assert dict(zip(got["window_start"], got["first_time_chatters"], strict=True)) == {
+        ts(12, 0): 2,  # u1 (pane 12:00:00) and u2 (pane 12:00:10)
+        ts(12, 0, 10): 1,  # u2: its windows start 11:59:20 .. 12:00:10
+    }
 
 
 def test_compare_streams_whole_range(q):

@@ -10,6 +10,7 @@ Bronze holds 21 records in two appends (ingest 12:10 and 12:11). By hand:
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, timedelta
 from decimal import Decimal
 
@@ -21,6 +22,7 @@ from pyspark.sql import functions as F
 from silver_fixture import ARRIVAL, at, bronze_df, event, record
 
 from pipelines.core import catalog
+from pipelines.core.schemas import CHATTERS
 from pipelines.jobs import bronze_job, params, settle_job, tables
 from pipelines.jobs.silver_job import (
     build_job,
@@ -30,6 +32,7 @@ from pipelines.jobs.silver_job import (
     start_stream,
 )
 from pipelines.serving.queries import GoldQueries
+from pipelines.transforms.common import spark_type
 from pipelines.transforms.silver_windows import (
     chat_summary_minute,
     transactions_minute,
@@ -313,6 +316,29 @@ def test_fresh_window_by_hand(stream_lake):
     assert list(emotes.itertuples(index=False, name=None)) == [
         ("LUL", 2), ("Kappa", 1), ("PogChamp", 1),
     ]  # fmt: skip
+
+
+def test_fresh_first_time_chatters_by_hand(spark, stream_lake, tmp_path):
+    """s1's first messages in the panes: u1 12:00:05, u2 12:00:15, u3 12:00:45 (c6, u1's
+    late one, is quarantined). A first message counts in the six windows holding its pane."""
+    settings, _ = stream_lake
+    lake = tmp_path / "lake"
+    shutil.copytree(settings.lake_root, lake)
+    q = GoldQueries(str(lake), recheck_seconds=0, window_seconds=60, slide_seconds=10)
+
+    def firsts():
+        got = q.first_time_chatters("s1", start=at(0), end=at(60), fresh=True)
+        pairs = zip(got["window_start"], got["first_time_chatters"], strict=True)
+        return {t.to_pydatetime(): n for t, n in pairs}
+
+    # Each chatter is first-time in their first pane (what settling merged agrees).
+    assert firsts() == {at(0): 3, at(10): 2, at(20): 1, at(30): 1, at(40): 1}
+    # Had u1 first chatted yesterday, u1 would be returning here.
+    yesterday = at(0) - timedelta(days=1)
+    spark.createDataFrame([("s1", "u1", yesterday)], spark_type(CHATTERS)).write.format(
+        "delta"
+    ).mode("overwrite").save(str(lake / "gold" / "chatters"))
+    assert firsts() == {at(0): 2, at(10): 2, at(20): 1, at(30): 1, at(40): 1}
 
 
 @pytest.mark.parametrize("lake", ["batch_lake", "stream_lake"])

@@ -106,6 +106,8 @@ TABLES: tuple[Table, ...] = (
           "a detected moment: kind, span, peak, score, context"),
     Table("gold", "stream_summary", schemas.STREAM_SUMMARY, ("stream_id", "broadcast_id"),
           "one broadcast of a stream, summed up"),
+    Table("gold", "chatters", schemas.CHATTERS, ("stream_id", "user_id"),
+          "one user who chatted on a stream, and when they first did"),
     Table("gold", "streams", schemas.STREAMS, ("stream_id",),
           "a stream's latest metadata, live or not, last event time"),
     Table("gold", "quality_runs", schemas.QUALITY_RUNS, ("run_id", "table"),

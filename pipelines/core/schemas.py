@@ -333,6 +333,17 @@ STREAM_SUMMARY = pa.schema(
         pa.field("revenue", MONEY),
         pa.field("top_emotes", EMOTE_COUNTS),
         pa.field("moment_count", pa.int64()),
+        # Chatters whose first message on this stream (in the lake) is in this broadcast,
+        # and the broadcast's other chatters: unique_chatters = first_time + returning.
+        pa.field("first_time_chatters", pa.int64()),
+        pa.field("returning_chatters", pa.int64()),
+    ]
+)
+CHATTERS = pa.schema(
+    [
+        pa.field("stream_id", pa.string(), nullable=False),
+        pa.field("user_id", pa.string(), nullable=False),
+        pa.field("first_ts", TIMESTAMP, nullable=False),  # the user's first message here
     ]
 )
 STREAMS = pa.schema(

@@ -13,9 +13,8 @@ from pyspark.sql.streaming import StreamingQuery
 
 from pipelines.config import Settings
 from pipelines.core import catalog
-from pipelines.jobs import kafka_ready
+from pipelines.jobs import kafka_ready, tables
 from pipelines.transforms.bronze import with_bronze_columns
-from pipelines.transforms.common import spark_type
 
 TABLE = catalog.table("bronze", "events")
 
@@ -25,14 +24,7 @@ def bronze_path(settings: Settings) -> str:
 
 
 def ensure_table(spark: SparkSession, settings: Settings) -> None:
-    (
-        DeltaTable.createIfNotExists(spark)
-        .location(bronze_path(settings))
-        .addColumns(spark_type(TABLE.schema))
-        .partitionedBy(*TABLE.partition_by)
-        .property("delta.appendOnly", "true")
-        .execute()
-    )
+    tables.ensure(spark, settings.lake_root, TABLE, **{"delta.appendOnly": "true"})
 
 
 def _kafka_options(settings: Settings) -> dict[str, str]:

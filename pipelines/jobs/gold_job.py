@@ -1,5 +1,6 @@
 """Gold: silver -> ``gold/{stream_minute_metrics, stream_hour_metrics, moments,
-stream_summary, streams}``, as the settle step's second half (``pipelines.jobs.settle_job``).
+stream_summary, chatters, streams}``, as the settle step's second half
+(``pipelines.jobs.settle_job``).
 
 Batch (:func:`run_batch`) rebuilds every gold table from silver (overwrite: a rerun
 changes nothing). Incrementally (:func:`upsert_changes`, one call per settle micro-batch)
@@ -8,7 +9,9 @@ changes can influence with the same transforms as batch, and overwrites exactly 
 (``replaceWhere``), so gold ends equal to a batch rebuild of the same silver. A replayed
 micro-batch recomputes the same parts from the same silver and writes the same rows
 again, so the writes need no txnAppId/txnVersion. One call costs five Delta writes (one
-per gold table) whatever its size.
+per gold table) whatever its size. ``chatters`` is the exception: each user's first
+message time is a running minimum, merged in from the new chat (:func:`merge_chatters`,
+a MERGE that only lowers it), which a replay cannot change either.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pipelines.jobs.spark import in_parallel, retry_on_conflict, small_frame, sq
 from pipelines.transforms.common import spark_type
 from pipelines.transforms.gold import (
     HOUR,
+    chatter_spans,
     join_minute_metrics,
     latest_stream_state,
     meta_time,
@@ -52,10 +56,7 @@ def gold_path(settings: Settings, table: str) -> str:
 
 def ensure_gold_tables(spark: SparkSession, settings: Settings) -> None:
     def create(table: str) -> None:
-        schema = GOLD_TABLES[table][0]
-        DeltaTable.createIfNotExists(spark).location(gold_path(settings, table)).addColumns(
-            spark_type(schema)
-        ).execute()
+        tables.ensure(spark, settings.lake_root, catalog.table("gold", table))
 
     in_parallel(spark, create, GOLD_TABLES, workers=4)
 
@@ -106,12 +107,14 @@ def run_batch(spark: SparkSession, settings: Settings) -> dict[str, int]:
     )
     overwrite(rollup_hours(metrics), "stream_hour_metrics")
     moments = overwrite(detect_moments(metrics, silver["chat_messages"], rules), "moments")
+    chatters = overwrite(chatter_spans(silver["chat_messages"]), "chatters")
     summary = summarize_broadcasts(
         silver["stream_meta"],
         silver["chat_messages"],
         silver["viewer_counts"],
         silver["transactions"],
         moments,
+        chatters,
         rules.top_emotes,
     )
     overwrite(summary, "stream_summary")
@@ -267,6 +270,21 @@ def _upsert_moments(spark: SparkSession, settings: Settings, changed: list[Row])
     return first
 
 
+def merge_chatters(spark: SparkSession, settings: Settings, chat: DataFrame) -> None:
+    """Merge new chat rows (stream_id, user_id, ts) into ``chatters``: a new user is
+    inserted, a known one's first_ts only ever lowered (late chat). Running it twice on
+    the same rows changes nothing, so a replayed micro-batch needs no txn ids; the
+    summaries read the table after it (they count first-time chatters)."""
+    new = chatter_spans(chat)
+    target = DeltaTable.forPath(spark, gold_path(settings, "chatters")).alias("t")
+    merge = (
+        target.merge(new.alias("n"), "t.stream_id = n.stream_id AND t.user_id = n.user_id")
+        .whenMatchedUpdate(condition="n.first_ts < t.first_ts", set={"first_ts": "n.first_ts"})
+        .whenNotMatchedInsertAll()
+    )
+    retry_on_conflict(merge.execute, what=gold_path(settings, "chatters"))
+
+
 def _streams_in(stream_ids: list[str]) -> str:
     return f"stream_id IN ({', '.join(sql_str(s) for s in stream_ids)})"
 
@@ -301,6 +319,7 @@ def _upsert_summaries(spark: SparkSession, settings: Settings, since: dict[str, 
         mine(read_silver(spark, settings, "viewer_counts"), F.col("ts")),
         mine(read_silver(spark, settings, "transactions"), F.col("ts")),
         mine(_read_gold(spark, settings, "moments"), F.col("start_ts")),
+        mine(_read_gold(spark, settings, "chatters"), F.col("first_ts")),
         settings.top_emotes,
     )
     # A live event announcing a start ahead of its own ts can open a broadcast before the

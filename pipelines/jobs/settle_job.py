@@ -8,7 +8,9 @@ rewrites part of a table runs here, on its own cadence (``settle_seconds``):
    ``transactions_minute``) a set of new typed rows touches are recomputed whole from
    their 10-second panes (``pipelines.transforms.silver_panes.windows``) and replace the old ones
    (``replaceWhere``);
-2. gold follows: minute metrics, the hour rollup, moments, broadcast summaries and
+2. beside them the new chat's users are merged into ``gold/chatters``
+   (``pipelines.jobs.gold_job.merge_chatters``);
+3. gold follows: minute metrics, the hour rollup, moments, broadcast summaries and
    ``streams`` (``pipelines.jobs.gold_job.upsert_changes``).
 
 As a stream (:func:`start_stream`, query ``settle``) it follows the appends to
@@ -143,7 +145,7 @@ def silver_changes(stats: dict[str, TypeStats], window_seconds: int) -> list[Sil
 
 # ---- stream -----------------------------------------------------------------------------
 def read_appends(spark: SparkSession, settings: Settings) -> DataFrame:
-    """Streaming (event_type, stream_id, ts, since_ts) of the typed rows appended to
+    """Streaming (event_type, stream_id, ts, since_ts, user_id) of the typed rows appended to
     ``silver/events`` (quarantine left out). A silver batch rebuild overwrites the table
     (skipped here): the settle batch rebuild that follows it recomputes everything."""
     appended = tables.read_stream(
@@ -153,7 +155,7 @@ def read_appends(spark: SparkSession, settings: Settings) -> DataFrame:
         F.col("ts")
     )
     return appended.select(
-        F.col("kind").alias("event_type"), "stream_id", "ts", since.alias("since_ts")
+        F.col("kind").alias("event_type"), "stream_id", "ts", since.alias("since_ts"), "user_id"
     )
 
 
@@ -182,7 +184,11 @@ def settle_batch(batch_df: DataFrame, batch_id: int, settings: Settings) -> None
     crash_points.begin_batch(QUERY_NAME, batch_id)
     stats = stats_of(batch_df)
     if stats:
-        write_windows(spark, settings, stats)
+        steps = [lambda: write_windows(spark, settings, stats)]
+        if "chat" in stats:
+            chat = batch_df.filter(F.col("event_type") == "chat")
+            steps.append(lambda: gold_job.merge_chatters(spark, settings, chat))
+        in_parallel(spark, lambda step: step(), steps, len(steps))
         gold_job.upsert_changes(spark, settings, silver_changes(stats, settings.window_seconds))
     crash_points.end_batch(QUERY_NAME)
 

@@ -50,7 +50,6 @@ from pipelines.jobs.lexicon import lexicon_df
 from pipelines.jobs.silver_process import SilverJob, SilverSinks, process_bronze
 from pipelines.jobs.silver_state import SilverState
 from pipelines.jobs.spark import hadoop_path, in_parallel, retry_on_conflict, small_frame, use_pool
-from pipelines.transforms.common import spark_type
 from pipelines.transforms.silver import rates_to_base
 
 QUERY_NAME = "silver"
@@ -71,17 +70,7 @@ def ensure_tables(spark: SparkSession, settings: Settings) -> None:
     bronze_job.ensure_table(spark, settings)
 
     def create(table: catalog.Table) -> None:
-        path = table.path(settings.lake_root)
-        builder = (
-            DeltaTable.createIfNotExists(spark).location(path).addColumns(spark_type(table.schema))
-        )
-        builder = builder.partitionedBy(*table.partition_by)
-        try:
-            builder.execute()
-        except Exception:
-            # gold may create the tables it follows at the same moment; only missing is wrong.
-            if not DeltaTable.isDeltaTable(spark, path):
-                raise
+        tables.ensure(spark, settings.lake_root, table)
 
     in_parallel(spark, create, catalog.stored("silver"), workers=4)
 

@@ -152,6 +152,7 @@ _BROADCASTS = """
     SELECT b.stream_id, b.broadcast_id, b.started_at, b.ended_at, b.ended_at IS NULL AS is_live,
            b.title, b.category, b.peak_viewers, b.avg_viewers, b.messages, b.unique_chatters,
            b.messages / nullif(b.unique_chatters, 0) AS messages_per_chatter,
+           b.first_time_chatters, b.returning_chatters,
            CAST(b.revenue AS DOUBLE) AS revenue, b.top_emotes, b.moment_count,
            (epoch(coalesce(b.ended_at, s.last_event_ts)) - epoch(b.started_at)) / 60.0
                AS duration_minutes
@@ -299,6 +300,50 @@ class GoldQueries:
             WHERE stream_id = $stream_id AND window_start >= $start AND window_start < $end
             ORDER BY window_start"""
         return self._query(sql, params, ["stream_minute_metrics"])
+
+    def first_time_chatters(
+        self,
+        stream_id: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        fresh: bool = False,
+    ) -> pd.DataFrame:
+        """Per window starting in ``[start, end)``, how many of its chatters sent their first
+        message on the stream in it (``window_start``, ``first_time_chatters``; windows
+        with none are left out). The rest of a window's unique chatters are returning.
+        First messages come from ``gold/chatters``; ``fresh``: the range's chatters from
+        the panes (every chat row has one), each at the earlier of its first pane and its
+        settled first message, so users settling has not merged yet count too (a pane's
+        start stands for its messages' times: windows are whole panes)."""
+        params = {"stream_id": _id(stream_id, "stream_id"), **_range(start, end), **self._panes}
+        settled = """
+            SELECT first_ts AS t FROM chatters
+            WHERE stream_id = $stream_id AND first_ts >= $start - to_seconds($window_s)
+              AND first_ts < $end + to_seconds($window_s)"""
+        firsts, tables = settled, ["chatters"]
+        if fresh:
+            firsts = """
+                WITH seen AS (
+                    SELECT user_id, min(pane_start) AS t
+                    FROM (SELECT pane_start, unnest(p.chatters) AS user_id FROM panes p
+                          WHERE stream_id = $stream_id
+                            AND pane_start >= $start - to_seconds($window_s)
+                            AND pane_start < $end + to_seconds($window_s))
+                    GROUP BY user_id),
+                known AS (SELECT user_id, first_ts FROM chatters WHERE stream_id = $stream_id)
+                SELECT least(s.t, coalesce(k.first_ts, s.t)) AS t
+                FROM seen s LEFT JOIN known k ON k.user_id = s.user_id"""
+            tables = ["chatters", "panes"]
+        sql = f"""
+            WITH firsts AS ({firsts}),
+            covering AS (
+                SELECT time_bucket(to_seconds($slide_s), t) - to_seconds(k * $slide_s)
+                           AS window_start
+                FROM firsts, range(0, $panes) r(k))
+            SELECT window_start, count(*)::BIGINT AS first_time_chatters FROM covering
+            WHERE window_start >= $start AND window_start < $end
+            GROUP BY window_start ORDER BY window_start"""
+        return self._query(sql, params, tables)
 
     def top_emotes(
         self,

@@ -1,6 +1,6 @@
 """Gold: the serving tables the dashboard reads (pure transforms).
 
-stream_minute_metrics, stream_hour_metrics, stream_summary and streams are built here;
+stream_minute_metrics, stream_hour_metrics, stream_summary, chatters and streams are built here;
 moments live in ``pipelines/transforms/gold_moments.py``. The job module
 (``pipelines/jobs/gold_job.py``) reads silver, calls these and writes gold; batch rebuilds
 and streaming upserts share the functions.
@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 
 from pipelines.core import rollup
 from pipelines.core.schemas import (
+    CHATTERS,
     MONEY,
     STREAM_HOUR_METRICS,
     STREAM_MINUTE_METRICS,
@@ -163,16 +164,30 @@ def _latest(col: str) -> Column:
     return F.max_by(col, F.when(F.col(col).isNotNull(), F.struct("ts", "event_id"))).alias(col)
 
 
+def chatter_spans(chat_messages: DataFrame) -> DataFrame:
+    """CHATTERS: per stream and user, the time of their first message. It makes a chatter
+    first-time in one broadcast (and window) and returning in every later one. Chat
+    without a user_id names no chatter and is left out, as unique_chatters does."""
+    return conform(
+        chat_messages.filter(F.col("user_id").isNotNull())
+        .groupBy("stream_id", "user_id")
+        .agg(F.min("ts").alias("first_ts")),
+        CHATTERS,
+    )
+
+
 def summarize_broadcasts(
     stream_meta: DataFrame,
     chat_messages: DataFrame,
     viewer_counts: DataFrame,
     transactions: DataFrame,
     moments: DataFrame,
+    chatters: DataFrame,
     top_emotes: int,
 ) -> DataFrame:
     """One row per stream and broadcast (STREAM_SUMMARY), counted on the events themselves:
-    sliding windows would count each event window/slide times."""
+    sliding windows would count each event window/slide times. ``chatters`` (CHATTERS,
+    over the stream's whole chat) says whose first message falls in which broadcast."""
     times = [
         df.select("stream_id", "ts")
         for df in (stream_meta, chat_messages, viewer_counts, transactions)
@@ -212,8 +227,13 @@ def summarize_broadcasts(
         .groupBy(*by)
         .agg(F.count(F.lit(1)).alias("moment_count"))
     )
+    first_time = (
+        with_broadcast(chatters, spans, F.col("first_ts"))
+        .groupBy(*by)
+        .agg(F.count(F.lit(1)).alias("first_time_chatters"))
+    )
     summary = spans
-    for part in (meta, chat_stats, emotes, viewers, revenue, moment_count):
+    for part in (meta, chat_stats, emotes, viewers, revenue, moment_count, first_time):
         summary = summary.join(part, on=by, how="left")
     return conform(
         summary.withColumns(
@@ -226,6 +246,9 @@ def summarize_broadcasts(
                 "revenue": F.coalesce(F.col("revenue"), F.lit(0)).cast(spark_type(MONEY)),
                 "top_emotes": F.coalesce(F.col("top_emotes"), empty_emotes()),
                 "moment_count": F.coalesce("moment_count", F.lit(0)),
+                "first_time_chatters": F.coalesce("first_time_chatters", F.lit(0)),
+                "returning_chatters": F.coalesce("unique_chatters", F.lit(0))
+                - F.coalesce("first_time_chatters", F.lit(0)),
             }
         ),
         STREAM_SUMMARY,

@@ -159,6 +159,32 @@ def chat_flow(metrics: pd.DataFrame, tz: str) -> alt.LayerChart:
     return alt.layer(mood, lines).resolve_scale(color="independent").properties(height=320)
 
 
+CHATTER_SERIES = {"first_time_chatters": "First-time", "returning_chatters": "Returning"}
+
+
+def chatter_mix(metrics: pd.DataFrame, tz: str) -> alt.Chart:
+    """Who chats: each window's unique chatters split into first-time (their first message
+    on this stream) and returning, stacked."""
+    data = metrics.assign(t=local_naive(metrics["window_end"], tz))
+    long = data.melt(id_vars=["t"], value_vars=list(CHATTER_SERIES), var_name="series")
+    long["series"] = long["series"].map(CHATTER_SERIES)
+    return (
+        alt.Chart(long)
+        .mark_area(interpolate="monotone", opacity=0.85)
+        .encode(
+            x=_time_x("t", tz, data["t"]),
+            y=alt.Y("value:Q", title="Chatters / min", stack="zero"),
+            color=alt.Color("series:N", title=None, legend=alt.Legend(**_TOP_LEGEND),
+                            scale=alt.Scale(domain=list(CHATTER_SERIES.values()),
+                                            range=[COLORS["chat"], COLORS["chatters"]])),
+            order=alt.Order("series:N", sort="ascending"),
+            tooltip=[alt.Tooltip("t:T", title="Window to", format="%H:%M:%S"), "series:N",
+                     alt.Tooltip("value:Q", format=",")],
+        )
+        .properties(height=200)
+    )  # fmt: skip
+
+
 def emote_cloud(emotes: pd.DataFrame, height: int = 320) -> alt.LayerChart:
     """EmoteCloud: one bubble per emote, sized by use, the most used in the middle."""
     data = emotes.reset_index(drop=True).copy()

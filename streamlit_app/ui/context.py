@@ -38,6 +38,7 @@ QUERY_METHODS = frozenset(
         "list_streams",
         "live_snapshot",
         "minute_metrics",
+        "first_time_chatters",
         "top_emotes",
         "moments",
         "broadcast_summaries",

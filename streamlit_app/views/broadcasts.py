@@ -34,6 +34,16 @@ def _column_config(ctx: PageContext) -> dict:
         "messages": st.column_config.NumberColumn("Messages", format="localized"),
         "unique_chatters": st.column_config.NumberColumn("Chatters", format="localized"),
         "messages_per_chatter": st.column_config.NumberColumn("Msgs / chatter", format="%.2f"),
+        "first_time_chatters": st.column_config.NumberColumn(
+            "First-time",
+            format="localized",
+            help="Chatters whose first message on this stream was in this broadcast",
+        ),
+        "returning_chatters": st.column_config.NumberColumn(
+            "Returning",
+            format="localized",
+            help="Chatters who had chatted on this stream in an earlier broadcast",
+        ),
         "revenue": st.column_config.NumberColumn(f"Revenue ({ctx.currency})", format="%.2f"),
         "messages_per_minute": st.column_config.NumberColumn("Messages / min", format="%.1f"),
         "revenue_per_hour": st.column_config.NumberColumn("Revenue / hour", format="%.2f"),
@@ -59,7 +69,8 @@ def summaries_section(ctx: PageContext, stream_id: str) -> None:
                    border=True)  # fmt: skip
     _table(ctx, summaries, ["broadcast_id", "is_live", "title", "category", "started_at",
                             "ended_at", "duration_minutes", "peak_viewers", "avg_viewers",
-                            "messages", "unique_chatters", "messages_per_chatter",
+                            "messages", "unique_chatters", "first_time_chatters",
+                            "returning_chatters", "messages_per_chatter",
                             "revenue", "moment_count", "emotes"])  # fmt: skip
 
 
@@ -92,12 +103,14 @@ def compare_broadcasts_section(ctx: PageContext, stream_id: str) -> None:
         charts.comparison_bars(compared, "label", {
             "peak_viewers": "Peak viewers", "avg_viewers": "Avg viewers",
             "messages_per_minute": "Messages / min", "unique_chatters": "Unique chatters",
+            "first_time_chatters": "First-time chatters",
             "messages_per_chatter": "Messages / chatter",
             "revenue_per_hour": f"Revenue / hour ({ctx.currency})", "moment_count": "Moments",
         }),
     )  # fmt: skip
     _table(ctx, compared, ["label", "title", "started_at", "duration_minutes", "peak_viewers",
                            "avg_viewers", "messages_per_minute", "unique_chatters",
+                           "first_time_chatters", "returning_chatters",
                            "messages_per_chatter", "revenue_per_hour", "moment_count",
                            "emotes"])  # fmt: skip
 

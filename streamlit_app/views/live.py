@@ -39,12 +39,16 @@ def pulse_bar(ctx: PageContext, snap: pd.Series, metrics: pd.DataFrame, span: st
         chart_data=metrics["chat_count"].tolist(),
         border=True,
     )
+    newest = metrics[metrics["window_start"] == snap["window_start"]]
+    first_time = int(newest["first_time_chatters"].iloc[0]) if len(newest) else 0
     chatters.metric(
         "Chatters / min",
         f"{snap['unique_chatters']:,}",
         delta=delta(snap["unique_chatters"], snap["unique_chatters_before"]),
         chart_data=metrics["unique_chatters"].tolist(),
         border=True,
+        help=f"Distinct chatters in the newest window; {first_time:,} of them chatted on "
+        "this stream for the first time.",
     )
     per_chatter = metrics["chat_count"] / metrics["unique_chatters"].where(
         metrics["unique_chatters"] > 0
@@ -75,6 +79,18 @@ def pulse_bar(ctx: PageContext, snap: pd.Series, metrics: pd.DataFrame, span: st
         border=True,
         help=f"{sales} subscriptions, gifts, bits and donations in the range ({span}).",
     )
+
+
+def with_chatter_mix(
+    ctx: PageContext, stream_id: str, metrics: pd.DataFrame, start, end, fresh: bool
+) -> pd.DataFrame:
+    """The windows with their chatters split: ``first_time_chatters`` (first message on
+    this stream in the window) and ``returning_chatters`` (the rest)."""
+    firsts = ctx.data.first_time_chatters(stream_id, start=start, end=end, fresh=fresh)
+    mixed = metrics.merge(firsts, on="window_start", how="left")
+    mixed["first_time_chatters"] = mixed["first_time_chatters"].fillna(0).astype("int64")
+    mixed["returning_chatters"] = mixed["unique_chatters"] - mixed["first_time_chatters"]
+    return mixed
 
 
 def _ratio(messages: object, chatters: object) -> str:
@@ -163,6 +179,7 @@ def live_panel(ctx: PageContext, stream_id: str, span: str) -> None:
     # filling (minute_metrics and top_emotes take window starts in [start, end)).
     through = row["window_start"].to_pydatetime() + timedelta(microseconds=1)
     metrics = ctx.data.minute_metrics(stream_id, start=start, end=through, fresh=fresh)
+    metrics = with_chatter_mix(ctx, stream_id, metrics, start, through, fresh)
     pulse_bar(ctx, row, metrics, span)
 
     flow, cloud = st.columns([2, 1])
@@ -175,8 +192,13 @@ def live_panel(ctx: PageContext, stream_id: str, span: str) -> None:
         if not empty_state(emotes, "emotes in this range"):
             st.altair_chart(charts.emote_cloud(emotes), width="stretch")
     moments_section(ctx, stream_id, metrics, start, end)
-    st.subheader("Revenue per minute")
-    st.altair_chart(charts.revenue_bars(metrics, ctx.tz), width="stretch")
+    who, money = st.columns(2)
+    with who:
+        st.subheader("First-time and returning chatters")
+        st.altair_chart(charts.chatter_mix(metrics, ctx.tz), width="stretch")
+    with money:
+        st.subheader("Revenue per minute")
+        st.altair_chart(charts.revenue_bars(metrics, ctx.tz), width="stretch")
 
 
 ctx = page_context()
