@@ -363,7 +363,8 @@ def test_the_scheduled_loop_records_every_run(spark, base_settings, tmp_path):
 
     runs = spark.read.format("delta").load(settings.table_path("gold", "quality_runs"))
     counts = runs.groupBy("run_id").count().collect()
-    assert len(counts) == 2 and {r["count"] for r in counts} == {19}
+    # Each run: 1 bronze + 10 silver + 3 checks + 6 gold suites.
+    assert len(counts) == 2 and {r["count"] for r in counts} == {20}
     statuses = {(r["suite"], r["status"]) for r in runs.select("suite", "status").collect()}
     assert ("bronze.events", "passed") in statuses
     assert ("gold.moments", "missing") in statuses
