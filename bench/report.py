@@ -306,6 +306,14 @@ So the synthetic noise matches a busy real channel and is *calmer* than real mid
 channels (whose bursts are partly reactions nobody labelled); its messages are longer.
 Figures on real chat will be no better than these.
 
+The chat-spike defaults (score on distinct chatters rather than messages, z 2.5, 20 s of
+flagged windows) were chosen on this generator: a pandas copy of the detector scored the
+variants on seeds 11 and 13 before the pipeline ran them (distinct chatters instead of
+messages: +0.1-0.15 precision and +0.06-0.08 recall on both seeds). The generator's
+highlights at 1.5-2x are the misses: in a 30-s window their rise in chatters is within the
+noise of chat's own rhythm, and what else they show (short, alike, newcomers) an emote
+train shows too.
+
 """
     if r is None:
         return text + not_run("bench/moments.py")
@@ -316,10 +324,13 @@ Figures on real chat will be no better than these.
                  f"{e['recall']:.2f}", f"{e['f1']:.2f}"])  # fmt: skip
     fp = r["false_positives"]
     met = (
-        "met"
+        "met over all kinds"
         if min(e["precision"], e["recall"], e["precision_at_10"] or 0) >= 0.9
         else "**missed**"
     )
+    weakest = min(e["by_kind"].items(), key=lambda kv: min(kv[1]["precision"], kv[1]["recall"]))
+    if min(weakest[1]["precision"], weakest[1]["recall"]) < 0.9:
+        met += f", **missed** for {weakest[0]} alone"
     return (
         text
         + table(["kind", "moments", "labels", "precision", "recall", "F1"], rows)

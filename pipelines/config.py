@@ -117,13 +117,13 @@ class Settings(BaseSettings):
     moment_baseline_seconds: int = Field(600, ge=60)
     moment_min_baseline_windows: int = Field(12, ge=2)
     # Chat spikes (see pipelines/transforms/gold_moments.py): score = min(robust z of the
-    # message count, combined robust z of chorus share, shortness and fresh chatters) over
+    # distinct chatters, combined robust z of chorus share, shortness and fresh chatters) over
     # 30-s windows; at least chat_min_count messages in the window and chat_min_seconds
     # between the first and last flagged window; start_ts = first window - reaction lag.
-    moment_chat_z: float = Field(3.0, gt=0)
+    moment_chat_z: float = Field(2.5, gt=0)
     moment_chat_min_count: int = Field(15, ge=0)
     moment_chat_window_seconds: int = Field(30, ge=10)
-    moment_chat_min_seconds: int = Field(10, ge=0)
+    moment_chat_min_seconds: int = Field(20, ge=0)
     moment_fresh_gap_seconds: int = Field(600, ge=0)
     moment_reaction_lag_seconds: int = Field(15, ge=0)
     moment_viewer_jump_ratio: float = Field(0.3, gt=0)

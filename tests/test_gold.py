@@ -333,31 +333,34 @@ def signal(stream, i, messages, chorus, chars, chatters, fresh):
 
 def test_chat_spike_needs_more_chat_and_chat_of_another_kind(spark, rules):
     # Baseline w(0..14): messages alternate 20, 40; a fifth of them chorus, 20 characters
-    # each, half as many chatters, half of those fresh. w(15)'s baseline is w(0..11) (window
-    # starts in [w(0), w(12))): six 20s and six 40s, quartiles (linear) 20, 30, 40, so
-    # median 30 and spread 20 / 1.349 = 14.826 > sqrt(30).
-    # a: 80 messages, chorus half, 10 characters each, fresh half:
-    #    z messages = 50 / 14.826 = 3.372; z chorus = 0.3 / sqrt(0.2 * 0.8 / 80) = 6.708;
+    # each, half as many chatters (10, 20), half of those fresh. w(15)'s baseline is
+    # w(0..11) (window starts in [w(0), w(12))): six 10s and six 20s of chatters, quartiles
+    # (linear) 10, 15, 20, so median 15 and spread 10 / 1.349 = 7.413 > sqrt(15).
+    # a: 80 messages from 40 chatters, chorus half, 10 characters each, fresh half:
+    #    z chatters = 25 / 7.413 = 3.372; z chorus = 0.3 / sqrt(0.2 * 0.8 / 80) = 6.708;
     #    z short = 10 / 0.5 = 20; z fresh = 0; kind = 26.708 / sqrt 3 = 15.42;
     #    score = min(3.372, 15.42) = 3.372 >= 3: flagged.
-    # b: the same with 70 messages: z messages = 2.698, not flagged.
+    # b: the same from 35 chatters: z chatters = 20 / 7.413 = 2.698, not flagged.
     # c: 80 messages of ordinary chat (the baseline's shares): kind z 0, not flagged.
+    # d: an emote train, 160 messages (z messages 130 / 14.826 = 8.8) from 20 chatters
+    #    (z 0.67): a few typing fast are not a spike.
     rules = replace(rules, chat_z=3.0, chat_min_count=15)
     rows = [
         signal(s, i, m, m // 5, 20 * m, m // 2, m // 4)
-        for s in "abc"
+        for s in "abcd"
         for i, m in enumerate([20, 40] * 7 + [20])
     ]
     rows += [
         signal("a", 15, 80, 40, 800, 40, 20),
-        signal("b", 15, 70, 35, 700, 40, 20),
+        signal("b", 15, 80, 40, 800, 35, 20),
         signal("c", 15, 80, 16, 1600, 40, 20),
+        signal("d", 15, 160, 150, 1600, 20, 10),
     ]
     flags = chat_spike_flags(spark.createDataFrame(rows, SIGNALS), rules).collect()
     assert [(f.stream_id, f.kind, epoch(f.window_start)) for f in flags] == [
         ("a", "chat_spike", epoch(w(15)))
     ]
-    assert flags[0].score == pytest.approx(50 / (20 / 1.349))
+    assert flags[0].score == pytest.approx(25 / (10 / 1.349))
     assert flags[0].value == 80.0
     assert flags[0].baseline_mean == 30.0
     assert flags[0].baseline_std == pytest.approx(20 / 1.349)

@@ -193,6 +193,10 @@ def _chat_signals() -> dict[str, tuple[Column, Callable[[Column], Column]]]:
             F.col("messages").cast("double"),
             lambda med: F.sqrt(F.greatest(med, F.lit(1.0))),
         ),
+        "chatters": (
+            F.col("chatters").cast("double"),
+            lambda med: F.sqrt(F.greatest(med, F.lit(1.0))),
+        ),
         "chorus": (
             F.col("chorus_messages") / F.col("messages"),
             lambda med: F.sqrt(med * (1 - med) / F.col("messages")),
@@ -211,9 +215,12 @@ def chat_spike_flags(signals: DataFrame, rules: MomentRules) -> DataFrame:
 
     Each signal's robust z: (value - median) / max(IQR / 1.349, its floor) over the same
     stream's windows starting in [start - baseline - window, start - window). The score is
-    min(z of messages, (z chorus + z short + z fresh) / sqrt 3): volume alone (a busy
-    stretch, a raid's arrivals) or kind alone (a quiet minute of emotes) is no spike.
-    A flag's baseline_mean and baseline_std are the median and robust spread of messages.
+    min(z of distinct chatters, (z chorus + z short + z fresh) / sqrt 3): more people
+    talking, and talking differently; volume alone (a busy stretch, a raid's arrivals) or
+    kind alone (a quiet minute of emotes) is no spike. Distinct chatters rather than
+    messages: a few regulars typing faster (an emote train, a spammer) add messages, not
+    people. A flag's value, baseline_mean and baseline_std are the messages, their median
+    and robust spread.
     """
     reach = rules.baseline_seconds + rules.chat_window_seconds
     base = (
@@ -229,7 +236,7 @@ def chat_spike_flags(signals: DataFrame, rules: MomentRules) -> DataFrame:
         signals = signals.withColumn(f"_q_{name}", q)
         z[name] = (value - med) / F.greatest(spread, floor(med), F.lit(1e-3))
     content = (z["chorus"] + z["short"] + z["fresh"]) / 3**0.5
-    score = F.least(z["messages"], content)
+    score = F.least(z["chatters"], content)
     signals = signals.withColumn("_base_n", F.count(F.lit(1)).over(base))
     flagged = (
         (F.col("_base_n") >= rules.min_baseline_windows)
