@@ -7,7 +7,7 @@ otherwise; events are at T0 (12:00:00) unless said otherwise.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -230,24 +230,38 @@ def test_dedupe_first_arrival_wins(spark):
 
 
 def test_lateness_per_stream_against_earlier_arrivals(spark):
-    t = at(600)  # 12:10:00, the s1 max once the second record has arrived
+    t = at(600)  # 12:10:00, the s1 max once record 2 has arrived
     early = ARRIVAL - timedelta(minutes=5)
+
+    def ms(k: int) -> datetime:  # Kafka timestamps k ms after ARRIVAL
+        return ARRIVAL + timedelta(milliseconds=k)
+
     records = [
         record(event("chat", "f", at(300)), "chat", 0, ingest=early),  # 12:05, arrived first
         # 12:14 but invalid (negative): must not raise the stream's max.
-        record(event("viewer", "bad", at(840), viewer_count=-1), "viewer", 1),
-        record(event("chat", "a", t), "chat", 2),
-        record(event("chat", "b", t - timedelta(minutes=3)), "chat", 3),  # 3 min behind
-        record(event("chat", "c", t - timedelta(minutes=1)), "chat", 4),  # 1 min behind
-        record(event("chat", "s2", t - timedelta(minutes=3), stream="s2"), "chat", 5),
+        record(event("viewer", "bad", at(840), viewer_count=-1), "viewer", 1, kafka_ts=ms(1)),
+        record(event("chat", "a", t), "chat", 2, kafka_ts=ms(2)),
+        record(event("chat", "b", t - timedelta(minutes=3)), "chat", 3, kafka_ts=ms(3)),  # late
+        record(event("chat", "c", t - timedelta(minutes=1)), "chat", 4, kafka_ts=ms(4)),  # 1 min
+        record(
+            event("chat", "s2", t - timedelta(minutes=3), stream="s2"), "chat", 5, kafka_ts=ms(5)
+        ),
         # s3's max 12:10:00 comes from an earlier micro-batch (stored watermark).
         record(event("chat", "g", t - timedelta(seconds=150), stream="s3"), "chat", 6),
         record(event("chat", "h", t - timedelta(seconds=90), stream="s3"), "chat", 7),
+        # 3 min behind "a" but in the same millisecond: no order between them, not late.
+        record(
+            event("transaction", "same", t - timedelta(minutes=3), amount=1.0, currency="USD"),
+            "transaction",
+            8,
+            kafka_ts=ms(2),
+        ),
     ]
     stored = frame(spark, [("s3", t)], STORED_MAX_SCHEMA)
     result = verdicts(run_classify(spark, records, stored=stored))
     assert {o: r for o, (r, _) in result.items()} == {
         0: None, 1: "negative_value", 2: None, 3: "late", 4: None, 5: None, 6: "late", 7: None,
+        8: None,
     }  # fmt: skip
 
 

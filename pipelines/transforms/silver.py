@@ -21,9 +21,10 @@ exactly one place: a typed table or ``silver/quarantine`` (silver rows + quarant
    ``from_json(text, EVENT_SCHEMAS[type])``. Spark's JSON reader turns any JSON scalar
    into a string field, so string fields never fail ``wrong_type``; amounts are rounded
    half-up to cents; a JSON object followed by trailing garbage parses as the object.
-2. **Lateness** per stream: arrival order is ``(ingest_time, kafka_timestamp, topic,
-   partition, offset)``. A valid event is ``late`` when its ts < (max ts of the valid
-   events of its stream that arrived before it) − watermark_seconds. "Before" spans
+2. **Lateness** per stream: a valid event is ``late`` when its ts < (max ts of the valid
+   events of its stream that arrived before it, by an earlier ``(ingest_time,
+   kafka_timestamp)``) − watermark_seconds; events of the same millisecond are not late
+   against each other (across topics Kafka gives them no order). "Before" spans
    earlier micro-batches through ``stored_max`` (kept by the stream's driver,
    ``pipelines.jobs.silver_state``; empty in batch mode) and the batch itself through a
    running max over arrival order.
@@ -274,15 +275,19 @@ def _reject(df: DataFrame, condition: Column, reason: str, detail: Column) -> Da
 
 
 def with_lateness(df: DataFrame, stored_max: DataFrame, watermark_seconds: int) -> DataFrame:
-    """Mark valid events behind their stream's max earlier ts − watermark as ``late``."""
+    """Mark valid events behind their stream's max earlier ts − watermark as ``late``.
+
+    Earlier means an earlier (ingest_time, kafka_timestamp): records of one millisecond
+    on different topics have no order Kafka knows (a replay at full speed sends thousands
+    a millisecond), so none of them is late against another."""
+    by_arrival = Window.partitionBy("stream_id").orderBy("ingest_time", "kafka_timestamp")
     earlier = (
-        Window.partitionBy("stream_id")
-        .orderBy(*ARRIVAL_ORDER)
-        .rowsBetween(Window.unboundedPreceding, -1)
+        Window.partitionBy("stream_id").orderBy("_tick").rangeBetween(Window.unboundedPreceding, -1)
     )
     stored = stored_max.select("stream_id", F.col("max_event_ts").alias("_stored_max"))
     df = (
         df.join(F.broadcast(stored), on="stream_id", how="left")
+        .withColumn("_tick", F.dense_rank().over(by_arrival))
         .withColumn("_running_max", F.max(F.when(F.col("_valid"), F.col("ts"))).over(earlier))
         .withColumn("_prev_max", F.greatest("_running_max", "_stored_max"))
     )
@@ -293,7 +298,9 @@ def with_lateness(df: DataFrame, stored_max: DataFrame, watermark_seconds: int) 
         F.col("_prev_max").cast("string"),
         F.lit(watermark_seconds),
     )
-    return _reject(df, late, "late", detail).drop("_running_max", "_stored_max", "_prev_max")
+    return _reject(df, late, "late", detail).drop(
+        "_tick", "_running_max", "_stored_max", "_prev_max"
+    )
 
 
 def with_batch_dedupe(df: DataFrame) -> DataFrame:
