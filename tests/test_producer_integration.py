@@ -16,7 +16,7 @@ from kafka import KafkaConsumer
 
 from pipelines.config import PROJECT_ROOT
 from pipelines.sim.producer import produce
-from pipelines.sim.replay import replay
+from pipelines.sources.replay import replay
 
 pytestmark = pytest.mark.integration
 TYPES = ("chat", "viewer", "transaction", "stream_meta")

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from pipelines.sim.kafka_sink import BrokerUnavailable
-from pipelines.sim.replay import BadLine, ReplayLine, parse_line, read_lines, replay, shifted
+from pipelines.sources.replay import BadLine, ReplayLine, parse_line, read_lines, replay, shifted
 
 CHAT = (
     '{"event_id":"6f1c2a4e-8d7b-4c1e-9f00-1a2b3c4d5e6f","event_type":"chat","stream_id":"s1",'

@@ -213,9 +213,22 @@ def produce(
 
 @app.command()
 def replay(
-    file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="JSONL file of events.")
+    files: Annotated[
+        list[Path],
+        typer.Argument(exists=True, dir_okay=False, help="Event or chat log files, in order."),
     ],
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="auto | jsonl | twitchdownloader | chat-downloader | irc | chatterino "
+            "(auto: from each file's content).",
+        ),
+    ] = "auto",
+    stream_id: Annotated[
+        str | None,
+        typer.Option(help="The stream of every event (default: the log's channel)."),
+    ] = None,
     speed: Annotated[
         float, typer.Option(help="Replay at this multiple of the original pace.")
     ] = 1.0,
@@ -229,19 +242,33 @@ def replay(
         bool, typer.Option("--strict", help="Exit non-zero when any line was skipped.")
     ] = False,
 ) -> None:
-    """Publish a recorded JSONL event log; bad lines are reported by line number and skipped.
+    """Publish event files or chat logs; lines left out are reported by line number.
 
-    Exits non-zero when nothing was sent, or with --strict when any line was skipped."""
-    from pipelines.sim.replay import replay as run_replay
+    Exits non-zero when a file sent nothing, or with --strict when any line was skipped."""
+    from pipelines.sources.chat_logs import FORMATS, FormatError
+    from pipelines.sources.replay import replay as run_replay
 
-    stats = run_replay(
-        _settings(), file, speed=speed, max_speed=max_speed, shift_to_now=shift_to_now
-    )
-    console.print(stats)
-    if stats.sent == 0:
-        raise UserError(f"nothing sent from {file}")
-    if strict and stats.skipped:
-        raise UserError(f"{len(stats.skipped)} lines of {file} skipped (--strict)")
+    if format != "auto" and format not in FORMATS:
+        raise UserError(f"unknown --format {format!r}; use auto or one of {', '.join(FORMATS)}")
+    settings = _settings()
+    for file in files:
+        try:
+            stats = run_replay(
+                settings,
+                file,
+                speed=speed,
+                max_speed=max_speed,
+                shift_to_now=shift_to_now,
+                fmt=format,
+                stream_id=stream_id,
+            )
+        except FormatError as exc:
+            raise UserError(str(exc)) from None
+        console.print(f"{file}: {stats}")
+        if stats.sent == 0:
+            raise UserError(f"nothing sent from {file}")
+        if strict and stats.skipped:
+            raise UserError(f"{len(stats.skipped)} lines of {file} skipped (--strict)")
 
 
 # ---- pipeline ----------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
-"""Publish a JSONL file of events (README, "Event formats") to the event topics.
+"""Publish a file of events to the event topics: our own JSONL (README, "Event formats")
+or a chat log another tool wrote (``pipelines.sources.chat_logs`` turns TwitchDownloader,
+chat-downloader, IRC and Chatterino logs into events; ``fmt="auto"`` detects which).
 
-Each line must be routable: a JSON object with a known ``event_type``, a non-empty
+Each JSONL line must be routable: a JSON object with a known ``event_type``, a non-empty
 string ``stream_id`` and a parseable ``ts``, and small enough for its topic (the topic's
 ``max.message.bytes``, asked of the cluster before sending). Anything else is logged with
 its line number, counted in ``ReplayStats.skipped`` and not sent, and the lines after it
@@ -26,6 +28,7 @@ from pathlib import Path
 from pipelines.config import EVENT_TYPES, Settings
 from pipelines.sim.event_codec import encode_event, format_ts, parse_ts
 from pipelines.sim.kafka_sink import RECORD_OVERHEAD_BYTES, Sink, record_size_limits
+from pipelines.sources import chat_logs
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +115,31 @@ def read_lines(path: str | Path) -> Iterator[ReplayLine | BadLine]:
                 yield bad
 
 
+def read_events(
+    path: str | Path, fmt: str = "auto", stream_id: str | None = None
+) -> Iterator[ReplayLine | BadLine]:
+    """The file's events as :class:`ReplayLine` (or the BadLine of each line left out):
+    JSONL through :func:`read_lines`, a chat log through ``chat_logs.read_log``.
+    ``stream_id`` replaces every event's stream."""
+    fmt = chat_logs.detect_format(path) if fmt == "auto" else fmt
+    if fmt == "jsonl":
+        for line in read_lines(path):
+            if stream_id and isinstance(line, ReplayLine):
+                line.event = {**line.event, "stream_id": stream_id}
+                line.stream_id, line.raw = stream_id, encode_event(line.event)
+            yield line
+        return
+    for item in chat_logs.read_log(path, fmt, stream_id):
+        if isinstance(item, chat_logs.BadLine):
+            bad = BadLine(str(item))
+            bad.line_no = item.line_no
+            yield bad
+            continue
+        e = item.event
+        yield ReplayLine(item.position, e["event_type"], e["stream_id"], parse_ts(e["ts"]), e,
+                         encode_event(e))  # fmt: skip
+
+
 def shifted(line: ReplayLine, offset_ms: int) -> bytes:
     """The event with ``ts`` (and a parseable ``started_at``) moved by ``offset_ms``."""
     event = dict(line.event)
@@ -131,18 +159,23 @@ def replay(
     speed: float = 1.0,
     max_speed: bool = False,
     shift_to_now: bool = False,
+    fmt: str = "auto",
+    stream_id: str | None = None,
 ) -> ReplayStats:
-    """Publish the events of a JSONL file; see the module docstring."""
+    """Publish the events of a file (``fmt``: ``auto`` or one of ``chat_logs.FORMATS``);
+    see the module docstring."""
     if speed <= 0:
         raise ValueError(f"speed must be > 0, got {speed}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
+    fmt = chat_logs.detect_format(path) if fmt == "auto" else fmt
     stats = ReplayStats()
     offset_ms = 0
     if shift_to_now:
         latest = max(
-            (ln.ts_ms for ln in read_lines(path) if isinstance(ln, ReplayLine)), default=None
+            (ln.ts_ms for ln in read_events(path, fmt, stream_id) if isinstance(ln, ReplayLine)),
+            default=None,
         )
         if latest is not None:
             offset_ms = int(time.time() * 1000) - latest
@@ -150,7 +183,8 @@ def replay(
     started = time.monotonic()
     with Sink(settings) as sink:
         limits = record_size_limits(settings)
-        _publish(sink, read_lines(path), stats, speed, max_speed, offset_ms, limits)
+        _publish(sink, read_events(path, fmt, stream_id), stats, speed, max_speed, offset_ms,
+                 limits)  # fmt: skip
         sink.flush()
     stats.elapsed_s = time.monotonic() - started
     if len(stats.skipped) > MAX_WARNINGS:
