@@ -152,3 +152,10 @@ def test_replay_reads_every_format_as_routable_lines():
             assert json.loads(line.raw) == line.event
             assert line.event_type == line.event["event_type"]
             assert line.stream_id == line.event["stream_id"]
+
+
+def test_irc_tag_values_are_unescaped_by_the_ircv3_rules():
+    # \: semicolon, \s space, \\ backslash, \r \n, \x is x, a lone trailing \ dropped.
+    tags = chat_logs.irc_tags(r"a=x\:y\sz;b=back\\slash;c=cr\rlf\n;d=\q;e=end\;f=;g")
+    assert tags == {"a": "x;y z", "b": "back\\slash", "c": "cr\rlf\n", "d": "q", "e": "end",
+                    "f": "", "g": ""}  # fmt: skip
