@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     producer_seed: int = 42
     producer_bad_ratio: float = Field(0.0, ge=0, le=1)
 
+    # Live Twitch chat (pipelines/sources/twitch_live.py): ircs://host:port is TLS.
+    # With twitch_channels set, `telemetra up` follows them instead of the demo producer.
+    twitch_irc_url: str = "ircs://irc.chat.twitch.tv:6697"
+    twitch_channels: str = Field("", validation_alias=_seed_alias("TWITCH_CHANNELS"))
+
     # Lake and runtime
     lake_root: str = "lake"
     checkpoint_root: str = ""

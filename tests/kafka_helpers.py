@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 import uuid
 from pathlib import Path
+
+from kafka import KafkaConsumer
 
 from pipelines.config import Settings
 from pipelines.jobs import kafka_ready
@@ -75,3 +78,31 @@ def with_fresh_topics(broker: Settings, root: Path, prefix: str, **update) -> Se
     )
     kafka_local.ensure_topics(settings)
     return settings
+
+
+TYPES = ("chat", "viewer", "transaction", "stream_meta")
+
+
+def read_all(settings, expected: int, timeout_s: float = 30.0) -> list[tuple[str, bytes, bytes]]:
+    """(event type of the topic, key, value) of every record on the four topics."""
+    topic_type = {settings.topic(t): t for t in TYPES}
+    consumer = KafkaConsumer(
+        *topic_type,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=3000,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    got, deadline = [], time.monotonic() + timeout_s
+    try:
+        while len(got) < expected and time.monotonic() < deadline:
+            for msg in consumer:
+                got.append((topic_type[msg.topic], msg.key, msg.value))
+                if len(got) >= expected:
+                    break
+        # Anything beyond the expected count would be a bug too: drain briefly.
+        got += [(topic_type[m.topic], m.key, m.value) for m in consumer]
+    finally:
+        consumer.close()
+    return got

@@ -12,39 +12,13 @@ from collections import Counter
 from datetime import datetime, timezone
 
 import pytest
-from kafka import KafkaConsumer
+from kafka_helpers import TYPES, read_all
 
 from pipelines.config import PROJECT_ROOT
 from pipelines.sim.producer import produce
 from pipelines.sources.replay import replay
 
 pytestmark = pytest.mark.integration
-TYPES = ("chat", "viewer", "transaction", "stream_meta")
-
-
-def read_all(settings, expected: int, timeout_s: float = 30.0) -> list[tuple[str, bytes, bytes]]:
-    """(event type of the topic, key, value) of every record on the four topics."""
-    topic_type = {settings.topic(t): t for t in TYPES}
-    consumer = KafkaConsumer(
-        *topic_type,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=3000,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-    )
-    got, deadline = [], time.monotonic() + timeout_s
-    try:
-        while len(got) < expected and time.monotonic() < deadline:
-            for msg in consumer:
-                got.append((topic_type[msg.topic], msg.key, msg.value))
-                if len(got) >= expected:
-                    break
-        # Anything beyond the expected count would be a bug too: drain briefly.
-        got += [(topic_type[m.topic], m.key, m.value) for m in consumer]
-    finally:
-        consumer.close()
-    return got
 
 
 def test_fast_run_with_bad_input_lands_completely(kafka_settings, tmp_path):

@@ -271,6 +271,27 @@ def replay(
             raise UserError(f"{len(stats.skipped)} lines of {file} skipped (--strict)")
 
 
+@app.command()
+def twitch(
+    channels: Annotated[
+        str, typer.Option(help="Comma-separated Twitch channels to follow (logins).")
+    ],
+) -> None:
+    """Follow live Twitch chat into the event topics (anonymous, read-only), until Ctrl-C.
+
+    The server is twitch_irc_url (default ircs://irc.chat.twitch.tv:6697)."""
+    from pipelines.sources.twitch_live import follow
+
+    names = [c.strip() for c in channels.split(",") if c.strip()]
+    if not names:
+        raise UserError("--channels names no channel")
+    try:
+        stats = follow(_settings(), names)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    console.print(stats)
+
+
 # ---- pipeline ----------------------------------------------------------------------------------
 @app.command()
 def run(
@@ -518,7 +539,8 @@ def up(
     settings = _writable_lake(_settings())
     stack.ensure_supervisord(settings)
     for prog in stack.programs(settings):
-        if prog.name == "producer":  # the topics exist before anything writes to them
+        # The topics exist before the event source (demo producer or live chat) writes.
+        if prog.name in ("producer", "twitch"):
             kafka_ready.wait_until_ready(settings)
             kafka_local.ensure_topics(settings)
             if not producer:

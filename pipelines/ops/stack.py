@@ -41,8 +41,11 @@ def programs(settings: Settings) -> list[Program]:
     progs = [Program("pipeline", "run all --mode stream", stopwaitsecs=60, stop_as_group=False)]
     if is_local_kafka(settings):
         progs.append(Program("kafka", "kafka run", stopwaitsecs=60))
+    # Live chat when channels are named (TWITCH_CHANNELS), else the demo producer.
+    channels = ",".join(c.strip() for c in settings.twitch_channels.split(",") if c.strip())
+    source = Program("twitch", f"twitch --channels {channels}") if channels else None
     progs += [
-        Program("producer", "produce"),
+        source or Program("producer", "produce"),
         Program("app", "app"),
         # The first check waits until the pipeline's first batches are through: both are
         # Spark on the same 2 cores, and the first gold rows matter more. A check keeps a
