@@ -31,7 +31,7 @@ def chat_line(i: int) -> str:
     # Tag values escaped as Twitch does (\s for spaces), unicode in the text.
     return (f"@badges=;display-name=User\\s{i % 37};emotes=;id=msg-{i};tmi-sent-ts={T0_MS + i};"
             f"user-id={1000 + i % 37} :{user}!{user}@{user}.tmi.twitch.tv PRIVMSG #chess_club "
-            f":message {i} ünïcode ♟")  # fmt: skip
+            f":message {i} ünïcode ♟{' RECONNECT' if i == 700 else ''}")  # fmt: skip
 
 
 def test_server_urls():
@@ -77,7 +77,9 @@ def test_every_message_once_across_a_drop_and_a_reconnect(kafka_broker, tmp_path
     ids = [e["event_id"] for e in events]
     assert len(ids) == len(set(ids)) == N  # every message, each once
     messages = {e["message"] for e in events}
-    assert messages == {f"message {i} ünïcode ♟" for i in range(N)}
+    # Line 700's text ends in " RECONNECT": chat, not the server's command.
+    assert messages == {f"message {i} ünïcode ♟" + (" RECONNECT" if i == 700 else "")
+                        for i in range(N)}  # fmt: skip
     first = next(e for e in events if e["message"].startswith("message 0 "))
     assert (first["stream_id"], first["user_id"], first["username"], first["ts"]) == (
         "chess_club", "1000", "user0", "2026-11-20T18:00:00.000Z",

@@ -93,6 +93,7 @@ class TwitchChat(irc.bot.SingleServerIRCBot):
         self._known = known_emotes()
         self._stop = threading.Event()
         self.connection.add_global_handler("all_raw_messages", self._on_raw, -10)
+        self.connection.add_global_handler("reconnect", self._on_reconnect, -10)
 
     # ---- the connection ---------------------------------------------------------------
     def on_welcome(self, connection, event) -> None:
@@ -102,13 +103,14 @@ class TwitchChat(irc.bot.SingleServerIRCBot):
             connection.join(f"#{channel}")
         log.info("connected; joined %s", ", ".join(self.channels_wanted))
 
+    def _on_reconnect(self, connection, event) -> None:
+        """Twitch's RECONNECT: the server is going away. Hanging up reconnects as a
+        dropped connection does."""
+        log.info("the server asks to reconnect")
+        connection.disconnect("reconnect")
+
     def _on_raw(self, connection, event) -> None:
         line = event.arguments[0]
-        command = line.split(" :", 1)[0].rsplit(" ", 1)[-1] if " " in line else line
-        if command == "RECONNECT" or line.endswith(" RECONNECT") or line == "RECONNECT":
-            log.info("the server asks to reconnect")
-            connection.disconnect("reconnect")
-            return
         events = irc_events(line, None, self._known)
         if isinstance(events, str):
             self.stats.skipped[events.split(":", 1)[0]] += 1
