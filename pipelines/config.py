@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     # With twitch_channels set, `telemetra up` follows them instead of the demo producer.
     twitch_irc_url: str = "ircs://irc.chat.twitch.tv:6697"
     twitch_channels: str = Field("", validation_alias=_seed_alias("TWITCH_CHANNELS"))
+    # Helix Get Streams (viewers, title, category): only with both set, from the environment.
+    twitch_client_id: str = Field("", validation_alias=_seed_alias("TWITCH_CLIENT_ID"))
+    twitch_client_secret: str = Field("", validation_alias=_seed_alias("TWITCH_CLIENT_SECRET"))
+    twitch_helix_url: str = "https://api.twitch.tv/helix"
+    twitch_auth_url: str = "https://id.twitch.tv/oauth2/token"
+    twitch_poll_seconds: int = Field(30, ge=5)
 
     # Lake and runtime
     lake_root: str = "lake"

@@ -15,7 +15,8 @@ may send a message again after a reconnect; the source keeps the ids of the last
 The server is ``twitch_irc_url``: ``ircs://host:port`` (TLS, the default
 ``ircs://irc.chat.twitch.tv:6697``) or ``irc://host:port`` (plain TCP, a local test
 server). Twitch itself cannot be reached from the machine this was built on: the tests
-run it against a local server they start.
+run it against a local server they start. With a client id and secret it also polls
+viewer counts and stream metadata (``twitch_helix``), in the same loop.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pipelines.config import Settings
 from pipelines.sim.event_codec import encode_event
 from pipelines.sim.kafka_sink import Sink
 from pipelines.sources.chat_logs import irc_events, known_emotes
+from pipelines.sources.twitch_helix import Helix, StreamPoller
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,12 @@ class TwitchChat(irc.bot.SingleServerIRCBot):
         self._stop = threading.Event()
         self.connection.add_global_handler("all_raw_messages", self._on_raw, -10)
         self.connection.add_global_handler("reconnect", self._on_reconnect, -10)
+        self.poller = None
+        if settings.twitch_client_id and settings.twitch_client_secret:
+            helix = Helix(settings.twitch_client_id, settings.twitch_client_secret,
+                          settings.twitch_helix_url, settings.twitch_auth_url)  # fmt: skip
+            self.poller = StreamPoller(helix, self.channels_wanted)
+        self.poll_seconds = settings.twitch_poll_seconds
 
     # ---- the connection ---------------------------------------------------------------
     def on_welcome(self, connection, event) -> None:
@@ -122,13 +130,24 @@ class TwitchChat(irc.bot.SingleServerIRCBot):
             self._seen[e["event_id"]] = None
             if len(self._seen) > DEDUPE_IDS:
                 self._seen.popitem(last=False)
-            self.sink.send(e["event_type"], e["stream_id"], encode_event(e))
-            self.stats.sent += 1
-            self.stats.by_topic[e["event_type"]] += 1
+            self._send(e)
+
+    def _send(self, e: dict) -> None:
+        self.sink.send(e["event_type"], e["stream_id"], encode_event(e))
+        self.stats.sent += 1
+        self.stats.by_topic[e["event_type"]] += 1
+
+    def _poll(self) -> None:
+        """Viewer counts and stream metadata from Helix (``twitch_helix``)."""
+        for e in self.poller.poll():
+            self._send(e)
 
     # ---- running ------------------------------------------------------------------------
     def run(self) -> LiveStats:
         """Connect and process until :meth:`stop` (from another thread or a signal)."""
+        if self.poller is not None:
+            self._poll()
+            self.reactor.scheduler.execute_every(self.poll_seconds, self._poll)
         self._connect()
         while not self._stop.is_set():
             self.reactor.process_once(timeout=0.2)
