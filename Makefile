@@ -115,6 +115,7 @@ bench: setup browser  ## every benchmark, then BENCHMARKS.md; stop `make up` fir
 	TELEMETRA_SPARK_DRIVER_MEMORY=8g $(BIN)/python bench/backfill.py  # 10M events: the 2g default runs out of heap
 	$(BIN)/python bench/scale_out.py
 	$(BIN)/python bench/moments.py
+	$(BIN)/python bench/import_rate.py
 	$(BIN)/python bench/app_queries.py --layout stream
 	$(BIN)/python bench/app_queries.py --layout time
 	$(BIN)/python bench/report.py
