@@ -43,10 +43,16 @@ def test_server_urls():
 
 def test_every_message_once_across_a_drop_and_a_reconnect(kafka_broker, tmp_path):
     lines = [chat_line(i) for i in range(N)]
+    # Then a PRIVMSG to no channel (unreadable as chat: skipped and counted, the source
+    # goes on) and one without tmi-sent-ts (stamped when it arrived).
+    lines += [
+        "@id=bad;tmi-sent-ts=1 :gus!gus@gus.tmi.twitch.tv PRIVMSG justinfan1 :hi",
+        "@id=no-ts;user-id=7 :hal!hal@hal.tmi.twitch.tv PRIVMSG #chess_club :no time",
+    ]
     parts = [
         [("ping",), ("lines", 0, 600), ("drop",)],
         [("lines", 550, 1100), ("reconnect",)],
-        [("lines", 1050, N)],
+        [("lines", 1050, N + 2)],
     ]
     server = FakeTwitch(lines, parts)
     settings = with_fresh_topics(kafka_broker, tmp_path, "live", twitch_irc_url=server.url)
@@ -57,26 +63,29 @@ def test_every_message_once_across_a_drop_and_a_reconnect(kafka_broker, tmp_path
             started = time.monotonic()
             runner.start()
             deadline = started + 120
-            while chat.stats.sent < N and time.monotonic() < deadline:
+            while chat.stats.sent < N + 1 and time.monotonic() < deadline:
                 time.sleep(0.1)
             took = time.monotonic() - started
             chat.stop()
             runner.join(30)
     finally:
         server.close()
-    print(f"{chat.stats} in {took:.1f} s")
+    print(f"{chat.stats} in {took:.1f} s; skipped {dict(chat.stats.skipped)}")
     assert server.connections == 3 and chat.stats.connects == 3
     assert server.pongs >= 1
     assert any(r.startswith("CAP REQ :twitch.tv/tags twitch.tv/commands") for r in server.received)
     assert any(r == "JOIN #chess_club" for r in server.received)
     assert chat.stats.duplicates == 100  # the two resent stretches of 50
+    assert chat.stats.skipped["unreadable line"] == 1
 
-    got = read_all(settings, N)
+    got = read_all(settings, N + 1)
     events = [json.loads(v) for t, _, v in got]
     assert all(t == "chat" for t, _, _ in got)
     ids = [e["event_id"] for e in events]
-    assert len(ids) == len(set(ids)) == N  # every message, each once
-    messages = {e["message"] for e in events}
+    assert len(ids) == len(set(ids)) == N + 1  # every message, each once
+    stamped = next(e for e in events if e["message"] == "no time")
+    assert stamped["ts"] > "2026-12-01"  # when it arrived, not a time of the script
+    messages = {e["message"] for e in events if e is not stamped}
     # Line 700's text ends in " RECONNECT": chat, not the server's command.
     assert messages == {f"message {i} ünïcode ♟" + (" RECONNECT" if i == 700 else "")
                         for i in range(N)}  # fmt: skip

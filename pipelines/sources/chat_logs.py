@@ -430,10 +430,13 @@ def irc_tags(raw: str) -> dict[str, str]:
     return tags
 
 
-def irc_events(text: str, stream_id: str | None, known: frozenset) -> list[dict] | str:
+def irc_events(
+    text: str, stream_id: str | None, known: frozenset, now_ms: int | None = None
+) -> list[dict] | str:
     """One IRC line as events, or a string saying why it holds none (a JOIN, say). Also
-    the live source's parser (``tmi-sent-ts`` is when Twitch sent it). The tags are
-    split off here (:func:`irc_tags`); ``irctokens`` parses the rest of the line."""
+    the live source's parser (``tmi-sent-ts`` is when Twitch sent it; without it the
+    line's time is ``now_ms``, and without that it is an error). The tags are split off
+    here (:func:`irc_tags`); ``irctokens`` parses the rest of the line."""
     text = _IRC_PREFIX.sub("", text, count=1)
     tags: dict[str, str] = {}
     if text.startswith("@"):
@@ -447,9 +450,9 @@ def irc_events(text: str, stream_id: str | None, known: frozenset) -> list[dict]
     if not line.params or not line.params[0].startswith("#"):
         raise ValueError(f"{line.command} without a #channel")
     sid = (stream_id or line.params[0][1:]).lower()
-    if "tmi-sent-ts" not in tags:
+    if "tmi-sent-ts" not in tags and now_ms is None:
         raise ValueError("no tmi-sent-ts tag: the time is unknown")
-    ts_ms = int(tags["tmi-sent-ts"])
+    ts_ms = int(tags["tmi-sent-ts"]) if "tmi-sent-ts" in tags else now_ms
     login = tags.get("login") or (line.hostmask.nickname if line.source else None) or ""
     user_id = tags.get("user-id") or login
     body = line.params[1] if len(line.params) > 1 else ""

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import logging
 import random
+import signal
 import ssl
 import threading
+import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
@@ -119,7 +121,15 @@ class TwitchChat(irc.bot.SingleServerIRCBot):
 
     def _on_raw(self, connection, event) -> None:
         line = event.arguments[0]
-        events = irc_events(line, None, self._known)
+        try:
+            # Without Twitch's tmi-sent-ts tag (a server that did not grant the tags),
+            # a message is stamped when it arrived.
+            events = irc_events(line, None, self._known, now_ms=int(time.time() * 1000))
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            self.stats.skipped["unreadable line"] += 1
+            if self.stats.skipped["unreadable line"] <= 20:
+                log.warning("unreadable line skipped (%s): %.200r", exc, line)
+            return
         if isinstance(events, str):
             self.stats.skipped[events.split(":", 1)[0]] += 1
             return
@@ -150,7 +160,12 @@ class TwitchChat(irc.bot.SingleServerIRCBot):
             self.reactor.scheduler.execute_every(self.poll_seconds, self._poll)
         self._connect()
         while not self._stop.is_set():
-            self.reactor.process_once(timeout=0.2)
+            try:
+                self.reactor.process_once(timeout=0.2)
+            except (ValueError, IndexError, KeyError) as exc:
+                # The library's own parse of a malformed line (a PRIVMSG without its
+                # parameters): logged, and the source goes on.
+                log.warning("the irc library could not process a line: %s", exc)
         if self.connection.is_connected():
             self.connection.disconnect("bye")
         self.sink.flush()
@@ -161,9 +176,11 @@ class TwitchChat(irc.bot.SingleServerIRCBot):
 
 
 def follow(settings: Settings, channels: list[str]) -> LiveStats:
-    """``telemetra twitch``: follow ``channels`` until interrupted."""
+    """``telemetra twitch``: follow ``channels`` until Ctrl-C or SIGTERM (the supervisor's
+    stop), then flush what Kafka has not acknowledged yet."""
     with Sink(settings) as sink:
         chat = TwitchChat(settings, channels, sink)
+        signal.signal(signal.SIGTERM, lambda *_: chat.stop())
         try:
             return chat.run()
         except KeyboardInterrupt:
