@@ -5,7 +5,7 @@ Two clocks:
 - paced (default): event time is the wall clock; records go out when their time comes,
   for ``count`` records, ``duration`` seconds, or until Ctrl-C / SIGTERM (then the
   channels get an ``offline`` stream_meta, the producer flushes and stops cleanly);
-- ``fast``: the whole span, ending now, is generated and sent as fast as the broker
+- ``fast``: the whole span, ending at the last whole minute, is generated and sent as fast as the broker
   takes it. The span is ``duration`` seconds, or long enough for ``count`` records
   (a 6% margin absorbs randomness; the run stops at exactly ``count``).
 
@@ -138,7 +138,10 @@ def _plan(channels, rate, count, duration, fast, seed, bad_ratio) -> _Plan:
         if duration is None and count is None:
             raise ValueError("--fast needs --count or --duration (the span it generates)")
         span_s = duration if duration is not None else count / rate / len(channels) * COUNT_MARGIN
-        return _Plan(list(channels), rate, now - timedelta(seconds=span_s), now, count, False,
+        # The span ends on the last whole minute, so a seed gives the same events at the same
+        # offsets from the 10-s window grid whenever it runs (the moments found depend on it).
+        end = now.replace(second=0, microsecond=0)
+        return _Plan(list(channels), rate, end - timedelta(seconds=span_s), end, count, False,
                      seed, bad_ratio)  # fmt: skip
     end = None if duration is None else now + timedelta(seconds=duration)
     return _Plan(list(channels), rate, now, end, count, True, seed, bad_ratio)
