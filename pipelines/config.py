@@ -153,6 +153,16 @@ class Settings(BaseSettings):
     app_port: int = Field(8501, ge=1024, le=65535)
     app_refresh_seconds: int = Field(2, ge=1)
 
+    # HTTP/WebSocket API (telemetra api). Without api_key it serves on loopback only.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=1024, le=65535)
+    api_key: str = Field("", validation_alias=_seed_alias("API_KEY"))
+    api_poll_seconds: float = Field(0.5, gt=0, le=10)  # how often /live looks for new data
+    api_keepalive_seconds: int = Field(10, ge=1, le=600)
+    # Each new moment is POSTed once to every URL here (comma-separated).
+    alert_webhook_urls: str = Field("", validation_alias=_seed_alias("ALERT_WEBHOOK_URLS"))
+    webhook_max_attempts: int = Field(8, ge=1, le=100)
+
     # Quality
     quality_suites_file: str = "conf/quality.yaml"
     quality_reports_dir: str = ""
@@ -226,6 +236,10 @@ class Settings(BaseSettings):
     def checkpoint_path(self, name: str) -> str:
         root = self.checkpoint_root or f"{self.lake_root.rstrip('/')}/_checkpoints"
         return f"{root.rstrip('/')}/{name}"
+
+    @property
+    def webhook_urls(self) -> list[str]:
+        return [u.strip() for u in self.alert_webhook_urls.split(",") if u.strip()]
 
     @property
     def run_path(self) -> Path:

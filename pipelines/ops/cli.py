@@ -473,6 +473,20 @@ def app_cmd(
     raise typer.Exit(run_app(_settings(), port))
 
 
+@app.command("api")
+def api_cmd(
+    port: Annotated[int | None, typer.Option(help="Port (default from config, 8000).")] = None,
+) -> None:
+    """The HTTP/WebSocket API over the lake (binds to 127.0.0.1 by default; docs at /docs)."""
+    from pipelines.serving.api import ConfigRefused, serve
+
+    try:
+        serve(_settings(), port)
+    except ConfigRefused as exc:
+        console.print(f"[red]telemetra api: {exc}[/red]")
+        raise typer.Exit(2) from None
+
+
 # ---- Spark standalone cluster -----------------------------------------------------------------
 @cluster_app.command("up")
 def cluster_up(

@@ -270,6 +270,22 @@ class GoldQueries:
             return EARLIEST
         return last.to_pydatetime() - lookback - _SNAPSHOT_SLACK
 
+    def stream(self, stream_id: str) -> pd.DataFrame:
+        """One row of :meth:`list_streams` (``fresh``) for this stream; empty when the lake
+        has never seen it."""
+        sql = f"""
+            WITH p AS (SELECT stream_id, max(last_ts) AS last_ts FROM panes
+                       WHERE stream_id = $stream_id AND pane_start >= $recent
+                       GROUP BY stream_id),
+            s AS (SELECT * FROM ({_STREAMS}) WHERE stream_id = $stream_id)
+            SELECT coalesce(s.stream_id, p.stream_id) AS stream_id, s.status,
+                   coalesce(s.is_live, false) AS is_live, s.title, s.category, s.language,
+                   s.started_at, greatest(s.last_event_ts, p.last_ts) AS last_event_ts
+            FROM s FULL JOIN p ON p.stream_id = s.stream_id"""
+        params = {"stream_id": _id(stream_id, "stream_id"),
+                  "recent": datetime.now(timezone.utc) - FRESH_HORIZON}  # fmt: skip
+        return self._query(sql, params, ["streams", "panes"])
+
     # ---- minute metrics -------------------------------------------------------------
     def minute_metrics(
         self,
@@ -300,6 +316,79 @@ class GoldQueries:
             WHERE stream_id = $stream_id AND window_start >= $start AND window_start < $end
             ORDER BY window_start"""
         return self._query(sql, params, ["stream_minute_metrics"])
+
+    def metrics(
+        self,
+        stream_id: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        resolution: str = "1m",
+        limit: int = 100,
+    ) -> pd.DataFrame:
+        """At most ``limit`` points of the stream starting in ``[start, end)``, oldest first,
+        in one of three resolutions:
+
+        - ``10s``: every window (a minute long, one every ``slide_seconds``);
+        - ``1m``: the tiling windows only (one per minute, no overlap);
+        - ``1h``: ``stream_hour_metrics`` (``chat_count``, ``tx_count``, ``revenue`` sum
+          the hour; ``max_chat_count`` is its busiest minute; no ``unique_chatters``).
+
+        Minute points come from the settled windows and, after the newest settled one,
+        from the hot path's panes (``settled`` false), so the newest are seconds old."""
+        params = {"stream_id": _id(stream_id, "stream_id"), "limit": _count(limit, "limit"),
+                  **_range(start, end)}  # fmt: skip
+        if resolution == "1h":
+            sql = """
+                SELECT stream_id, hour_start AS window_start,
+                       hour_start + INTERVAL 1 HOUR AS window_end,
+                       avg_viewers_sum::DOUBLE / nullif(avg_viewers_windows, 0) AS avg_viewers,
+                       max_viewers, chat_count, max_chat_count,
+                       (sentiment_sum / nullif(sentiment_messages, 0))::DOUBLE
+                           AS sentiment_mean,
+                       tx_count, CAST(revenue AS DOUBLE) AS revenue, true AS settled
+                FROM stream_hour_metrics
+                WHERE stream_id = $stream_id AND hour_start >= $start AND hour_start < $end
+                ORDER BY hour_start LIMIT $limit"""
+            return self._query(sql, params, ["stream_hour_metrics"])
+        if resolution not in ("10s", "1m"):
+            raise QueryInputError(f"resolution must be 10s, 1m or 1h, got {resolution!r}"[:200])
+        only_tiling = "AND tiling" if resolution == "1m" else ""
+        sql = f"""
+            SELECT *, true AS settled FROM (SELECT {_METRIC_COLUMNS} FROM stream_minute_metrics
+                                            WHERE stream_id = $stream_id
+                                              AND window_start >= $start
+                                              AND window_start < $end)
+            WHERE true {only_tiling} ORDER BY window_start LIMIT $limit"""
+        settled = self._query(sql, params, ["stream_minute_metrics"])
+        if len(settled) == limit:
+            return settled
+        # The windows settling has not reached yet: from the panes, after the newest settled.
+        newest = self._query(
+            "SELECT max(window_start) AS t FROM stream_minute_metrics "
+            "WHERE stream_id = $stream_id AND window_start >= $start",
+            {"stream_id": params["stream_id"], "start": params["start"]},
+            ["stream_minute_metrics"],
+        )["t"].iloc[0]
+        lo = params["start"]
+        if not pd.isna(newest):
+            lo = max(lo, newest.to_pydatetime() + timedelta(seconds=self._panes["slide_s"]))
+        if lo >= params["end"]:
+            return settled
+        sql = f"""
+            WITH {_PANE_WINDOWS}
+            SELECT *, false AS settled FROM (SELECT {_METRIC_COLUMNS} FROM live_minute_metrics)
+            WHERE true {only_tiling} ORDER BY window_start LIMIT $limit"""
+        fresh = self._query(
+            sql,
+            {"stream_id": params["stream_id"], "limit": limit - len(settled), "lo": lo,
+             "hi": params["end"], **self._panes},
+            ["panes", "streams"],
+        )  # fmt: skip
+        if fresh.empty:
+            return settled
+        if settled.empty:
+            return fresh
+        return pd.concat([settled, fresh], ignore_index=True)
 
     def first_time_chatters(
         self,

@@ -5,8 +5,8 @@ Two clocks:
 - paced (default): event time is the wall clock; records go out when their time comes,
   for ``count`` records, ``duration`` seconds, or until Ctrl-C / SIGTERM (then the
   channels get an ``offline`` stream_meta, the producer flushes and stops cleanly);
-- ``fast``: the whole span, ending at the last whole minute, is generated and sent as fast as the broker
-  takes it. The span is ``duration`` seconds, or long enough for ``count`` records
+- ``fast``: the whole span, ending at the last whole minute, is generated and sent as fast
+  as the broker takes it. The span is ``duration`` seconds, or long enough for ``count`` records
   (a 6% margin absorbs randomness; the run stops at exactly ``count``).
 
 ``processes > 1`` splits the channels across worker processes (spawned, one producer
