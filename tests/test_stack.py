@@ -17,7 +17,7 @@ def test_programs_run_this_python_and_the_quality_check_yields_the_cores(setting
         for section in conf.sections()
         if section.startswith("program:")
     }
-    assert set(command) >= {"pipeline", "producer", "app", "quality"}
+    assert set(command) >= {"pipeline", "producer", "app", "api", "quality"}
     assert command["pipeline"] == f"{sys.executable} -m pipelines.ops.cli run all --mode stream"
     assert command["quality"].startswith(
         f"nice -n 10 {sys.executable} -m pipelines.ops.cli quality"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -38,6 +39,32 @@ def _app(settings: Settings) -> Check:
         return Check("app", False, f"{url}: {exc}")
 
 
+def _api(settings: Settings) -> list[Check]:
+    """The API answers /health (its own 503 names what is down: the checks here say it
+    too), and its moment webhooks, if any, have not failed."""
+    from pipelines.serving import webhooks
+
+    url = f"http://{settings.api_host}:{settings.api_port}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=5):
+            checks = [Check("api", True, url)]
+    except urllib.error.HTTPError as exc:  # it answered: 503 is the lake or the broker
+        checks = [Check("api", True, f"{url} (answers {exc.code})")]
+    except OSError as exc:
+        checks = [Check("api", False, f"{url}: {exc}")]
+    if settings.webhook_urls:
+        hooks = webhooks.summary(webhooks.outbox_path(settings.run_path))
+        if hooks is None:
+            checks.append(Check("webhooks", True, "nothing to deliver yet"))
+        else:
+            detail = f"{hooks['delivered']} delivered, {hooks['pending']} pending, " \
+                     f"{hooks['failed']} failed"  # fmt: skip
+            if hooks["last_error"]:
+                detail += f"; last error: {hooks['last_error']}"
+            checks.append(Check("webhooks", hooks["failed"] == 0, detail))
+    return checks
+
+
 def newest_event_age_seconds(
     settings: Settings, layer: str, table: str, column: str
 ) -> float | None:
@@ -72,6 +99,7 @@ def check_health(settings: Settings, max_age_s: float = 120.0) -> list[Check]:
     checks = [Check("kafka", kafka_ready.broker_answers(bootstrap), bootstrap)]
     checks += _programs(settings)
     checks.append(_app(settings))
+    checks += _api(settings)
     for label, layer, table, column in _FRESHNESS:
         age = newest_event_age_seconds(settings, layer, table, column)
         if age is None:

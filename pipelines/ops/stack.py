@@ -1,4 +1,4 @@
-"""The whole local stack under supervisord: broker, producer, pipeline, app, quality.
+"""The whole local stack under supervisord: broker, producer, pipeline, app, API, quality.
 
 ``telemetra up`` writes ``<run_dir>/supervisord.conf``, starts supervisord (a daemon) and
 then the programs in order; ``down`` shuts it all down. Logs go to ``<run_dir>/logs``.
@@ -47,6 +47,7 @@ def programs(settings: Settings) -> list[Program]:
     progs += [
         source or Program("producer", "produce"),
         Program("app", "app"),
+        Program("api", "api"),
         # The first check waits until the pipeline's first batches are through: both are
         # Spark on the same 2 cores, and the first gold rows matter more. A check keeps a
         # core busy for about a minute (52 of 60 CPU-seconds, measured in a running stack),
