@@ -546,7 +546,7 @@ def cluster_submit(
 def up(
     producer: Annotated[bool, typer.Option(help="Also run the live producer.")] = True,
 ) -> None:
-    """Bring up the whole local stack under the supervisor: broker, pipeline, producer, app."""
+    """Bring up the whole local stack under the supervisor: broker, pipeline, producer, app, API."""
     from pipelines.jobs import kafka_ready
     from pipelines.ops import kafka_local, stack
 
@@ -567,6 +567,7 @@ def up(
         "(the demo stream shows within a minute of `up` on 2 cores; "
         "`telemetra health` checks the stack, `telemetra logs` shows logs)"
     )
+    console.print(f"API: http://{settings.api_host}:{settings.api_port}/docs")
 
 
 @app.command()
