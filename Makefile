@@ -118,6 +118,7 @@ bench: setup browser  ## every benchmark, then BENCHMARKS.md; stop `make up` fir
 	$(BIN)/python bench/import_rate.py
 	$(BIN)/python bench/app_queries.py --layout stream
 	$(BIN)/python bench/app_queries.py --layout time
+	$(BIN)/python bench/api.py --reuse
 	$(BIN)/python bench/report.py
 
 # ---- Docker Compose (needs a Docker engine; see docker/README.md) ----------------------------

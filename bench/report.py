@@ -421,10 +421,43 @@ sends (or several sending processes, as `telemetra produce` does), not a faster 
             + f"{r['load_average_after']}; taken {r['when']}.\n")  # fmt: skip
 
 
+def api_section() -> str:
+    r = load("api")
+    text = """## API (targets: metrics p95 <= 50 ms; /live push p95 <= 2 s to 200 clients)
+
+`bench/api.py`: `telemetra api` in a process of its own over the `app_queries` lake (30 days
+x 50 streams, layout `stream`). `GET /streams/{id}/metrics` for the last 24 h at 1-minute
+resolution: the first page (100 points) over random streams, and the whole day walked page
+by page (15 requests, 1,440 points). Then WebSocket clients (in the bench's process) on one
+stream while a new pane is appended to `silver/panes` every 3 s (a Delta commit, as a hot
+micro-batch makes): the delay from the commit's end to each client's `stream.metrics`
+message, and the API process's memory.
+
+"""
+    if r is None:
+        return text + not_run("bench/api.py")
+    m, live = r["metrics_24h_1m"], r["live"]
+
+    def row(what: str, stat: dict) -> list:
+        return [what, stat["n"], round(stat["p50"] * 1000, 1), round(stat["p95"] * 1000, 1)]
+
+    rows = [
+        row("metrics, first page (100 points)", m["first_page_s"]),
+        row("metrics, each request of a day's walk", m["walk_request_s"]),
+        row("metrics, a whole day (15 requests)", m["walk_1440_points_s"]),
+        row(f"/live push to {live['clients']} clients", live["push_delay_s"]),
+    ]  # fmt: skip
+    rss = live["api_rss_mib"]
+    return (text + table(["what", "n", "p50 ms", "p95 ms"], rows)
+            + f"\n\n{live['messages']:,} of {live['expected_messages']:,} pushes arrived; "
+            + f"API memory {rss['before_clients']} MiB before the clients, "
+            + f"{rss['with_clients']} MiB with them.\n")  # fmt: skip
+
+
 def main() -> None:
     sections = [producer_section(), startup_section(), ingest_section(), catchup_section(),
                 peer_section(), soak_section(), backfill_section(), moments_section(),
-                import_section(), app_section(), scale_out_section()]  # fmt: skip
+                import_section(), app_section(), api_section(), scale_out_section()]  # fmt: skip
     (ROOT / "BENCHMARKS.md").write_text(HEADER + "\n" + "\n".join(sections))
     print(f"wrote {ROOT / 'BENCHMARKS.md'}")
 

@@ -266,6 +266,7 @@ async def _serve_live(websocket: WebSocket, hub: LiveHub, stream_id: str, keepal
         "connected_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
     }
     closed = asyncio.create_task(_until_closed(websocket))
+    getter: asyncio.Future | None = None
     try:
         await websocket.send_json(envelope("session_welcome", {"session": session}))
         if feed.latest is not None:
@@ -288,6 +289,8 @@ async def _serve_live(websocket: WebSocket, hub: LiveHub, stream_id: str, keepal
         pass  # the client went away mid-send
     finally:
         closed.cancel()
+        if getter is not None:
+            getter.cancel()
         await hub.unsubscribe(stream_id, queue)
 
 

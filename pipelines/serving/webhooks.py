@@ -11,7 +11,9 @@ between a receiver's 2xx and the row's update can send that one moment again, un
 same idempotency key: receivers should drop repeats of a key.
 
 "New" means ending after :data:`GRACE` before the outbox was first created: a backfill or
-an imported chat log does not flood the receivers with its history.
+an imported chat log does not flood the receivers with its history. Each scan reads only
+the moments ending after the newest end seen so far less :data:`GRACE` (kept in the outbox:
+after hours down, the pipeline's catch-up moments still end after it).
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ class WebhookOutbox:
             first = datetime.now(timezone.utc) - GRACE
             db.execute("INSERT OR IGNORE INTO meta VALUES ('since', ?)", (first.isoformat(),))
             (since,) = db.execute("SELECT value FROM meta WHERE key = 'since'").fetchone()
-        self.since = datetime.fromisoformat(since)
+        self.since = _time(since)
         self._moments_version: int | None = None
 
     def _db(self) -> sqlite3.Connection:
@@ -102,7 +104,14 @@ class WebhookOutbox:
         version = self.queries.tables.load("moments").version
         if version is None or version == self._moments_version:
             return 0
-        moments = records(self.queries.moments(start=self.since))
+        with closing(self._db()) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'newest_end'").fetchone()
+        # A moment settles at most GRACE after the newest end already seen (one pipeline
+        # settles every stream in event-time order): older ones were read by an earlier scan.
+        start = self.since if row is None else max(self.since, _time(row[0]) - GRACE)
+        moments = records(self.queries.moments(start=start))
+        ends = [_time(m["end_ts"]) for m in moments]
+        newest = max([*ends, *([_time(row[0])] if row else [])], default=None)
         now = time.time()
         added = 0
         with closing(self._db()) as db:
@@ -114,6 +123,9 @@ class WebhookOutbox:
                         " VALUES (?, ?, ?, 'pending', ?)",
                         (moment["moment_id"], url, body, now),
                     ).rowcount
+            if newest is not None:
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('newest_end', ?)",
+                           (newest.isoformat(),))  # fmt: skip
         self._moments_version = version
         if added:
             log.info("webhooks: %d new deliveries queued", added)
@@ -152,6 +164,10 @@ class WebhookOutbox:
             level = logging.ERROR if failed else logging.WARNING
             log.log(level, "webhook %s for moment %s, attempt %d%s: %s", url, moment_id,
                     attempts, " (giving up)" if failed else "", error)  # fmt: skip
+
+
+def _time(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
 async def _post(client: httpx.AsyncClient, url: str, body: str, moment_id: str) -> str | None:
