@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -12,12 +12,13 @@ from pipelines.sim.kafka_sink import ProducerError
 from pipelines.sim.producer import ProduceStats, _plan, _split, produce
 
 
-def test_fast_count_span_ends_now_and_covers_the_count_with_margin():
+def test_fast_count_span_ends_on_the_last_whole_minute_and_covers_the_count_with_margin():
     before = datetime.now(timezone.utc)
     plan = _plan(["a", "b"], 10.0, 1000, None, True, 1, 0.0)
     # 1000 records / (10 events/s x 2 channels) = 50 s, plus the 6% margin = 53 s.
     assert (plan.end - plan.start).total_seconds() == pytest.approx(53.0)
-    assert before <= plan.end <= datetime.now(timezone.utc)
+    assert (plan.end.second, plan.end.microsecond) == (0, 0)
+    assert before - timedelta(minutes=1) < plan.end <= datetime.now(timezone.utc)
     assert not plan.paced and plan.count == 1000
 
 
