@@ -162,6 +162,8 @@ def test_hostile_strings_are_values_not_sql(api):
     response = get(api, "/streams/alpha/moments", kind="x') OR 1=1; DROP TABLE moments; --")
     assert response.status_code == 200 and response.json()["data"] == []
     assert get(api, "/streams/" + "a" * 300).status_code == 422
+    for odd in ("%F0%9F%99%82", "alpha%00beta", "..%2F..%2Fetc%2Fpasswd", "%24stream_id"):
+        assert get(api, f"/streams/{odd}/metrics").status_code == 404, odd
     assert len(get(api, "/streams/alpha/moments").json()["data"]) == 2  # still there
 
 
