@@ -65,6 +65,8 @@ def _plan(session) -> str:
 
 
 def test_streaming_session_interprets_and_leaves_the_callers_session_alone(spark, settings):
+    spark = spark.newSession()  # the tests' own session interprets too (conftest)
+    spark.conf.set("spark.sql.codegen.factoryMode", "FALLBACK")  # Spark's default
     streaming = runner.streaming_session(spark, settings)
 
     assert streaming.conf.get("spark.sql.codegen.factoryMode") == "NO_CODEGEN"
