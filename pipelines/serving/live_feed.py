@@ -69,11 +69,7 @@ class Feed:
 
     def _snapshot(self) -> dict | None:
         """The Live page's snapshot: from the panes, or the settled windows without them."""
-        frame = self.queries.live_snapshot(self.stream_id, fresh=True)
-        if frame.empty or frame["window_start"].isna().all():
-            settled = self.queries.live_snapshot(self.stream_id)
-            frame = settled if not settled.empty else frame
-        rows = records(frame)
+        rows = records(self.queries.newest_snapshot(self.stream_id))
         return rows[0] if rows else None
 
     def _new_moments(self) -> list[dict]:

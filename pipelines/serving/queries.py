@@ -263,6 +263,19 @@ class GoldQueries:
             frame = self._query(sql, from_(EARLIEST), tables)
         return frame
 
+    def newest_snapshot(
+        self, stream_id: str, lookback: timedelta = timedelta(hours=1)
+    ) -> pd.DataFrame:
+        """:meth:`live_snapshot` from the hot path's panes (seconds old) or, for a lake
+        without panes (older than them, or hand-made), from the settled windows; the
+        column ``fresh`` says which (the Live page and the API's /live both show this)."""
+        snap, fresh = self.live_snapshot(stream_id, lookback, fresh=True), True
+        if snap.empty or snap["window_start"].isna().all():
+            settled = self.live_snapshot(stream_id, lookback)
+            if not settled.empty:
+                snap, fresh = settled, False
+        return snap.assign(fresh=fresh)
+
     def _recent_since(self, stream_id: str, lookback: timedelta) -> datetime:
         sql = "SELECT max(last_event_ts) AS last FROM streams WHERE stream_id = $stream_id"
         last = self._query(sql, {"stream_id": stream_id}, ["streams"])["last"].iloc[0]

@@ -36,7 +36,7 @@ TIMEZONES = COMMON_TIMEZONES + sorted(available_timezones() - set(COMMON_TIMEZON
 QUERY_METHODS = frozenset(
     {
         "list_streams",
-        "live_snapshot",
+        "newest_snapshot",
         "minute_metrics",
         "first_time_chatters",
         "top_emotes",

@@ -142,13 +142,9 @@ def moments_section(ctx: PageContext, stream_id: str, metrics: pd.DataFrame, sta
 
 
 def snapshot(ctx: PageContext, stream_id: str, span: str) -> tuple[pd.DataFrame, bool]:
-    """The snapshot from the hot path's panes (seconds old) or, for a lake without panes
-    (older than them, or hand-made), from the settled minute metrics; and which it is."""
-    snap = ctx.data.live_snapshot(stream_id, lookback=RANGES[span], fresh=True)
-    if not snap.empty and not snap["window_start"].isna().all():
-        return snap, True
-    settled = ctx.data.live_snapshot(stream_id, lookback=RANGES[span])
-    return (settled, False) if not settled.empty else (snap, True)
+    """The newest snapshot (``GoldQueries.newest_snapshot``) and whether it is fresh."""
+    snap = ctx.data.newest_snapshot(stream_id, lookback=RANGES[span])
+    return snap, bool(snap["fresh"].iloc[0]) if not snap.empty else True
 
 
 def live_panel(ctx: PageContext, stream_id: str, span: str) -> None:
