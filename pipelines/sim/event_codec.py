@@ -11,15 +11,19 @@ import json
 import time
 from datetime import datetime, timedelta, timezone
 
+import msgspec
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_MS = timedelta(milliseconds=1)
 # Compact separators: the bytes on the wire are what bronze stores.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_FAST_ENCODER = msgspec.json.Encoder()
 
 
 def encode_event(event: dict) -> bytes:
-    """The Kafka value of an event: compact UTF-8 JSON."""
-    return _ENCODER.encode(event).encode("utf-8")
+    """The Kafka value of an event: compact UTF-8 JSON, by msgspec (several times the
+    standard library's speed, the same text but for float exponents: ``1e16``)."""
+    return _FAST_ENCODER.encode(event)
 
 
 def encode_payload(fields: dict) -> str:
@@ -34,27 +38,35 @@ def format_ts(ms: int) -> str:
 
 
 class TsFormatter:
-    """``format_ts`` with the second-resolution prefix cached (events come in time order)."""
+    """``format_ts`` with the second-resolution prefix cached (events come in time order).
+    The cache is one tuple, so threads sharing a formatter never see a torn pair."""
 
-    __slots__ = ("_sec", "_prefix")
+    __slots__ = ("_last",)
 
     def __init__(self) -> None:
-        self._sec = -1
-        self._prefix = ""
+        self._last = (-1, "")
 
     def __call__(self, ms: int) -> str:
         sec, milli = divmod(ms, 1000)
-        if sec != self._sec:
-            self._sec = sec
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-        return f"{self._prefix}.{milli:03d}Z"
+        last = self._last
+        if sec != last[0]:
+            last = self._last = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+        return f"{last[1]}.{milli:03d}Z"
 
 
 def parse_ts(value: str) -> int:
     """ISO-8601 (``Z`` or an offset; naive means UTC) -> epoch milliseconds.
 
-    Raises ValueError when the string is not a timestamp.
+    Raises ValueError when the string is not a timestamp. Our own form
+    (``format_ts``'s) is read with the seconds of the one before cached, as events come
+    in time order.
     """
+    if (isinstance(value, str) and len(value) == 24 and value[19] == "." and value[23] == "Z"
+            and value[20:23].isascii() and value[20:23].isdigit()):  # fmt: skip
+        last = _last_second
+        if last[0] != value[:19]:
+            last = _remember_second(value[:19])
+        return last[1] + int(value[20:23])
     if not isinstance(value, str):
         raise ValueError(f"timestamp must be a string, got {type(value).__name__}")
     text = value.strip()
@@ -64,6 +76,15 @@ def parse_ts(value: str) -> int:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return to_ms(dt)
+
+
+_last_second = ("", 0)  # (YYYY-MM-DDTHH:MM:SS, its epoch ms); one tuple, so thread-safe
+
+
+def _remember_second(text: str) -> tuple[str, int]:
+    global _last_second
+    _last_second = (text, to_ms(datetime.fromisoformat(text).replace(tzinfo=timezone.utc)))
+    return _last_second
 
 
 def to_ms(dt: datetime) -> int:

@@ -1,23 +1,30 @@
-"""A kafka-python producer set up for Telemetra's event topics (used by produce and replay).
+"""A Kafka producer set up for Telemetra's event topics (used by produce, replay and the
+live source): librdkafka through ``confluent-kafka``.
 
-Tuned for throughput without loss: ``acks='all'`` with idempotence, batches of up to
-256 KiB lingering 20 ms, no compression (the client is pure Python: compressing costs
-more CPU than loopback bandwidth saves; measured in bench/producer_rate.py). Connection
-problems surface as one-line ``BrokerUnavailable`` errors within ``connect_timeout_s``
-instead of hanging; delivery failures are counted and raised at ``flush``.
+A C client, because sending is most of a replay's cost in a pure-Python one: kafka-python
+builds record batches in Python at about 16k records per CPU-second, librdkafka at about
+500k (``bench/import_rate.py``, issue 25). kafka-python stays the project's client for
+everything else (topic admin, consumers in tests and benches).
+
+Tuned for throughput without loss: ``acks=all`` with idempotence, batches lingering
+20 ms, no compression (loopback bandwidth is cheap), Java's murmur2 partitioner (a key
+lands where any other Kafka client would put it). Connection problems surface as
+one-line ``BrokerUnavailable`` errors within ``connect_timeout_s`` instead of hanging,
+as does a missing topic; delivery failures are counted and raised at ``flush``, a fatal
+producer error (idempotence broken) at the next ``send``.
 """
 
 from __future__ import annotations
 
 import logging
 
-from kafka import KafkaProducer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
-from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
-from kafka.partitioner import DefaultPartitioner
-from kafka.partitioner.abc import Partitioner
+from kafka.errors import KafkaError as AdminError
 
 from pipelines.config import EVENT_TYPES, Settings
+
+log = logging.getLogger(__name__)
 
 
 class ProducerError(RuntimeError):
@@ -33,14 +40,16 @@ MAX_REQUEST_BYTES = 2 * 1024 * 1024  # the local broker's message.max.bytes is a
 # (length, attributes, timestamp and offset deltas, key length, value length, headers: at
 # most 27 bytes as varints), besides the key and value themselves.
 RECORD_OVERHEAD_BYTES = 88
+MAX_MESSAGE = "max.message.bytes"
+POLL_EVERY = 256  # sends between serving librdkafka's callbacks (errors only)
 
 
 def record_size_limits(settings: Settings, timeout_ms: int = 10_000) -> dict[str, int]:
     """Per event type, the largest value the topic takes: its ``max.message.bytes`` (the
     broker's ``message.max.bytes`` unless the topic overrides it), capped by the producer's
-    request size. The broker refuses a larger record, and an idempotent producer treats
-    that as fatal: every record after it would fail too. Where the cluster does not say
-    (no describe rights), the producer's cap alone."""
+    request size. The broker refuses a larger record, and the producer can only count
+    the refusal at flush; checked before sending, the caller can say which line it was.
+    Where the cluster does not say (no describe rights), the producer's cap alone."""
     topics = {settings.topic(t): t for t in EVENT_TYPES}
     limits = dict.fromkeys(EVENT_TYPES, MAX_REQUEST_BYTES)
     try:
@@ -56,8 +65,8 @@ def record_size_limits(settings: Settings, timeout_ms: int = 10_000) -> dict[str
             )  # fmt: skip
         finally:
             admin.close()
-    except KafkaError as exc:
-        logging.getLogger(__name__).debug("no topic configs (%s): producer cap only", exc)
+    except AdminError as exc:
+        log.debug("no topic configs (%s): producer cap only", exc)
         return limits
     for topic, configs in found.get("topic", {}).items():
         value = configs.get(MAX_MESSAGE, {}).get("value")
@@ -66,99 +75,96 @@ def record_size_limits(settings: Settings, timeout_ms: int = 10_000) -> dict[str
     return limits
 
 
-MAX_MESSAGE = "max.message.bytes"
-
-
-class _MemoPartitioner(Partitioner):
-    """The default murmur2 key partitioner, memoized: there are only a few keys (channels)."""
-
-    def __init__(self) -> None:
-        self._default = DefaultPartitioner()
-        self._memo: dict[tuple[str, bytes, int], int] = {}
-
-    def partition(self, topic, key, serialized_key, value, serialized_value, cluster) -> int:
-        parts = cluster.partitions_for_topic(topic)
-        memo_key = (topic, serialized_key, len(parts) if parts else 0)
-        found = self._memo.get(memo_key)
-        if found is None:
-            found = self._default.partition(
-                topic, key, serialized_key, value, serialized_value, cluster
-            )
-            if serialized_key is not None:
-                self._memo[memo_key] = found
-        return found
-
-
 class Sink:
     """Send (event type, key, value) to ``settings.topic(event_type)``; a context manager."""
 
     def __init__(self, settings: Settings, connect_timeout_s: float = 10.0, **overrides) -> None:
         self.servers = settings.kafka_bootstrap_servers
         self.topics = {t: settings.topic(t) for t in EVENT_TYPES}
-        self._keys: dict[str, bytes] = {}
         self.failed = 0
         self.first_error: str | None = None
-        timeout_ms = int(connect_timeout_s * 1000)
+        self.fatal: str | None = None
+        self._unpolled = 0
         config = {
-            "bootstrap_servers": self.servers.split(","),
+            "bootstrap.servers": self.servers,
+            "client.id": "telemetra-producer",
             "acks": "all",
-            "enable_idempotence": True,
-            "linger_ms": 20,
-            "batch_size": 256 * 1024,
-            "max_request_size": MAX_REQUEST_BYTES,
-            "compression_type": None,
-            "partitioner": _MemoPartitioner(),
-            "bootstrap_timeout_ms": timeout_ms,
-            "max_block_ms": timeout_ms,
-            "client_id": "telemetra-producer",
+            "enable.idempotence": True,
+            "linger.ms": 20,
+            "batch.size": 1024 * 1024,
+            "message.max.bytes": MAX_REQUEST_BYTES,
+            "compression.type": "none",
+            "partitioner": "murmur2_random",
+            "message.timeout.ms": 120_000,
+            "delivery.report.only.error": True,
+            "on_delivery": self._on_delivery,
+            "error_cb": self._on_error,
+            "logger": log,
+            "log_level": 2,  # critical only: errors reach error_cb and become our one line
             **overrides,
         }
-        net_log = logging.getLogger("kafka.net")
-        level = net_log.level
-        # Each refused bootstrap attempt logs ERROR lines; the failure is reported once below.
-        net_log.setLevel(logging.CRITICAL)
+        self._producer = Producer(config)
+        self._check_topics(connect_timeout_s)
+
+    def _check_topics(self, timeout_s: float) -> None:
+        """Fail now, in one line, if the broker or one of the topics is not there."""
         try:
-            self._producer = KafkaProducer(**config)
-        except (KafkaConnectionError, KafkaTimeoutError, OSError) as exc:
+            meta = self._producer.list_topics(timeout=timeout_s)
+        except KafkaException:
             raise BrokerUnavailable(
-                f"cannot reach Kafka at {self.servers} within {connect_timeout_s:.0f}s "
-                f"({type(exc).__name__}); is the broker up? (`telemetra kafka start`)"
+                f"cannot reach Kafka at {self.servers} within {timeout_s:.0f}s; is the broker "
+                "up? (`telemetra kafka start`)"
             ) from None
-        finally:
-            net_log.setLevel(level)
+        for topic in self.topics.values():
+            found = meta.topics.get(topic)
+            if found is None or found.error is not None:
+                raise BrokerUnavailable(
+                    f"no metadata for topic {topic} from {self.servers}: does it exist? "
+                    "(`telemetra kafka start` creates the topics)"
+                )
 
     def send(self, event_type: str, key: str, value: bytes) -> None:
-        key_bytes = self._keys.get(key)
-        if key_bytes is None:
-            key_bytes = self._keys[key] = key.encode("utf-8")
         topic = self.topics[event_type]
-        try:
-            future = self._producer.send(topic, value=value, key=key_bytes)
-        except KafkaTimeoutError:
-            raise BrokerUnavailable(
-                f"no metadata for topic {topic} from {self.servers}: does it exist? "
-                "(`telemetra kafka start` creates the topics)"
-            ) from None
-        future.add_errback(self._on_error)
+        while True:
+            try:
+                self._producer.produce(topic, value, key)
+                break
+            except BufferError:  # the local queue is full: wait for the broker to take some
+                self._producer.poll(0.05)
+        self._unpolled += 1
+        if self._unpolled >= POLL_EVERY:
+            self._unpolled = 0
+            self._producer.poll(0)
+            if self.fatal:
+                raise ProducerError(f"the producer stopped: {self.fatal}")
 
-    def _on_error(self, exc: Exception) -> None:
-        self.failed += 1
-        if self.first_error is None:
-            self.first_error = f"{type(exc).__name__}: {exc}"
+    def _on_delivery(self, err: KafkaError | None, _msg) -> None:
+        if err is not None:
+            self.failed += 1
+            if self.first_error is None:
+                self.first_error = f"{err.name()}: {err.str()}"
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            self.fatal = self.fatal or f"{err.name()}: {err.str()}"
+        else:
+            log.debug("kafka: %s", err.str())  # transient; librdkafka retries
 
     def flush(self, timeout_s: float | None = None) -> None:
         """Wait until everything sent so far is acknowledged; raise if any record failed."""
-        try:
-            self._producer.flush(timeout=timeout_s)
-        except KafkaError as exc:
-            raise ProducerError(f"flushing to {self.servers} failed: {exc}") from None
+        left = self._producer.flush(-1 if timeout_s is None else timeout_s)
+        if self.fatal:
+            raise ProducerError(f"the producer stopped: {self.fatal}")
+        if left:
+            raise ProducerError(f"flushing to {self.servers}: {left} records not acknowledged "
+                                f"within {timeout_s}s")  # fmt: skip
         if self.failed:
             raise ProducerError(
                 f"{self.failed} records were not delivered; first: {self.first_error}"
             )
 
     def close(self) -> None:
-        self._producer.close(timeout=10)
+        self._producer.flush(10)
 
     def __enter__(self) -> Sink:
         return self
