@@ -35,8 +35,9 @@ from pipelines.config import PROJECT_ROOT, load_settings
 from pipelines.jobs import kafka_ready
 from pipelines.ops import kafka_local
 from pipelines.sim.events import generate
-from pipelines.sources.chat_logs import FORMATS
-from pipelines.sources.replay import read_events, replay
+from pipelines.sources.chat_logs import FORMATS, known_emotes
+from pipelines.sources.reading import read_events
+from pipelines.sources.replay import replay
 
 START = datetime(2026, 11, 20, 18, tzinfo=timezone.utc)
 CHANNEL = "bench_import"
@@ -55,16 +56,53 @@ def chat_messages(count: int) -> list[dict]:
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="milliseconds")
+    """TwitchDownloader's timestamps: ``2026-11-20T18:00:05.250Z``."""
+    at = datetime.fromtimestamp(ms / 1000, timezone.utc)
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _fragments(text: str, emotes: set) -> list[dict]:
+    """Twitch's fragments: the body cut into runs of plain text (spaces included) and
+    emotes, each emote a fragment of its own; their texts joined are the body."""
+    out, run = [], ""
+    for i, word in enumerate(text.split(" ")):
+        sep = " " if i else ""
+        if word in emotes:
+            if run + sep:
+                out.append({"text": run + sep, "emoticon": None})
+            run = ""
+            out.append({"text": word, "emoticon": {"emoticon_id": word, "emoticon_set_id": ""}})
+        else:
+            run += sep + word
+    if run:
+        out.append({"text": run, "emoticon": None})
+    return out
+
+
+TWITCH_EMOTES = known_emotes().all - known_emotes().third_party
 
 
 def irc_line(m: dict) -> str:
-    """A chat message as Twitch's IRC sends it (tags, source, PRIVMSG)."""
+    """A chat message as Twitch's IRC sends it: tags (the ``emotes`` tag marks Twitch's own
+    emotes by code-point range, as Twitch does; BTTV/7TV names stay plain words), source,
+    PRIVMSG."""
     badges = ",".join(f"{b}/1" for b in m["badges"])
     user = m["username"]
-    return (f"@badges={badges};emotes=;id={m['event_id']};tmi-sent-ts={m['ts_ms']};"
-            f"user-id={m['user_id']} :{user}!{user}@{user}.tmi.twitch.tv PRIVMSG #{CHANNEL} "
-            f":{m['message']}")  # fmt: skip
+    ranges: dict[str, list[str]] = {}
+    at = 0
+    for word in m["message"].split(" "):
+        if word in TWITCH_EMOTES:
+            ranges.setdefault(word, []).append(f"{at}-{at + len(word) - 1}")
+        at += len(word) + 1
+    emotes = "/".join(f"{name}:{','.join(r)}" for name, r in ranges.items())
+    sub = "1" if "subscriber" in m["badges"] else "0"
+    mod = "1" if "moderator" in m["badges"] else "0"
+    # Every tag Twitch sends on a PRIVMSG, in its order.
+    return (f"@badge-info=;badges={badges};client-nonce={m['event_id'][:32]};color=#1E90FF;"
+            f"display-name={user};emotes={emotes};first-msg=0;flags=;id={m['event_id']};"
+            f"mod={mod};returning-chatter=0;room-id=11111;subscriber={sub};"
+            f"tmi-sent-ts={m['ts_ms']};turbo=0;user-id={m['user_id']};user-type= "
+            f":{user}!{user}@{user}.tmi.twitch.tv PRIVMSG #{CHANNEL} :{m['message']}")  # fmt: skip
 
 
 def write_formats(msgs: list[dict], folder: Path) -> dict[str, Path]:
@@ -72,17 +110,24 @@ def write_formats(msgs: list[dict], folder: Path) -> dict[str, Path]:
     files = {}
     comments = []
     for m in msgs:
-        emotes = set(m["emotes"])
-        fragments = [{"text": w, "emoticon": {"emoticon_id": w} if w in emotes else None}
-                     for w in m["message"].split(" ")]  # fmt: skip
+        # As TwitchDownloader writes a comment: every field of Twitch's comment object,
+        # the text in fragments that alternate runs of text and single emotes.
         comments.append({
-            "_id": m["event_id"], "created_at": _iso(m["ts_ms"]),
+            "_id": m["event_id"], "created_at": _iso(m["ts_ms"]), "updated_at": _iso(m["ts_ms"]),
+            "channel_id": "1", "content_type": "video", "content_id": "1",
             "content_offset_seconds": (m["ts_ms"] - start_ms) / 1000,
-            "commenter": {"_id": m["user_id"], "name": m["username"],
-                          "display_name": m["username"]},
-            "message": {"body": m["message"], "bits_spent": 0, "fragments": fragments,
+            "commenter": {"display_name": m["username"], "_id": m["user_id"],
+                          "name": m["username"], "type": "user", "bio": None,
+                          "created_at": "2020-01-01T00:00:00Z", "updated_at": _iso(m["ts_ms"]),
+                          "logo": "https://static-cdn.jtvnw.net/user-default-pictures/300x300.png"},
+            "source": "chat", "state": "published",
+            "message": {"body": m["message"], "bits_spent": 0,
+                        "fragments": _fragments(m["message"], set(m["emotes"])),
+                        "is_action": False,
                         "user_badges": [{"_id": b, "version": "1"} for b in m["badges"]],
-                        "user_notice_params": {}},
+                        "user_color": "#1E90FF", "user_notice_params": {"msg_id": None},
+                        "emoticons": []},
+            "more_replies": False,
         })  # fmt: skip
     td = {"streamer": {"name": CHANNEL, "id": 1},
           "video": {"id": "1", "created_at": _iso(start_ms), "title": "bench",
@@ -108,6 +153,11 @@ def write_formats(msgs: list[dict], folder: Path) -> dict[str, Path]:
             at = datetime.fromtimestamp(m["ts_ms"] / 1000, timezone.utc)
             out.write(f"[{at:%H:%M:%S}] {m['username']}: {m['message']}\n")
     files["chatterino"] = chatterino
+    ours = folder / "events.jsonl"  # our own event format (README, "Event formats")
+    ours.write_text("".join(json.dumps({k: v for k, v in m.items() if k != "ts_ms"},
+                                       ensure_ascii=False) + "\n" for m in msgs),
+                    encoding="utf-8")  # fmt: skip
+    files["jsonl"] = ours
     return files
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from pipelines.sources import chat_logs
 from pipelines.sources.chat_logs import BadLine, SourceEvent, detect_format, read_log
-from pipelines.sources.replay import ReplayLine, read_events
+from pipelines.sources.reading import ReplayLine, read_events
 
 LOGS = Path(__file__).parent / "fixtures" / "chat_logs"
 TD, CD, IRC = LOGS / "twitchdownloader.json", LOGS / "chat_downloader.json", LOGS / "irc.log"
@@ -107,7 +107,8 @@ def test_irc_lines():
         # emotes=25:0-4,12-16/1902:6-10: by position, Kappa Keepo Kappa
         ("chat", "2026-11-20T18:00:00.000Z", "101", "ann", "Kappa Keepo Kappa",
          ["Kappa", "Keepo", "Kappa"], ["subscriber", "premium"]),
-        # An empty emotes tag: Twitch found none, whatever the text says.
+        # An empty emotes tag: none of Twitch's own emotes (Kappa is one), whatever the
+        # text says.
         ("chat", "2026-11-20T18:00:01.000Z", "102", "bob", "cheer250 résumé ünïcödé 🎉 Kappa",
          [], []),
         ("tx", "2026-11-20T18:00:01.000Z", "102", "bits", 2.5, "USD", None, None),
@@ -147,11 +148,12 @@ def test_replay_reads_every_format_as_routable_lines():
     for path in (TD, CD, IRC, CHATTERINO):
         lines = [x for x in read_events(path) if isinstance(x, ReplayLine)]
         assert lines, path
+        events = [e for e in chat_logs.events_of(read_log(path, detect_format(path)))]
+        # What goes to Kafka is the event itself, routed by its type and stream.
+        assert [json.loads(line.raw) for line in lines] == events
         for line in lines:
-            # What goes to Kafka is the event itself, routed by its type and stream.
-            assert json.loads(line.raw) == line.event
-            assert line.event_type == line.event["event_type"]
-            assert line.stream_id == line.event["stream_id"]
+            event = json.loads(line.raw)
+            assert (line.event_type, line.stream_id) == (event["event_type"], event["stream_id"])
 
 
 def test_irc_tag_values_are_unescaped_by_the_ircv3_rules():
@@ -159,3 +161,98 @@ def test_irc_tag_values_are_unescaped_by_the_ircv3_rules():
     tags = chat_logs.irc_tags(r"a=x\:y\sz;b=back\\slash;c=cr\rlf\n;d=\q;e=end\;f=;g")
     assert tags == {"a": "x;y z", "b": "back\\slash", "c": "cr\rlf\n", "d": "q", "e": "end",
                     "f": "", "g": ""}  # fmt: skip
+
+
+def test_third_party_emotes_are_found_beside_twitchs_own(tmp_path):
+    """Twitch's emote data marks only Twitch's emotes; BetterTTV/7TV names (OMEGALUL,
+    KEKW in conf/emotes.txt) are found as words. Twitch names the data leaves unmarked
+    are not emotes there; without emote data every known name counts."""
+    known = chat_logs.known_emotes()
+    assert "Kappa" in known.all and "Kappa" not in known.third_party
+    assert {"OMEGALUL", "KEKW"} <= known.third_party
+    # IRC: the tag marks the Kappa at code points 9-13 only.
+    line = ("@emotes=25:9-13;id=x1;tmi-sent-ts=1795197600000;user-id=1 "
+            ":ann!ann@ann.tmi.twitch.tv PRIVMSG #c :OMEGALUL Kappa KEKW Kappa")  # fmt: skip
+    [chat] = chat_logs.irc_events(line, None, known)
+    assert chat["emotes"] == ["OMEGALUL", "Kappa", "KEKW"]
+    no_tag = line.replace("@emotes=25:9-13;", "@")
+    assert chat_logs.irc_events(no_tag, None, known)[0]["emotes"] == [
+        "OMEGALUL", "Kappa", "KEKW", "Kappa"]  # fmt: skip
+    # TwitchDownloader: fragments mark Kappa; without fragments, every known name.
+    td = tmp_path / "vod.json"
+    td.write_text(json.dumps({"streamer": {"name": "c"}, "comments": [
+        {"_id": "1", "created_at": "2026-11-20T18:00:00Z", "commenter": {"_id": "1", "name": "a"},
+         "message": {"body": "OMEGALUL Kappa Keepo",
+                     "fragments": [{"text": "OMEGALUL ", "emoticon": None},
+                                   {"text": "Kappa", "emoticon": {"emoticon_id": "25"}},
+                                   {"text": " Keepo", "emoticon": None}]}},
+        {"_id": "2", "created_at": "2026-11-20T18:00:01Z", "commenter": {"_id": "1", "name": "a"},
+         "message": {"body": "OMEGALUL Kappa"}},
+        # The old rechat spelling of the notice's id.
+        {"_id": "3", "created_at": "2026-11-20T18:00:02Z", "commenter": {"_id": "1", "name": "a"},
+         "message": {"body": "a subscribed at Tier 1.", "user_notice_params": {"msg-id": "sub"}}},
+    ]}))  # fmt: skip
+    events, bad = parsed(td, "twitchdownloader")
+    assert bad == []
+    assert [e.get("emotes") for e in events] == [["OMEGALUL", "Kappa"], ["OMEGALUL", "Kappa"],
+                                                 None]  # fmt: skip
+    assert events[2]["tx_type"] == "subscription"
+    # chat-downloader: its emotes list marks Kappa; Keepo unmarked is no emote.
+    cd = tmp_path / "c.json"
+    item = {"timestamp": 1795197600000000, "message": "Kappa OMEGALUL Keepo",
+            "author": {"id": "1", "name": "a"},
+            "emotes": [{"name": "Kappa", "locations": ["0-4"]}]}  # fmt: skip
+    cd.write_text(json.dumps([item]))
+    events, _ = parsed(cd, "chat-downloader")
+    assert events[0]["emotes"] == ["Kappa", "OMEGALUL"]
+
+
+@pytest.mark.parametrize("parts", [("chat", "s", "m-1"), ("é😀", None, 3.5), ("a",), ()])
+def test_event_ids_are_rfc_4122_name_based_uuids(parts):
+    import uuid
+
+    name = "\x1f".join(str(p) for p in parts)
+    expected = uuid.uuid5(uuid.UUID("6f1c9a52-6c4e-4a8e-9b1e-7e2f3d5a8c11"), name)
+    assert chat_logs.event_id(*parts) == str(expected)
+
+
+def test_an_irc_log_read_in_parallel_chunks_is_the_log_read_line_by_line(tmp_path, monkeypatch):
+    """Cut into chunks of ~300 bytes (a line or two each) and parsed by two worker
+    processes, a log gives the same events, bad lines and line numbers as the plain
+    line-by-line reader, with the stream replaced and the times shifted as asked."""
+    from pipelines.sources import reading
+
+    monkeypatch.setattr(reading, "CHUNK_BYTES", 300)
+    lines = []
+    for i in range(1, 41):
+        if i == 7:
+            lines.append(":tmi.twitch.tv CLEARCHAT #c :spammer")
+        elif i == 23:
+            lines.append("garbage without a command")
+        elif i == 30:
+            lines.append("")
+        else:
+            src = f"u{i}!u{i}@u{i}.tmi.twitch.tv"
+            lines.append(f"@emotes=;id=m{i};tmi-sent-ts={1795197600000 + i};user-id={i} "
+                         f":{src} PRIVMSG #c :msg {i} ünï OMEGALUL")  # fmt: skip
+    path = tmp_path / "chan.log"
+    path.write_bytes("\r\n".join(lines).encode() + b"\r\n")
+
+    def rows(workers: int) -> list:
+        got = reading.read_events(path, "irc", "other", offset_ms=1_000, workers=workers)
+        return [(x.line_no, str(x)) if isinstance(x, reading.BadLine)
+                else (x.line_no, x.event_type, x.stream_id, x.ts_ms, json.loads(x.raw))
+                for x in got]  # fmt: skip
+
+    serial, parallel = rows(1), rows(2)
+    assert parallel == serial
+    assert [r[0] for r in serial if len(r) == 2] == [7, 23]
+    plain = [x.line_no if isinstance(x, BadLine) else x.position
+             for x in read_log(path, "irc", "other")]  # fmt: skip
+    assert plain == [r[0] for r in serial]
+    events = [r for r in serial if len(r) > 2]
+    assert len(events) == 37 and {r[2] for r in events} == {"other"}
+    line_3 = events[2]
+    assert line_3[0] == 3 and line_3[3] == 1795197600000 + 3 + 1_000
+    assert line_3[4]["ts"] == "2026-11-20T18:00:01.003Z"
+    assert line_3[4]["message"] == "msg 3 ünï OMEGALUL" and line_3[4]["emotes"] == ["OMEGALUL"]

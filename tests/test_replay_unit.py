@@ -1,4 +1,5 @@
-"""Replay's line validation and timestamp shifting, without a broker."""
+"""Replay's line validation and timestamp shifting (pipelines/sources/reading.py), and
+replay's own checks, without a broker."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import time
 import pytest
 
 from pipelines.sim.kafka_sink import BrokerUnavailable
-from pipelines.sources.replay import BadLine, ReplayLine, parse_line, read_lines, replay, shifted
+from pipelines.sources.reading import BadLine, ReplayLine, parse_line, read_events, shifted
+from pipelines.sources.replay import replay
 
 CHAT = (
     '{"event_id":"6f1c2a4e-8d7b-4c1e-9f00-1a2b3c4d5e6f","event_type":"chat","stream_id":"s1",'
@@ -23,10 +25,15 @@ META = (
 )
 
 
-def test_valid_line_is_routed_with_its_exact_bytes():
-    line = parse_line(CHAT.encode() + b"\n", 3)
-    assert (line.line_no, line.event_type, line.stream_id) == (3, "chat", "s1")
-    assert line.ts_ms == 1_767_225_600_250  # 2026-01-01T00:00:00.250Z, worked out by hand
+def test_valid_line_is_routed_with_its_exact_bytes(tmp_path):
+    event, ts_ms = parse_line(CHAT.encode() + b"\n", 3)
+    assert (event["event_type"], event["stream_id"]) == ("chat", "s1")
+    assert ts_ms == 1_767_225_600_250  # 2026-01-01T00:00:00.250Z, worked out by hand
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n" + CHAT.encode() + b"\r\n")
+    [empty, line] = list(read_events(path))
+    assert isinstance(empty, BadLine) and empty.line_no == 1
+    assert (line.line_no, line.event_type, line.stream_id) == (2, "chat", "s1")
     assert line.raw == CHAT.encode()
 
 
@@ -53,17 +60,17 @@ def test_unroutable_lines_say_why(raw, reason):
         parse_line(raw, 1)
 
 
-def test_read_lines_reports_bad_lines_by_number(tmp_path):
+def test_read_events_reports_bad_lines_by_number(tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_text(CHAT + "\n" + "not json\n" + META + "\n")
-    got = list(read_lines(path))
+    got = list(read_events(path))
     assert [type(x) for x in got] == [ReplayLine, BadLine, ReplayLine]
     assert got[1].line_no == 2 and [got[0].line_no, got[2].line_no] == [1, 3]
 
 
 def test_shift_moves_ts_and_started_at_keeping_the_format():
-    line = parse_line(META.encode(), 1)
-    event = json.loads(shifted(line, 1_500))
+    event, ts_ms = parse_line(META.encode(), 1)
+    event = shifted(event, ts_ms, 1_500)
     assert event["ts"] == "2026-01-01T00:00:11.500Z"
     assert event["started_at"] == "2026-01-01T00:00:01.499Z"
     assert {k: v for k, v in event.items() if k not in ("ts", "started_at")} == {
