@@ -17,6 +17,7 @@ producer error (idempotence broken) at the next ``send``.
 from __future__ import annotations
 
 import logging
+import time
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
@@ -41,7 +42,8 @@ MAX_REQUEST_BYTES = 2 * 1024 * 1024  # the local broker's message.max.bytes is a
 # most 27 bytes as varints), besides the key and value themselves.
 RECORD_OVERHEAD_BYTES = 88
 MAX_MESSAGE = "max.message.bytes"
-POLL_EVERY = 256  # sends between serving librdkafka's callbacks (errors only)
+POLL_EVERY = 256  # sends between serving librdkafka's callbacks (errors only),
+POLL_SECONDS = 1.0  # or at least this often: a slow live source hears of errors too
 
 
 def record_size_limits(settings: Settings, timeout_ms: int = 10_000) -> dict[str, int]:
@@ -85,6 +87,7 @@ class Sink:
         self.first_error: str | None = None
         self.fatal: str | None = None
         self._unpolled = 0
+        self._poll_due = time.monotonic() + POLL_SECONDS
         config = {
             "bootstrap.servers": self.servers,
             "client.id": "telemetra-producer",
@@ -132,8 +135,9 @@ class Sink:
             except BufferError:  # the local queue is full: wait for the broker to take some
                 self._producer.poll(0.05)
         self._unpolled += 1
-        if self._unpolled >= POLL_EVERY:
+        if self._unpolled >= POLL_EVERY or time.monotonic() >= self._poll_due:
             self._unpolled = 0
+            self._poll_due = time.monotonic() + POLL_SECONDS
             self._producer.poll(0)
             if self.fatal:
                 raise ProducerError(f"the producer stopped: {self.fatal}")
