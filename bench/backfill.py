@@ -41,6 +41,7 @@ from results_io import write_result
 
 from pipelines.config import PROJECT_ROOT, load_settings
 from pipelines.jobs import params
+from pipelines.jobs.lexicon import read_emote_lexicon, read_vader_lexicon, vader_lexicon_path
 from pipelines.sim.events import generate
 from pipelines.transforms.gold_moments import MomentRules
 
@@ -139,12 +140,23 @@ def duckdb_reference(
         "w": int(w), "s": int(s), "k": int(w // s), "reach": int(rules.reach_seconds),
         "min_n": int(rules.min_baseline_windows), "min_count": int(rules.chat_min_count),
         "z": float(rules.chat_z), "gap": int(rules.island_gap_seconds),
+        "top": int(rules.top_emotes),
     }  # fmt: skip
+    con.register("lexicon", lexicon_table())
     started = time.perf_counter()
     for step in REFERENCE_SQL:
         sql = step.format(**numbers)
         con.execute(sql, {k: v for k, v in bound.items() if f"${k}" in sql})
     return {"total_s": round(time.perf_counter() - started, 1)}, con
+
+
+def lexicon_table() -> pa.Table:
+    """Silver's sentiment lexicon (VADER's words, conf/emote_sentiment.csv's emotes)."""
+    words = read_vader_lexicon(vader_lexicon_path())
+    emotes = read_emote_lexicon(PROJECT_ROOT / "conf/emote_sentiment.csv")
+    rows = [(t, v, "word") for t, v in words.items()] + [(t, v, "emote") for t, v in emotes.items()]
+    term, valence, kind = zip(*rows, strict=True)
+    return pa.table({"term": term, "valence": valence, "kind": kind})
 
 
 REFERENCE_SQL = [
@@ -154,6 +166,9 @@ REFERENCE_SQL = [
          SELECT j->>'event_id' AS event_id, j->>'event_type' AS event_type,
                 j->>'stream_id' AS stream_id, CAST(j->>'ts' AS TIMESTAMPTZ) AS ts,
                 j->>'user_id' AS user_id, CAST(j->>'viewer_count' AS BIGINT) AS viewer_count,
+                j->>'message' AS message,
+                CASE WHEN j->>'event_type' = 'chat'
+                     THEN from_json(j->'emotes', '["VARCHAR"]') END AS emotes,
                 CAST(j->>'amount' AS DECIMAL(18, 4)) AS amount, j->>'currency' AS currency,
                 row_number() OVER (PARTITION BY j->>'event_id'
                                    ORDER BY ingest_time, topic, "partition", "offset") AS rn
@@ -164,15 +179,40 @@ REFERENCE_SQL = [
        SELECT r.currency, r.rate_to_usd / b.rate_to_usd AS rate_to_base
        FROM read_csv($rates, comment = '#') r, read_csv($rates, comment = '#') b
        WHERE b.currency = $base""",
+    # Sentiment as silver scores it (pipelines/transforms/sentiment.py): whitespace
+    # tokens (Java's \s), an emote's valence (case-sensitive) or else VADER's for the token
+    # stripped of ASCII punctuation at both ends (kept whole when two or fewer characters
+    # remain) and lower-cased; the sum s normalised to s / sqrt(s² + 15); no hit: 0.
+    """CREATE TABLE sentiment AS
+       WITH tokens AS (
+         SELECT event_id, unnest(regexp_split_to_array(message, '[ \t\n\x0b\f\r]+')) AS token
+         FROM events WHERE event_type = 'chat'),
+       keyed AS (
+         SELECT event_id, token,
+                regexp_replace(token, '^[[:punct:]]+|[[:punct:]]+$', '', 'g') AS stripped
+         FROM tokens),
+       scored AS (
+         SELECT k.event_id, coalesce(e.valence, w.valence) AS v
+         FROM keyed k
+         LEFT JOIN lexicon e ON e.kind = 'emote' AND e.term = k.token
+         LEFT JOIN lexicon w ON w.kind = 'word'
+              AND w.term = lower(CASE WHEN length(k.stripped) <= 2 THEN k.token
+                                      ELSE k.stripped END))
+       SELECT event_id, coalesce(sum(v) / sqrt(sum(v) * sum(v) + 15), 0.0) AS sentiment
+       FROM scored GROUP BY event_id""",
     # The sliding windows an event falls in: starts aligned to the epoch, every slide.
     """CREATE TABLE windowed AS
-       SELECT e.*, to_timestamp(floor(epoch(e.ts) / {s}) * {s} - i * {s}) AS window_start
-       FROM events e, range(0, {k}) t(i)
+       SELECT e.*, s.sentiment,
+              to_timestamp(floor(epoch(e.ts) / {s}) * {s} - i * {s}) AS window_start
+       FROM events e LEFT JOIN sentiment s USING (event_id), range(0, {k}) t(i)
        WHERE e.event_type IN ('chat', 'viewer', 'transaction')""",
     """CREATE TABLE ref_windows AS
        SELECT stream_id, window_start,
               count(*) FILTER (event_type = 'chat') AS chat_count,
               count(DISTINCT user_id) FILTER (event_type = 'chat') AS unique_chatters,
+              avg(sentiment) FILTER (event_type = 'chat') AS sentiment_mean,
+              count(*) FILTER (event_type = 'chat' AND sentiment >= 0.05) AS positive_count,
+              count(*) FILTER (event_type = 'chat' AND sentiment <= -0.05) AS negative_count,
               avg(viewer_count) FILTER (event_type = 'viewer') AS avg_viewers,
               min(viewer_count) FILTER (event_type = 'viewer') AS min_viewers,
               max(viewer_count) FILTER (event_type = 'viewer') AS max_viewers,
@@ -181,6 +221,19 @@ REFERENCE_SQL = [
                 AS revenue
        FROM windowed w LEFT JOIN rates r USING (currency)
        GROUP BY ALL""",
+    # Each window's top emotes: the {top} most frequent entries of the chat rows' emotes
+    # lists, count desc then name asc (pipelines/transforms/common.py: rank_emote_counts).
+    """CREATE TABLE ref_emotes AS
+       SELECT stream_id, window_start,
+              list({{'emote': emote, 'count': n}} ORDER BY n DESC, emote) AS top_emotes
+       FROM (SELECT stream_id, window_start, emote, n,
+                    row_number() OVER (PARTITION BY stream_id, window_start
+                                       ORDER BY n DESC, emote) AS r
+             FROM (SELECT stream_id, window_start, emote, count(*) AS n
+                   FROM (SELECT stream_id, window_start, unnest(emotes) AS emote
+                         FROM windowed WHERE event_type = 'chat')
+                   WHERE emote IS NOT NULL GROUP BY ALL))
+       WHERE r <= {top} GROUP BY ALL""",
     # Chat spikes: trailing baseline over the stream's windows (all of them: a window
     # without chat counts 0, as in stream_minute_metrics) starting in
     # [start - baseline - window, start - window), population std floored at sqrt(mean) and 1.
@@ -220,15 +273,18 @@ def compare(con: duckdb.DuckDBPyConnection, settings) -> dict:
     return {
         "windows_compared": windows[0],
         "window_mismatches": dict(
-            zip(("chat", "viewers", "transactions"), windows[1:], strict=True)
+            zip(
+                ("chat", "sentiment", "emotes", "viewers", "transactions"), windows[1:], strict=True
+            )
         ),
         # Since issue 24 gold finds chat spikes on the chat itself (30-s signal windows);
         # the reference still runs the old z-score over minute windows, for comparable
         # work, so its spikes are counted beside Spark's, not compared.
         "chat_spikes": {"spark": spikes[0], "reference": spikes[1], "in_both": spikes[2]},
-        "covers": "chat_count, unique_chatters, avg/min/max viewers, tx_count, revenue "
-        "(±0.01 per transaction); chat spikes counted, not compared (different detectors)",
-        "agree": windows[1:] == (0, 0, 0),
+        "covers": "chat_count, unique_chatters, sentiment_mean (±1e-9), positive and "
+        "negative counts, top emotes, avg/min/max viewers, tx_count, revenue (±0.01 per "
+        "transaction); chat spikes counted, not compared (different detectors)",
+        "agree": windows[1:] == (0, 0, 0, 0, 0),
     }
 
 
@@ -236,6 +292,12 @@ COMPARE_WINDOWS = """
     SELECT count(*),
            count(*) FILTER (coalesce(c.chat_count, 0) <> r.chat_count
                             OR coalesce(c.unique_chatters, 0) <> r.unique_chatters),
+           count(*) FILTER (c.sentiment_mean IS DISTINCT FROM r.sentiment_mean
+                                AND NOT abs(c.sentiment_mean - r.sentiment_mean) <= 1e-9
+                            OR coalesce(c.positive_count, 0) <> r.positive_count
+                            OR coalesce(c.negative_count, 0) <> r.negative_count),
+           count(*) FILTER (coalesce(len(c.top_emotes), 0) + coalesce(len(e.top_emotes), 0) > 0
+                            AND c.top_emotes IS DISTINCT FROM e.top_emotes),
            count(*) FILTER (v.avg_viewers IS DISTINCT FROM r.avg_viewers
                                 AND abs(v.avg_viewers - r.avg_viewers) > 1e-9
                             OR v.min_viewers IS DISTINCT FROM r.min_viewers
@@ -245,6 +307,7 @@ COMPARE_WINDOWS = """
                                > 0.01 * r.tx_count)
     FROM ref_windows r
     LEFT JOIN spark_chat c USING (stream_id, window_start)
+    LEFT JOIN ref_emotes e USING (stream_id, window_start)
     LEFT JOIN spark_viewers v USING (stream_id, window_start)
     LEFT JOIN spark_tx t USING (stream_id, window_start)"""
 
