@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import msgspec
@@ -31,17 +32,12 @@ import msgspec
 from pipelines.config import EVENT_TYPES
 from pipelines.sim.event_codec import encode_event, format_ts, parse_ts
 from pipelines.sources import chat_logs
+from pipelines.sources.chat_logs import BadLine  # a line left out, with its number and why
 
 LINE_FORMATS = ("jsonl", "irc")  # every line stands alone: read in chunks
 PARALLEL_FORMATS = ("irc",)  # our JSONL parses faster than a worker's rows travel back
 CHUNK_BYTES = 4 << 20
 MAX_WORKERS = 8
-
-
-class BadLine(ValueError):
-    """A line (or item) that cannot be routed; the message says why."""
-
-    line_no: int = 0
 
 
 @dataclass(slots=True)
@@ -60,23 +56,23 @@ def parse_line(raw: bytes, line_no: int) -> tuple[dict, int]:
     BadLine with the reason otherwise."""
     text = raw.strip()
     if not text:
-        raise BadLine("empty line")
+        raise BadLine(line_no, "empty line")
     try:
         event = msgspec.json.decode(text)
     except ValueError as exc:  # msgspec's DecodeError, also for bad UTF-8
-        raise BadLine(f"not valid JSON ({exc})") from None
+        raise BadLine(line_no, f"not valid JSON ({exc})") from None
     if not isinstance(event, dict):
-        raise BadLine(f"not a JSON object (a {type(event).__name__})")
+        raise BadLine(line_no, f"not a JSON object (a {type(event).__name__})")
     event_type = event.get("event_type")
     if event_type not in EVENT_TYPES:
-        raise BadLine(f"unknown event_type {event_type!r}")
+        raise BadLine(line_no, f"unknown event_type {event_type!r}")
     stream_id = event.get("stream_id")
     if not isinstance(stream_id, str) or not stream_id:
-        raise BadLine(f"missing or empty stream_id ({stream_id!r})")
+        raise BadLine(line_no, f"missing or empty stream_id ({stream_id!r})")
     try:
         ts_ms = parse_ts(event.get("ts"))
     except ValueError:
-        raise BadLine(f"unparseable ts {event.get('ts')!r}") from None
+        raise BadLine(line_no, f"unparseable ts {event.get('ts')!r}") from None
     return event, ts_ms
 
 
@@ -108,10 +104,8 @@ def read_events(
         yield from _line_file(Path(path), fmt, stream_id, offset_ms, workers)
         return
     for item in chat_logs.read_log(path, fmt, stream_id):
-        if isinstance(item, chat_logs.BadLine):
-            bad = BadLine(str(item))
-            bad.line_no = item.line_no
-            yield bad
+        if isinstance(item, BadLine):
+            yield item
             continue
         e = item.event
         if offset_ms:
@@ -155,9 +149,7 @@ def _line_file(path: Path, fmt: str, stream_id, offset_ms: int, workers: int):
     for n_lines, rows in _parsed(jobs, workers):
         for row in rows:
             if len(row) == 2:
-                bad = BadLine(row[1])
-                bad.line_no = base + row[0]
-                yield bad
+                yield BadLine(base + row[0], row[1])
             else:
                 yield ReplayLine(base + row[0], row[1], row[2], row[3], row[4])
         base += n_lines
@@ -231,10 +223,7 @@ def _irc_rows(n: int, raw: bytes, job: Chunk, known) -> list[tuple]:
             for e in events]  # fmt: skip
 
 
-_KNOWN: list = []  # a worker's emote names, read once
-
-
+@cache
 def _known_emotes() -> chat_logs.KnownEmotes:
-    if not _KNOWN:
-        _KNOWN.append(chat_logs.known_emotes())
-    return _KNOWN[0]
+    """The emote names, read once per process (a worker's too)."""
+    return chat_logs.known_emotes()
