@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from datetime import datetime, timedelta, timezone
@@ -29,6 +30,24 @@ def test_fast_duration_span_and_paced_spans():
     assert paced.paced and (paced.end - paced.start).total_seconds() == pytest.approx(30.0)
     forever = _plan(["a"], 5.0, None, None, False, 1, 0.0)
     assert forever.end is None and forever.count is None
+
+
+def _first_ids(plan, n=20):
+    from pipelines.sim.events import generate
+
+    gen = generate(plan.channels, plan.rate, plan.start, plan.end, plan.seed, plan.bad_ratio)
+    return [json.loads(next(gen).value)["event_id"] for _ in range(n)]
+
+
+def test_paced_runs_never_reuse_event_ids_but_fast_runs_repeat():
+    # A second demo over the same lake must not look like a replay of the first.
+    first = _plan(["a"], 5.0, None, 60.0, False, 7, 0.0)
+    time.sleep(0.002)
+    second = _plan(["a"], 5.0, None, 60.0, False, 7, 0.0)
+    assert not set(_first_ids(first)) & set(_first_ids(second))
+    # --fast --seed is the reproducible form: the same seed, the same ids.
+    fast = _plan(["a"], 5.0, None, 60.0, True, 7, 0.0)
+    assert _first_ids(fast) == _first_ids(_plan(["a"], 5.0, None, 60.0, True, 7, 0.0))
 
 
 @pytest.mark.parametrize(

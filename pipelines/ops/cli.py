@@ -182,7 +182,10 @@ def produce(
         bool,
         typer.Option(help="Generate the whole span ending now and send it as fast as possible."),
     ] = False,
-    seed: Annotated[int | None, typer.Option(help="Random seed (runs repeat).")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Random seed: --fast runs repeat; a paced run adds its start time."),
+    ] = None,
     bad_ratio: Annotated[
         float | None, typer.Option(help="Fraction of bad records to mix in.")
     ] = None,

@@ -88,7 +88,7 @@ class ChannelSim:
         rate: float,
         start_ms: int,
         end_ms: int | None,
-        seed: int,
+        seed: int | str,
         bad_ratio: float,
     ) -> None:
         self.sid, self.start_ms, self.end_ms = stream_id, start_ms, end_ms

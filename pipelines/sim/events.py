@@ -95,7 +95,7 @@ class EventGenerator:
         rate: float,
         start: datetime,
         end: datetime | None,
-        seed: int,
+        seed: int | str,
         bad_ratio: float,
     ) -> None:
         if not channels or len(set(channels)) != len(channels):
@@ -144,7 +144,7 @@ def generate(
     rate: float,
     start: datetime,
     end: datetime | None,
-    seed: int,
+    seed: int | str,
     bad_ratio: float = 0.0,
 ) -> EventGenerator:
     """Records for ``channels`` at ``rate`` events/s each over [start, end) (end=None: forever)."""

@@ -89,7 +89,7 @@ class _Plan:
     end: datetime | None
     count: int | None
     paced: bool
-    seed: int
+    seed: int | str
     bad_ratio: float
 
 
@@ -144,7 +144,10 @@ def _plan(channels, rate, count, duration, fast, seed, bad_ratio) -> _Plan:
         return _Plan(list(channels), rate, end - timedelta(seconds=span_s), end, count, False,
                      seed, bad_ratio)  # fmt: skip
     end = None if duration is None else now + timedelta(seconds=duration)
-    return _Plan(list(channels), rate, now, end, count, True, seed, bad_ratio)
+    # A paced run is live: its event ids must not repeat an earlier run's, or a second demo
+    # over the same lake would be quarantined as duplicates. The start time joins the seed.
+    run_seed = f"{seed}@{now.isoformat()}"
+    return _Plan(list(channels), rate, now, end, count, True, run_seed, bad_ratio)
 
 
 def _run(settings: Settings, plan: _Plan, bar: Progress) -> tuple[ProduceStats, list[dict]]:
