@@ -91,12 +91,49 @@ def run_batch(
     """Rebuild the layers of ``layer`` one after the other; ``before(spark, settings, name)``
     runs before each (the quality gate: ``pipelines.quality.quality_job``)."""
     counts: dict[str, int] = {}
-    for name in layers_for(layer):
-        if before is not None:
-            before(spark, settings, name)
-        log.info("batch %s", name)
-        counts.update(_JOBS[name].run_batch(spark, settings))
+    conf = rebuild_conf(spark, settings)
+    before_conf = {key: spark.conf.get(key, None) for key in conf}
+    for key, value in conf.items():
+        spark.conf.set(key, value)
+    try:
+        for name in layers_for(layer):
+            if before is not None:
+                before(spark, settings, name)
+            log.info("batch %s", name)
+            counts.update(_JOBS[name].run_batch(spark, settings))
+    finally:
+        for key, value in before_conf.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
     return counts
+
+
+# A rebuild's shuffles are sized by the data, ~16 MB of bronze files a partition (adaptive
+# execution merges the small ones): the 4 partitions a stream's micro-batches want held
+# 2.5M rows each in a 10M-event rebuild.
+REBUILD_BYTES_PER_PARTITION = 16 * 2**20
+
+
+def rebuild_conf(spark: SparkSession, settings: Settings) -> dict[str, str]:
+    """Session settings for a batch rebuild: shuffles sized by the data, and a write task
+    keeps one file open per table partition (silver/events has five kinds) instead of
+    sorting its rows by partition first."""
+    return {
+        "spark.sql.shuffle.partitions": str(rebuild_partitions(spark, settings)),
+        "spark.sql.maxConcurrentOutputFileWriters": "8",
+    }
+
+
+def rebuild_partitions(spark: SparkSession, settings: Settings) -> int:
+    """Shuffle partitions for a batch rebuild of the lake's bronze."""
+    path = bronze_job.bronze_path(settings)
+    fs, folder = hadoop_path(spark, path + "/_delta_log")
+    if not fs.exists(folder):
+        return settings.spark_shuffle_partitions
+    size = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["sizeInBytes"] or 0
+    return max(settings.spark_shuffle_partitions, -(-size // REBUILD_BYTES_PER_PARTITION))
 
 
 # Streaming runs without generated code. A micro-batch plans a few dozen small queries whose

@@ -62,11 +62,16 @@ def chat_signal_windows(
         ).alias("start_s"),
     )
     key = ["stream_id", "start_s"]
+    # One row per window, text and chatter first: every count below is then a plain sum or
+    # count (no distinct aggregates, which Spark plans by copying each row per distinct).
+    said = rows.groupBy(*key, "text", "user_id").agg(
+        F.count(F.lit(1)).alias("n"), F.sum("chars").alias("chars"), F.max("fresh").alias("fresh")
+    )
     texts = (
-        rows.groupBy(*key, "text")
+        said.groupBy(*key, "text")
         .agg(
-            F.count(F.lit(1)).alias("n"),
-            F.countDistinct("user_id").alias("users"),
+            F.sum("n").alias("n"),
+            F.count(F.lit(1)).alias("users"),
             F.sum("chars").alias("chars"),
         )
         .groupBy(*key)
@@ -82,9 +87,14 @@ def chat_signal_windows(
             F.sum("chars").alias("message_chars"),
         )
     )
-    people = rows.groupBy(*key).agg(
-        F.countDistinct("user_id").alias("chatters"),
-        F.countDistinct(F.when(F.col("fresh"), F.col("user_id"))).alias("fresh_chatters"),
+    people = (
+        said.groupBy(*key, "user_id")
+        .agg(F.max("fresh").alias("fresh"))
+        .groupBy(*key)
+        .agg(
+            F.count(F.lit(1)).alias("chatters"),
+            F.count(F.when(F.col("fresh"), 1)).alias("fresh_chatters"),
+        )
     )
     return texts.join(people, on=key).select(
         "stream_id",

@@ -33,8 +33,12 @@ exactly one place: a typed table or ``silver/quarantine`` (silver rows + quarant
    earlier micro-batch (:func:`with_silver_dedupe`, fed from the driver's state). Neither
    rule sees a micro-batch's own rows as history when the batch is replayed after a
    crash, so a replay routes every row as the first attempt did.
-4. **Typed tables** (:func:`to_typed`) and **quarantine** (:func:`to_quarantine`) are
-   selects matching ``pipelines.core.schemas``. Transactions get ``amount_base`` =
+   Lateness and dedupe look at the valid rows only, so they run on narrow copies of them
+   (:func:`verdicts`: key, envelope, arrival order) and the rows they reject are joined
+   back (:func:`with_verdicts`); the wide rows (raw bytes, parsed fields) are never sorted.
+4. **silver/events** (:func:`to_events`): one projection turns each row into its typed row
+   or its quarantine row, matching ``pipelines.core.schemas``; :func:`to_typed` and
+   :func:`to_quarantine` are its views. Transactions get ``amount_base`` =
    amount × rate_to_usd(currency) / rate_to_usd(base) from ``conf/currency_rates.csv``.
 
 Windowed aggregates are combined from the 10-second panes (``pipelines.transforms.silver_panes``;
