@@ -75,7 +75,7 @@ def test_twitchdownloader(tmp_path):
         ("meta", "2026-11-20T19:00:00.000Z", "offline", None, None, None),  # start + length
     ]  # fmt: skip
     assert {e["stream_id"] for e in events} == {"chess_club"}
-    assert bad == [(4, "comment 4: ValueError: no commenter")]
+    assert bad == [(4, "ValueError: no commenter")]
     # Importing twice gives the same ids: silver's dedupe adds nothing the second time.
     again, _ = parsed(TD, "twitchdownloader")
     assert [e["event_id"] for e in again] == [e["event_id"] for e in events]
@@ -96,7 +96,7 @@ def test_chat_downloader():
     ]  # fmt: skip
     # No channel in the file: the stream is the file's name, or --stream-id.
     assert {e["stream_id"] for e in events} == {"chat_downloader"}
-    assert bad == [(5, "item 5: ValueError: no timestamp")]
+    assert bad == [(5, "ValueError: no timestamp")]
     renamed, _ = parsed(CD, "chat-downloader", stream_id="Chess_Club")
     assert {e["stream_id"] for e in renamed} == {"chess_club"}
 

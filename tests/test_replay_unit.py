@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.sim.kafka_sink import BrokerUnavailable
 from pipelines.sources.reading import BadLine, ReplayLine, parse_line, read_events, shifted
-from pipelines.sources.replay import replay
+from pipelines.sources.replay import ReplayStats, replay
 
 CHAT = (
     '{"event_id":"6f1c2a4e-8d7b-4c1e-9f00-1a2b3c4d5e6f","event_type":"chat","stream_id":"s1",'
@@ -97,3 +97,14 @@ def test_replay_rejects_a_bad_speed(tmp_path, settings):
     path.write_text(CHAT + "\n")
     with pytest.raises(ValueError, match="speed"):
         replay(settings, path, speed=0)
+
+
+def test_skips_are_named_by_what_the_format_numbers():
+    # A TwitchDownloader file is one JSON document: its numbers count comments, not lines.
+    stats = ReplayStats(unit="comment")
+    stats.skip(4, "ValueError: no commenter")
+    assert "skipped 1 comments (comment 4: ValueError: no commenter)" in str(stats)
+    assert "line" not in str(stats)
+    plain = ReplayStats()
+    plain.skip(2, "empty line")
+    assert "skipped 1 lines (line 2: empty line)" in str(plain)

@@ -62,6 +62,8 @@ from pipelines.sim.event_codec import TsFormatter, parse_ts
 from pipelines.sim.event_vocab import GIFT_SUB_PRICE, SUB_TIERS
 
 FORMATS = ("jsonl", "twitchdownloader", "chat-downloader", "irc", "chatterino")
+# What a BadLine's number counts, per format: the JSON documents hold lists, not lines.
+POSITION_UNITS = {"twitchdownloader": "comment", "chat-downloader": "item"}
 _NAMESPACE = uuid.UUID("6f1c9a52-6c4e-4a8e-9b1e-7e2f3d5a8c11")  # Telemetra's imports
 _NAMESPACE_BYTES = _NAMESPACE.bytes
 format_ts = TsFormatter()  # events come in time order: the second's text is cached
@@ -248,7 +250,7 @@ def _twitchdownloader(path: Path, stream_id: str | None, known: KnownEmotes) -> 
         try:
             ts_ms, events = _td_comment(comment, sid, start_ms, known)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            yield BadLine(i, f"comment {i}: {type(exc).__name__}: {exc}")
+            yield BadLine(i, f"{type(exc).__name__}: {exc}")
             continue
         last_ms = max(last_ms or 0, ts_ms)
         for event in events:
@@ -352,11 +354,11 @@ def _chat_downloader(path: Path, stream_id: str | None, known: KnownEmotes) -> I
         try:
             ts_ms, events = _cd_item(item, sid, known)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            yield BadLine(position, f"item {position}: {type(exc).__name__}: {exc}")
+            yield BadLine(position, f"{type(exc).__name__}: {exc}")
             continue
         if not events:
             kind = item.get("message_type") if isinstance(item, dict) else None
-            yield BadLine(position, f"item {position}: nothing to import ({kind or 'no text'})")
+            yield BadLine(position, f"nothing to import ({kind or 'no text'})")
         for event in events:
             yield SourceEvent(position, event, ts_ms)
 

@@ -35,6 +35,7 @@ class ReplayStats:
     sent: int = 0
     by_topic: Counter = field(default_factory=Counter)
     skipped: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
+    unit: str = "line"  # what the numbers count: "comment" in a TwitchDownloader file
     elapsed_s: float = 0.0
     shift_s: float = 0.0
 
@@ -44,15 +45,15 @@ class ReplayStats:
         if self.shift_s:
             text += f"; timestamps shifted by {self.shift_s:+.3f}s"
         if self.skipped:
-            shown = "; ".join(f"line {n}: {why}" for n, why in self.skipped[:5])
+            shown = "; ".join(f"{self.unit} {n}: {why}" for n, why in self.skipped[:5])
             more = f"; and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
-            text += f"; skipped {len(self.skipped)} lines ({shown}{more})"
+            text += f"; skipped {len(self.skipped)} {self.unit}s ({shown}{more})"
         return text
 
     def skip(self, line_no: int, reason: str) -> None:
         self.skipped.append((line_no, reason))
         if len(self.skipped) <= MAX_WARNINGS:
-            log.warning("line %d skipped: %s", line_no, reason)
+            log.warning("%s %d skipped: %s", self.unit, line_no, reason)
 
     def __rich__(self) -> str:
         return str(self)
@@ -76,7 +77,7 @@ def replay(
         raise FileNotFoundError(f"no such file: {path}")
     fmt = chat_logs.detect_format(path) if fmt == "auto" else fmt
     workers = default_workers() if max_speed else 1  # paced, parsing is never the limit
-    stats = ReplayStats()
+    stats = ReplayStats(unit=chat_logs.POSITION_UNITS.get(fmt, "line"))
     offset_ms = 0
     if shift_to_now:
         lines = read_events(path, fmt, stream_id, workers=workers)
