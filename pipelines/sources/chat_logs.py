@@ -453,10 +453,9 @@ _SKIPPED_COMMANDS = {"JOIN", "PART", "CLEARCHAT", "CLEARMSG", "ROOMSTATE", "USER
 def _irc(path: Path, stream_id: str | None, known: KnownEmotes) -> Iterator[Parsed]:
     with open(path, "rb") as handle:
         for line_no, raw in enumerate(handle, start=1):
-            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            if not text.strip():
+            found = irc_line(raw, stream_id, known)
+            if found is None:
                 continue
-            found = irc_line(text, stream_id, known)
             if isinstance(found, str):
                 yield BadLine(line_no, found)
                 continue
@@ -465,8 +464,15 @@ def _irc(path: Path, stream_id: str | None, known: KnownEmotes) -> Iterator[Pars
                 yield SourceEvent(line_no, event, ts_ms)
 
 
-def irc_line(text: str, stream_id: str | None, known: KnownEmotes) -> tuple[int, list[dict]] | str:
-    """One line of an IRC log: (its time, its events), or why it holds none."""
+def irc_line(
+    raw: bytes, stream_id: str | None, known: KnownEmotes
+) -> tuple[int, list[dict]] | str | None:
+    """One line of an IRC log, as read from the file: (its time, its events), why it holds
+    none, or None for a blank line. The line reader and the chunk reader
+    (``pipelines.sources.reading``) both go through here."""
+    text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+    if not text.strip():
+        return None
     try:
         events = irc_events(text, stream_id, known)
     except (KeyError, TypeError, ValueError, IndexError) as exc:

@@ -211,10 +211,9 @@ def _jsonl_row(n: int, raw: bytes, job: Chunk) -> tuple:
 
 
 def _irc_rows(n: int, raw: bytes, job: Chunk, known) -> list[tuple]:
-    text = raw.decode("utf-8", errors="replace").rstrip("\r")
-    if not text.strip():
+    found = chat_logs.irc_line(raw, job.stream_id, known)
+    if found is None:
         return []
-    found = chat_logs.irc_line(text, job.stream_id, known)
     if isinstance(found, str):
         return [(n, found)]
     ts_ms, events = found
