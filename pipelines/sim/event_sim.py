@@ -243,7 +243,7 @@ class ChannelSim:
             f'{{"event_id":"{self._uuid()}","event_type":"{etype}","stream_id":{self.sid_json},'
             f'"ts":"{self.fmt(ms)}","schema_version":1,'
         )
-        return Record(etype, self.sid, (head + encode_payload(payload)[1:]).encode(), ms, "good")
+        return Record(etype, self.sid, head.encode() + encode_payload(payload)[1:], ms, "good")
 
     def _tick(self, t: int, sec: int, m: Moment | None) -> list[tuple[int, str, dict]]:
         rng, room, out = self.rng, self.room, []
