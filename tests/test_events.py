@@ -184,3 +184,15 @@ def test_phrases_score_as_their_group_in_vader():
     assert all(score(p) < -0.3 for p in event_vocab.NEGATIVE_PHRASES)
     assert all(score(p) == 0 for p in event_vocab.NEUTRAL_PHRASES)
     assert all(score(e) == 0 for e in event_vocab.EMOTES)
+
+
+def test_generated_records_are_exactly_the_bytes_of_encode_event():
+    # The generator splices a prebuilt envelope and the payload's JSON instead of encoding
+    # a dict per record: the bytes must be the ones encode_event gives for that event.
+    from pipelines.sim.event_codec import encode_event
+
+    _, records = run(["splice_a", "splice_b"], rate=20.0, minutes=3)
+    good = [r for r in records if r.kind == "good"]
+    assert len(good) > 3000
+    for rec in good:
+        assert encode_event(json.loads(rec.value)) == rec.value
