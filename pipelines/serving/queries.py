@@ -159,6 +159,19 @@ _BROADCASTS = """
     FROM stream_summary b LEFT JOIN streams s ON s.stream_id = b.stream_id"""
 
 
+def _fresh_streams_sql(where: str) -> str:
+    """The streams table joined with the newest event times of the recent panes
+    (``$recent``), and the streams only the panes know yet; ``where`` picks the streams."""
+    return f"""
+        WITH p AS (SELECT stream_id, max(last_ts) AS last_ts FROM panes
+                   WHERE {where} AND pane_start >= $recent GROUP BY stream_id),
+        s AS (SELECT * FROM ({_STREAMS}) WHERE {where})
+        SELECT coalesce(s.stream_id, p.stream_id) AS stream_id, s.status,
+               coalesce(s.is_live, false) AS is_live, s.title, s.category, s.language,
+               s.started_at, greatest(s.last_event_ts, p.last_ts) AS last_event_ts
+        FROM s FULL JOIN p ON p.stream_id = s.stream_id"""
+
+
 class GoldQueries:
     """Read-only queries over ``<lake_root>/gold/*``; safe to share between threads.
 
@@ -222,15 +235,7 @@ class GoldQueries:
         order = "ORDER BY is_live DESC, last_event_ts DESC NULLS LAST, stream_id"
         if not fresh:
             return self._query(f"SELECT * FROM ({_STREAMS}) {order}", {}, ["streams"])
-        sql = f"""
-            WITH p AS (SELECT stream_id, max(last_ts) AS last_ts FROM panes
-                       WHERE pane_start >= $recent GROUP BY stream_id),
-            s AS ({_STREAMS})
-            SELECT coalesce(s.stream_id, p.stream_id) AS stream_id, s.status,
-                   coalesce(s.is_live, false) AS is_live, s.title, s.category, s.language,
-                   s.started_at, greatest(s.last_event_ts, p.last_ts) AS last_event_ts
-            FROM s FULL JOIN p ON p.stream_id = s.stream_id
-            {order}"""
+        sql = f"{_fresh_streams_sql('TRUE')} {order}"
         recent = datetime.now(timezone.utc) - FRESH_HORIZON
         return self._query(sql, {"recent": recent}, ["streams", "panes"])
 
@@ -286,15 +291,7 @@ class GoldQueries:
     def stream(self, stream_id: str) -> pd.DataFrame:
         """One row of :meth:`list_streams` (``fresh``) for this stream; empty when the lake
         has never seen it."""
-        sql = f"""
-            WITH p AS (SELECT stream_id, max(last_ts) AS last_ts FROM panes
-                       WHERE stream_id = $stream_id AND pane_start >= $recent
-                       GROUP BY stream_id),
-            s AS (SELECT * FROM ({_STREAMS}) WHERE stream_id = $stream_id)
-            SELECT coalesce(s.stream_id, p.stream_id) AS stream_id, s.status,
-                   coalesce(s.is_live, false) AS is_live, s.title, s.category, s.language,
-                   s.started_at, greatest(s.last_event_ts, p.last_ts) AS last_event_ts
-            FROM s FULL JOIN p ON p.stream_id = s.stream_id"""
+        sql = _fresh_streams_sql("stream_id = $stream_id")
         params = {"stream_id": _id(stream_id, "stream_id"),
                   "recent": datetime.now(timezone.utc) - FRESH_HORIZON}  # fmt: skip
         return self._query(sql, params, ["streams", "panes"])
