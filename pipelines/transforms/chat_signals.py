@@ -50,53 +50,63 @@ def chat_signal_windows(
     """``chat_messages`` rows -> one row per stream and window with chat: stream_id,
     window_start, window_end and the signals above."""
     n = window_seconds // slide_seconds
-    pane = F.floor(F.unix_micros("ts") / (slide_seconds * 1_000_000)) * slide_seconds
     rows = chat.transform(with_fresh, fresh_gap_seconds).select(
         "stream_id",
         "user_id",
         "fresh",
         F.length("message").alias("chars"),
         normalised_text(F.col("message")).alias("text"),
-        F.explode(
-            F.transform(F.sequence(F.lit(0), F.lit(n - 1)), lambda k: pane - k * slide_seconds)
-        ).alias("start_s"),
+        (F.floor(F.unix_micros("ts") / (slide_seconds * 1_000_000)) * slide_seconds).alias(
+            "pane_s"
+        ),
     )
-    key = ["stream_id", "start_s"]
-    # One row per window, text and chatter first: every count below is then a plain sum or
-    # count (no distinct aggregates, which Spark plans by copying each row per distinct).
-    said = rows.groupBy(*key, "text", "user_id").agg(
-        F.count(F.lit(1)).alias("n"), F.sum("chars").alias("chars"), F.max("fresh").alias("fresh")
-    )
-    texts = (
-        said.groupBy(*key, "text")
-        .agg(
-            F.sum("n").alias("n"),
-            F.count(F.lit(1)).alias("users"),
-            F.sum("chars").alias("chars"),
+
+    def windows_of(partials: DataFrame) -> DataFrame:
+        """Pane rows -> one row per window they fall in (``start_s``): n panes each."""
+        starts = F.transform(
+            F.sequence(F.lit(0), F.lit(n - 1)), lambda k: F.col("pane_s") - k * slide_seconds
         )
+        return partials.withColumn("start_s", F.explode(starts)).drop("pane_s")
+
+    def distinct(sets: str) -> Column:
+        return F.size(F.array_distinct(F.flatten(F.collect_list(sets)))).cast("long")
+
+    key = ["stream_id", "start_s"]
+    # Each 10-second pane is summed once, with its chatters as a set, and then joins the
+    # windows it lies in: copying every message into its six windows cost most of gold.
+    people = (
+        rows.groupBy("stream_id", "pane_s")
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum("chars").alias("chars"),
+            F.collect_set("user_id").alias("users"),
+            F.collect_set(F.when(F.col("fresh"), F.col("user_id"))).alias("fresh_users"),
+        )
+        .transform(windows_of)
         .groupBy(*key)
         .agg(
             F.sum("n").alias("messages"),
-            F.sum(
-                F.when(
-                    (F.col("users") >= CHORUS_MIN_CHATTERS)
-                    & (F.length("text") <= CHORUS_MAX_CHARS),
-                    F.col("n"),
-                ).otherwise(0)
-            ).alias("chorus_messages"),
             F.sum("chars").alias("message_chars"),
+            distinct("users").alias("chatters"),
+            distinct("fresh_users").alias("fresh_chatters"),
         )
     )
-    people = (
-        said.groupBy(*key, "user_id")
-        .agg(F.max("fresh").alias("fresh"))
+    # A chorus is short: only short texts need counting per text.
+    chorus = (
+        rows.filter(F.length("text") <= CHORUS_MAX_CHARS)
+        .groupBy("stream_id", "pane_s", "text")
+        .agg(F.count(F.lit(1)).alias("n"), F.collect_set("user_id").alias("users"))
+        .transform(windows_of)
+        .groupBy(*key, "text")
+        .agg(F.sum("n").alias("n"), distinct("users").alias("users"))
+        .filter(F.col("users") >= CHORUS_MIN_CHATTERS)
         .groupBy(*key)
-        .agg(
-            F.count(F.lit(1)).alias("chatters"),
-            F.count(F.when(F.col("fresh"), 1)).alias("fresh_chatters"),
-        )
+        .agg(F.sum("n").alias("chorus_messages"))
     )
-    return texts.join(people, on=key).select(
+    texts = people.join(chorus, on=key, how="left").withColumn(
+        "chorus_messages", F.coalesce("chorus_messages", F.lit(0))
+    )
+    return texts.select(
         "stream_id",
         F.timestamp_seconds("start_s").alias("window_start"),
         F.timestamp_seconds(F.col("start_s") + window_seconds).alias("window_end"),
