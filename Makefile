@@ -112,7 +112,7 @@ bench: setup browser  ## every benchmark, then BENCHMARKS.md; stop `make up` fir
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/peer.py
 	$(BIN)/python bench/soak.py
-	TELEMETRA_SPARK_DRIVER_MEMORY=4g $(BIN)/python bench/backfill.py  # 10M events: 4 GiB is enough since 7 Dec; the 1.5 GiB default is not
+	TELEMETRA_SPARK_DRIVER_MEMORY=4g $(BIN)/python bench/backfill.py  # 10M events, with the 4 GiB issue 27 allows
 	$(BIN)/python bench/scale_out.py
 	$(BIN)/python bench/moments.py
 	$(BIN)/python bench/import_rate.py
