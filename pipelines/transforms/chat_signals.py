@@ -103,10 +103,10 @@ def chat_signal_windows(
         .groupBy(*key)
         .agg(F.sum("n").alias("chorus_messages"))
     )
-    texts = people.join(chorus, on=key, how="left").withColumn(
+    signals = people.join(chorus, on=key, how="left").withColumn(
         "chorus_messages", F.coalesce("chorus_messages", F.lit(0))
     )
-    return texts.select(
+    return signals.select(
         "stream_id",
         F.timestamp_seconds("start_s").alias("window_start"),
         F.timestamp_seconds(F.col("start_s") + window_seconds).alias("window_end"),
