@@ -6,15 +6,15 @@ single-node DuckDB reference over the same bronze Parquet files, and check they 
    coordinates. Not timed as part of the rebuild.
 2. Spark: ``runner.run_batch(silver)`` then ``runner.run_batch(gold)``: the very code
    ``telemetra run all --mode batch`` runs, on ``--master`` (default local[2]).
-3. DuckDB reference (threads = CPU count): JSON parse, dedupe on event_id, the same
-   sliding windows, and chat-spike moments with the same trailing baseline, z-score floor
-   and gaps-and-islands merge, in plain SQL over bronze's Parquet files.
-4. Agreement: per (stream, window) chat_count, unique_chatters, avg/min/max viewers,
-   tx_count and revenue. Chat-spike moments are counted on both sides but no longer
-   compared: gold's detector works on the chat itself since issue 24, the reference still
-   runs the old z-score over minute windows (to be redone with issue 27).
-   The reference covers these columns only (not sentiment, emotes or the other moment
-   kinds); the comparison says so in its output.
+3. DuckDB reference (threads = CPU count), in plain SQL over bronze's Parquet files: JSON
+   parse, dedupe on event_id, sentiment with the same lexicon, the same sliding windows
+   (chat count, distinct chatters, sentiment, top emotes, viewers, transactions), and chat
+   spikes as gold finds them: the chat signals of 30-s windows (distinct chatters,
+   chorus, message length, fresh chatters), the robust z of each against the trailing
+   baseline, and the gaps-and-islands merge.
+4. Agreement: per (stream, window) every column above, and the chat spikes by (stream,
+   start, end). Not covered: the other moment kinds (raids, revenue, sentiment swings),
+   moment context (samples, top emotes) and the stream tables; the output says so.
 
     .venv/bin/python bench/backfill.py [--events 10000000] [--channels 50]
 
@@ -43,6 +43,7 @@ from pipelines.config import PROJECT_ROOT, load_settings
 from pipelines.jobs import params
 from pipelines.jobs.lexicon import read_emote_lexicon, read_vader_lexicon, vader_lexicon_path
 from pipelines.sim.events import generate
+from pipelines.transforms.chat_signals import CHORUS_MAX_CHARS, CHORUS_MIN_CHATTERS
 from pipelines.transforms.gold_moments import MomentRules
 
 CHUNK = 500_000
@@ -137,10 +138,14 @@ def duckdb_reference(
     # because DuckDB takes no parameters in window frames.
     bound = {"files": bronze_files, "rates": str(rates_csv), "base": base_currency}
     numbers = {
-        "w": int(w), "s": int(s), "k": int(w // s), "reach": int(rules.reach_seconds),
+        "w": int(w), "s": int(s), "k": int(w // s),
         "min_n": int(rules.min_baseline_windows), "min_count": int(rules.chat_min_count),
         "z": float(rules.chat_z), "gap": int(rules.island_gap_seconds),
-        "top": int(rules.top_emotes),
+        "top": int(rules.top_emotes), "cw": int(rules.chat_window_seconds),
+        "cn": int(rules.chat_window_seconds // s), "fresh": int(rules.fresh_gap_seconds),
+        "base_reach": int(rules.baseline_seconds + rules.chat_window_seconds),
+        "chat_min": int(rules.chat_min_seconds), "lag": int(rules.reaction_lag_seconds),
+        "chorus_chars": CHORUS_MAX_CHARS, "chorus_chatters": CHORUS_MIN_CHATTERS,
     }  # fmt: skip
     con.register("lexicon", lexicon_table())
     started = time.perf_counter()
@@ -234,28 +239,82 @@ REFERENCE_SQL = [
                          FROM windowed WHERE event_type = 'chat')
                    WHERE emote IS NOT NULL GROUP BY ALL))
        WHERE r <= {top} GROUP BY ALL""",
-    # Chat spikes: trailing baseline over the stream's windows (all of them: a window
-    # without chat counts 0, as in stream_minute_metrics) starting in
-    # [start - baseline - window, start - window), population std floored at sqrt(mean) and 1.
-    """CREATE TABLE flagged AS
-       SELECT stream_id, window_start FROM (
-         SELECT stream_id, window_start, chat_count,
-                count(chat_count) OVER b AS n, avg(chat_count) OVER b AS mean,
-                stddev_pop(chat_count) OVER b AS std
-         FROM ref_windows
-         WINDOW b AS (PARTITION BY stream_id ORDER BY epoch(window_start)
-                      RANGE BETWEEN {reach} PRECEDING AND ({w} + 1) PRECEDING))
-       WHERE n >= {min_n} AND chat_count >= {min_count}
-         AND (chat_count - mean) / greatest(std, sqrt(greatest(mean, 0)), 1) >= {z}""",
+    # Chat spikes as gold finds them (pipelines/transforms/chat_signals.py and
+    # gold_moments.chat_spike_flags): per chat message whether its chatter is fresh (no
+    # message on the stream in the {fresh} s before) and its normalised text (lower case,
+    # whitespace runs to one space, trimmed, runs of 3+ of a character folded to 2; RE2 has
+    # no back-references, so the fold is a list filter), then 10-s panes.
+    """CREATE TABLE chat_rows AS
+       SELECT stream_id, user_id, length(message) AS chars,
+              floor(epoch_us(ts) / ({s} * 1000000)) * {s} AS pane_s,
+              coalesce(epoch_us(ts) - lag(epoch_us(ts)) OVER (
+                PARTITION BY stream_id, user_id ORDER BY ts, event_id) > {fresh} * 1000000,
+                true) AS fresh,
+              array_to_string(list_filter(c, lambda x, i: i < 3 OR x <> c[i - 1]
+                                                           OR x <> c[i - 2]), '') AS text
+       FROM (SELECT *, string_split(trim(regexp_replace(lower(message),
+                                                        '[ \t\n\x0b\f\r]+', ' ', 'g')),
+                                    '') AS c
+             FROM events WHERE event_type = 'chat')""",
+    # The signals per 30-s window: each message lies in the {cn} windows whose start is
+    # its pane's or up to {cn} - 1 slides before.
+    """CREATE TABLE chat_signals AS
+       WITH spread AS (
+         SELECT r.*, pane_s - i * {s} AS start_s FROM chat_rows r, range(0, {cn}) t(i)),
+       chorus AS (
+         SELECT stream_id, start_s, sum(n) AS chorus_messages FROM (
+           SELECT stream_id, start_s, text, count(*) AS n, count(DISTINCT user_id) AS u
+           FROM spread WHERE length(text) <= {chorus_chars} GROUP BY ALL)
+         WHERE u >= {chorus_chatters} GROUP BY ALL)
+       SELECT stream_id, start_s, count(*) AS messages, count(DISTINCT user_id) AS chatters,
+              coalesce(any_value(c.chorus_messages), 0) AS chorus_messages,
+              sum(chars) AS message_chars,
+              count(DISTINCT user_id) FILTER (fresh) AS fresh_chatters
+       FROM spread LEFT JOIN chorus c USING (stream_id, start_s)
+       GROUP BY stream_id, start_s""",
+    # Robust z of each signal against the trailing baseline (windows starting in
+    # [start - baseline - cw, start - cw)): (value - median) / max(IQR / 1.349, floor, 1e-3);
+    # score = least(z chatters, (z chorus + z short + z fresh) / sqrt 3).
+    """CREATE TABLE chat_flags AS
+       WITH v AS (
+         SELECT stream_id, start_s, messages, chatters::DOUBLE AS chatters_v,
+                chorus_messages / messages AS chorus_v, -message_chars / messages AS short_v,
+                fresh_chatters / chatters AS fresh_v
+         FROM chat_signals),
+       q AS (
+         SELECT *, count(*) OVER b AS base_n,
+                quantile_cont(chatters_v, [0.25, 0.5, 0.75]) OVER b AS qc,
+                quantile_cont(chorus_v, [0.25, 0.5, 0.75]) OVER b AS qo,
+                quantile_cont(short_v, [0.25, 0.5, 0.75]) OVER b AS qs,
+                quantile_cont(fresh_v, [0.25, 0.5, 0.75]) OVER b AS qf
+         FROM v
+         WINDOW b AS (PARTITION BY stream_id ORDER BY start_s
+                      RANGE BETWEEN {base_reach} PRECEDING AND ({cw} + 1) PRECEDING)),
+       z AS (
+         SELECT *,
+           (chatters_v - qc[2]) / greatest((qc[3] - qc[1]) / 1.349,
+                                           sqrt(greatest(qc[2], 1.0)), 1e-3) AS zc,
+           (chorus_v - qo[2]) / greatest((qo[3] - qo[1]) / 1.349,
+                                         sqrt(qo[2] * (1 - qo[2]) / messages), 1e-3) AS zo,
+           (short_v - qs[2]) / greatest((qs[3] - qs[1]) / 1.349, 0.5, 1e-3) AS zs,
+           (fresh_v - qf[2]) / greatest((qf[3] - qf[1]) / 1.349,
+                                        sqrt(qf[2] * (1 - qf[2]) / chatters_v), 1e-3) AS zf
+         FROM q)
+       SELECT stream_id, start_s FROM z
+       WHERE base_n >= {min_n} AND messages >= {min_count}
+         AND least(zc, (zo + zs + zf) / sqrt(3)) >= {z}""",
+    # Gaps and islands: flags at most slide + merge gap apart make one spike; it must
+    # span {chat_min} s of flagged windows and starts {lag} s before its first window.
     """CREATE TABLE ref_spikes AS
-       SELECT stream_id, min(window_start) AS start_ts,
-              max(window_start) + to_seconds({w}) AS end_ts
-       FROM (SELECT *, sum(opens) OVER (PARTITION BY stream_id ORDER BY window_start) AS island
-             FROM (SELECT *, CASE WHEN epoch(window_start) - lag(epoch(window_start))
-                                   OVER (PARTITION BY stream_id ORDER BY window_start) <= {gap}
+       SELECT stream_id, to_timestamp(min(start_s) - {lag}) AS start_ts,
+              to_timestamp(max(start_s) + {cw}) AS end_ts
+       FROM (SELECT *, sum(opens) OVER (PARTITION BY stream_id ORDER BY start_s) AS island
+             FROM (SELECT *, CASE WHEN start_s - lag(start_s)
+                                   OVER (PARTITION BY stream_id ORDER BY start_s) <= {gap}
                                   THEN 0 ELSE 1 END AS opens
-                   FROM flagged))
-       GROUP BY stream_id, island""",
+                   FROM chat_flags))
+       GROUP BY stream_id, island
+       HAVING max(start_s) - min(start_s) >= {chat_min}""",
 ]
 
 
@@ -277,14 +336,11 @@ def compare(con: duckdb.DuckDBPyConnection, settings) -> dict:
                 ("chat", "sentiment", "emotes", "viewers", "transactions"), windows[1:], strict=True
             )
         ),
-        # Since issue 24 gold finds chat spikes on the chat itself (30-s signal windows);
-        # the reference still runs the old z-score over minute windows, for comparable
-        # work, so its spikes are counted beside Spark's, not compared.
         "chat_spikes": {"spark": spikes[0], "reference": spikes[1], "in_both": spikes[2]},
         "covers": "chat_count, unique_chatters, sentiment_mean (±1e-9), positive and "
         "negative counts, top emotes, avg/min/max viewers, tx_count, revenue (±0.01 per "
-        "transaction); chat spikes counted, not compared (different detectors)",
-        "agree": windows[1:] == (0, 0, 0, 0, 0),
+        "transaction), chat spikes (stream, start, end); not the other moment kinds",
+        "agree": windows[1:] == (0, 0, 0, 0, 0) and spikes[0] == spikes[1] == spikes[2],
     }
 
 
