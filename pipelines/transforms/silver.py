@@ -17,8 +17,10 @@ exactly one place: a typed table or ``silver/quarantine`` (silver rows + quarant
    + max_future_seconds: never the wall clock, so batch and stream agree),
    ``negative_value`` (viewer_count < 0, amount ≤ 0), ``invalid_value`` (tx_type or
    status not allowed), ``unknown_currency`` (not in the rate table), and last
-   ``invalid_value`` again when amount_base overflows DECIMAL(18,2). Parsing is
-   ``from_json(text, EVENT_SCHEMAS[type])``. Spark's JSON reader turns any JSON scalar
+   ``invalid_value`` again when amount_base overflows DECIMAL(18,2). Each record is
+   parsed once, ``from_json(text, EVENT_SCHEMAS[topic's type])``; only a record that is
+   not a JSON object or has a mistyped field is parsed again, into a map that tells
+   "absent" from "mistyped" (:func:`with_typed`). Spark's JSON reader turns any JSON scalar
    into a string field, so string fields never fail ``wrong_type``; amounts are rounded
    half-up to cents; a JSON object followed by trailing garbage parses as the object.
 2. **Lateness** per stream: a valid event is ``late`` when its ts < (max ts of the valid
@@ -75,6 +77,9 @@ REASONS = (
     "missing_field", "wrong_type", "bad_timestamp", "future_timestamp", "negative_value",
     "invalid_value", "unknown_currency", "late", "duplicate",
 )  # fmt: skip
+# The typed parse's column for the raw text of a record with a mistyped field.
+_CORRUPT = "_corrupt"
+_CORRUPT_FIELD = pa.field(_CORRUPT, pa.string())
 # One wording whether the first copy is in this micro-batch or already in silver: stream
 # and batch runs must write the same quarantine rows.
 DUPLICATE_DETAIL = "event_id arrived before"
@@ -100,44 +105,62 @@ def _seconds(n: int) -> Column:
 
 
 def with_decoded(df: DataFrame, max_message_bytes: int) -> DataFrame:
-    """Raw bytes -> ``_text`` (valid UTF-8 only) and ``_fields`` (top-level JSON map)."""
+    """Raw bytes -> ``_text`` (valid UTF-8 no longer than ``max_message_bytes``, else null)."""
     text = F.col("value").cast("string")
     parseable = F.is_valid_utf8(text) & (F.length("value") <= max_message_bytes)
-    df = df.withColumns(
+    return df.withColumns(
         {
             "_size": F.length("value"),
             "_utf8": F.is_valid_utf8(text),
             "_text": F.when(parseable, text),
         }
     )
-    # Raw values as strings (JSON null -> null): tells "absent" from "mistyped".
-    return df.withColumn("_fields", F.from_json("_text", MapType(StringType(), StringType())))
 
 
 def _envelope(field: str) -> Column:
-    """An envelope field from the typed parse of the record's event type (null if absent
-    or mistyped)."""
+    """An envelope field from the typed parse of the record (null if absent or mistyped)."""
     return F.coalesce(*[F.col(f"_{t}")[field] for t in EVENT_TYPES])
 
 
+def raw_field(name: str) -> Column:
+    """A top-level field as the JSON text had it (JSON null -> null): from the field map
+    where the record needed one, else from its typed parse (a string field there holds
+    the same text)."""
+    return F.coalesce(F.col("_fields")[name], _envelope(name))
+
+
 def with_typed(df: DataFrame, topic_types: Mapping[str, str]) -> DataFrame:
-    """Parse each record with its event schema; add typed envelope columns."""
+    """Parse each record once, with the event schema of its topic; add typed envelope
+    columns. Only a record that parse cannot answer for (its topic carries no event type,
+    it is not a JSON object, or a field has the wrong JSON type) is parsed a second time,
+    into ``_fields``, a map of its top-level values as strings that tells "absent" from
+    "mistyped" (null for every other record)."""
     topic_map = F.create_map(*[F.lit(x) for x in chain.from_iterable(topic_types.items())])
-    json_type = F.col("_fields")["event_type"]
-    df = df.withColumns(
-        {
-            "_json_type": json_type,
-            "_topic_type": topic_map[F.col("topic")],
-            "event_type": F.when(json_type.isin(*EVENT_TYPES), json_type),
-        }
-    )
+    df = df.withColumn("_topic_type", topic_map[F.col("topic")])
+    corrupt = {"columnNameOfCorruptRecord": _CORRUPT}
     df = df.withColumns(
         {
             f"_{t}": F.when(
-                (F.col("event_type") == t) & (F.col("_topic_type") == t),
-                F.from_json("_text", spark_type(schema)),
+                F.col("_topic_type") == t,
+                F.from_json("_text", spark_type(schema.append(_CORRUPT_FIELD)), corrupt),
             )
             for t, schema in schemas.EVENT_SCHEMAS.items()
+        }
+    )
+    parsed = F.coalesce(*[F.col(f"_{t}").isNotNull() for t in EVENT_TYPES], F.lit(False))
+    answered = parsed & F.coalesce(*[F.col(f"_{t}")[_CORRUPT] for t in EVENT_TYPES]).isNull()
+    df = df.withColumns(
+        {
+            "_object": answered,
+            "_fields": F.when(~answered, F.from_json("_text", MapType(StringType(), StringType()))),
+        }
+    )
+    json_type = raw_field("event_type")
+    df = df.withColumns(
+        {
+            "_object": F.col("_object") | F.col("_fields").isNotNull(),
+            "_json_type": json_type,
+            "event_type": F.when(json_type.isin(*EVENT_TYPES), json_type),
         }
     )
     return df.withColumns(
@@ -183,7 +206,7 @@ def _rules(p: SilverParams) -> list[tuple[Column, str, Column]]:
         (~F.col("_utf8"), "not_utf8", lit("value is not valid UTF-8")),
         (F.col("_size") > p.max_message_bytes, "oversized",
          F.format_string("%d bytes > %d", F.col("_size"), lit(p.max_message_bytes))),
-        (fields.isNull(), "invalid_json", lit("value is not a JSON object")),
+        (~F.col("_object"), "invalid_json", lit("value is not a JSON object")),
         (etype.isNull(), "unknown_event_type", F.coalesce(F.col("_json_type"), lit("(absent)"))),
         (F.col("_topic_type").isNull() | (F.col("_topic_type") != etype), "topic_mismatch",
          F.format_string("event_type %s on topic %s", etype, F.col("topic"))),
@@ -212,16 +235,16 @@ def _rules(p: SilverParams) -> list[tuple[Column, str, Column]]:
     horizon = F.coalesce(F.col("kafka_timestamp"), F.col("ingest_time"))
     floor = F.lit(p.min_event_date).cast("timestamp")
     rules += [
-        (F.col("ts").isNull(), "bad_timestamp", F.format_string("ts %s", fields["ts"])),
+        (F.col("ts").isNull(), "bad_timestamp", F.format_string("ts %s", raw_field("ts"))),
         (meta["started_at"].isNotNull() & F.col("_started_at").isNull(), "bad_timestamp",
          F.format_string("started_at %s", meta["started_at"])),
         (F.col("ts") < floor, "bad_timestamp",
-         F.format_string("ts %s before %s", fields["ts"], lit(str(p.min_event_date)))),
+         F.format_string("ts %s before %s", raw_field("ts"), lit(str(p.min_event_date)))),
         (F.col("_started_at") < floor, "bad_timestamp",
          F.format_string("started_at %s before %s", meta["started_at"],
                          lit(str(p.min_event_date)))),
         (F.col("ts") > horizon + _seconds(p.max_future_seconds), "future_timestamp",
-         F.format_string("ts %s > kafka time %s + %ds", fields["ts"], horizon.cast("string"),
+         F.format_string("ts %s > kafka time %s + %ds", raw_field("ts"), horizon.cast("string"),
                          lit(p.max_future_seconds))),
         (F.col("_viewer.viewer_count") < 0, "negative_value", lit("viewer_count")),
         (tx["amount"] <= 0, "negative_value", lit("amount")),
@@ -260,15 +283,16 @@ def with_validation(df: DataFrame, params: SilverParams) -> DataFrame:
 def _narrowed(df: DataFrame) -> DataFrame:
     """Keep what quarantine needs of the raw JSON (its event_id, stream_id and type) and
     drop the wide working columns (decoded text, the field map) before any shuffle."""
-    fields = F.col("_fields")
     known_type = F.when(F.col("_json_type").isin(*EVENT_TYPES), F.col("_json_type"))
     return df.withColumns(
         {
             "_q_event_type": F.coalesce(known_type, F.col("_topic_type")),
-            "_q_event_id": fields["event_id"],
-            "_q_stream_id": F.coalesce(fields["stream_id"], F.col("key")),
+            "_q_event_id": raw_field("event_id"),
+            "_q_stream_id": F.coalesce(raw_field("stream_id"), F.col("key")),
         }
-    ).drop("_text", "_fields", "_utf8", "_size", "_json_type", "_currency", "_rate", "key")
+    ).drop(
+        "_text", "_fields", "_object", "_utf8", "_size", "_json_type", "_currency", "_rate", "key"
+    )
 
 
 def _reject(df: DataFrame, condition: Column, reason: str, detail: Column) -> DataFrame:
