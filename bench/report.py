@@ -256,11 +256,13 @@ gold: minute and hour metrics, moments of four kinds with context, chatters, bro
 summaries, stream state). The DuckDB reference: JSON parse, dedupe on event_id, sentiment
 scored as silver scores it (VADER words and emotes, the same tokens), the sliding windows
 (chat count, distinct chatters, sentiment mean and positive/negative counts, top-5 emotes,
-viewers, transactions and revenue), and chat spikes with the old z-score over minute
-windows (gold's detector since issue 24 looks at the chat itself, 30-s windows: not yet
-ported to the reference, so spikes are counted, not compared). The reference does less
-than the rebuild (no validation rules, lateness, quarantine, other moment kinds, gold
-tables), so the ratio flatters DuckDB somewhat.
+viewers, transactions and revenue), and chat spikes as gold finds them (the 30-s chat
+signals: messages, distinct chatters, chorus of short texts, message length, fresh
+chatters; each one's robust z against the stream's trailing median and interquartile range;
+the islands merge, minimum span and reaction lag), compared by stream, start and end. The
+reference does less than the rebuild (no validation rules, lateness, quarantine, panes,
+the other three moment kinds and moment context, gold's minute/hour tables, chatters,
+summaries, stream state; it writes no files), so the ratio flatters DuckDB somewhat.
 
 """
     if r is None:
