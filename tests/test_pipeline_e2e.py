@@ -26,6 +26,7 @@ from lake_checks import (
 from pyspark.sql import functions as F
 
 from pipelines.jobs import runner
+from pipelines.jobs.spark import session_conf
 from pipelines.serving.moment_eval import Interval, load_labels, score
 from pipelines.sim.producer import produce
 
@@ -96,8 +97,5 @@ def test_injected_moments_are_found(spark, produced):
 def test_batch_rebuild_equals_the_stream(spark, produced, tmp_path):
     settings, _, _ = produced
     # The rebuild as production runs it: generated code (the test session interprets).
-    spark.conf.set("spark.sql.codegen.factoryMode", "FALLBACK")
-    try:
+    with session_conf(spark, {"spark.sql.codegen.factoryMode": "FALLBACK"}):
         assert_batch_rebuild_equals(spark, settings, tmp_path)
-    finally:
-        spark.conf.set("spark.sql.codegen.factoryMode", "NO_CODEGEN")

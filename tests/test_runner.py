@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.jobs import runner
+from pipelines.jobs.spark import session_conf
 
 
 @pytest.mark.parametrize(
@@ -84,6 +85,32 @@ def test_spark_conf_wins_over_the_streaming_session_defaults(spark, settings):
 
     assert streaming.conf.get("spark.sql.codegen.factoryMode") == "FALLBACK"
     assert "*(" in _plan(streaming)
+
+
+def test_session_conf_puts_back_what_was_there(spark):
+    spark = spark.newSession()
+    spark.conf.set("spark.sql.shuffle.partitions", "3")
+    absent = "spark.telemetra.test.absent"
+    with session_conf(spark, {"spark.sql.shuffle.partitions": "11", absent: "x"}):
+        assert spark.conf.get("spark.sql.shuffle.partitions") == "11"
+        assert spark.conf.get(absent) == "x"
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "3"
+    assert spark.conf.get(absent, None) is None
+
+
+def test_a_failed_batch_rebuild_leaves_the_session_settings_as_they_were(spark, settings):
+    spark = spark.newSession()
+    spark.conf.set("spark.databricks.delta.autoCompact.enabled", "true")
+    seen = {}
+
+    def gate(session, _settings, layer):  # the quality gate's place: before each layer
+        seen[layer] = session.conf.get("spark.databricks.delta.autoCompact.enabled")
+        raise RuntimeError("gate closed")
+
+    with pytest.raises(RuntimeError, match="gate closed"):
+        runner.run_batch(spark, settings, "silver", before=gate)
+    assert seen == {"silver": "false"}  # the rebuild's own setting while it ran
+    assert spark.conf.get("spark.databricks.delta.autoCompact.enabled") == "true"
 
 
 def test_kafka_lag_sums_latest_minus_end_over_partitions():

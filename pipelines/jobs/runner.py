@@ -31,7 +31,7 @@ from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
 from pipelines.config import Settings
 from pipelines.jobs import bronze_job, crash_points, medallion_job, settle_job, silver_job
-from pipelines.jobs.spark import hadoop_path
+from pipelines.jobs.spark import hadoop_path, session_conf
 
 log = logging.getLogger(__name__)
 
@@ -91,22 +91,12 @@ def run_batch(
     """Rebuild the layers of ``layer`` one after the other; ``before(spark, settings, name)``
     runs before each (the quality gate: ``pipelines.quality.quality_job``)."""
     counts: dict[str, int] = {}
-    conf = rebuild_conf(spark, settings)
-    before_conf = {key: spark.conf.get(key, None) for key in conf}
-    for key, value in conf.items():
-        spark.conf.set(key, value)
-    try:
+    with session_conf(spark, rebuild_conf(spark, settings)):
         for name in layers_for(layer):
             if before is not None:
                 before(spark, settings, name)
             log.info("batch %s", name)
             counts.update(_JOBS[name].run_batch(spark, settings))
-    finally:
-        for key, value in before_conf.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
     return counts
 
 

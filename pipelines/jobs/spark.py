@@ -16,8 +16,9 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -144,6 +145,22 @@ def use_codegen_for(spark: SparkSession, rows: int, settings: Settings) -> None:
     :data:`CODEGEN_MIN_ROWS`, interpreted otherwise (unless ``spark_conf`` fixes it)."""
     if _FACTORY_MODE not in settings.spark_conf:
         spark.conf.set(_FACTORY_MODE, "FALLBACK" if rows >= CODEGEN_MIN_ROWS else "NO_CODEGEN")
+
+
+@contextmanager
+def session_conf(spark: SparkSession, conf: dict[str, str]) -> Iterator[None]:
+    """Set these session settings for the ``with`` block, then put back what was there."""
+    before = {key: spark.conf.get(key, None) for key in conf}
+    for key, value in conf.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def hadoop_path(spark: SparkSession, path: str):
