@@ -68,42 +68,45 @@ def chat_signal_windows(
         )
         return partials.withColumn("start_s", F.explode(starts)).drop("pane_s")
 
-    def distinct(sets: str) -> Column:
-        return F.size(F.array_distinct(F.flatten(F.collect_list(sets)))).cast("long")
-
     key = ["stream_id", "start_s"]
-    # Each 10-second pane is summed once, with its chatters as a set, and then joins the
-    # windows it lies in: copying every message into its six windows cost most of gold.
-    people = (
+    # Each 10-second pane is summed once and then joins the windows it lies in: copying
+    # every message into its windows cost most of gold. Distinct chatters are counted by
+    # grouping on them (plain hash aggregates, which spill) rather than by collecting
+    # sets: a 10M-event rebuild ran out of memory in the set aggregates.
+    volume = (
         rows.groupBy("stream_id", "pane_s")
-        .agg(
-            F.count(F.lit(1)).alias("n"),
-            F.sum("chars").alias("chars"),
-            F.collect_set("user_id").alias("users"),
-            F.collect_set(F.when(F.col("fresh"), F.col("user_id"))).alias("fresh_users"),
-        )
+        .agg(F.count(F.lit(1)).alias("n"), F.sum("chars").alias("chars"))
         .transform(windows_of)
         .groupBy(*key)
+        .agg(F.sum("n").alias("messages"), F.sum("chars").alias("message_chars"))
+    )
+    people = (
+        rows.groupBy("stream_id", "pane_s", "user_id")
+        .agg(F.max("fresh").alias("fresh"))
+        .transform(windows_of)
+        .groupBy(*key, "user_id")
+        .agg(F.max("fresh").alias("fresh"))
+        .groupBy(*key)
         .agg(
-            F.sum("n").alias("messages"),
-            F.sum("chars").alias("message_chars"),
-            distinct("users").alias("chatters"),
-            distinct("fresh_users").alias("fresh_chatters"),
+            F.count(F.lit(1)).alias("chatters"),
+            F.count(F.when(F.col("fresh"), 1)).alias("fresh_chatters"),
         )
     )
     # A chorus is short: only short texts need counting per text.
     chorus = (
         rows.filter(F.length("text") <= CHORUS_MAX_CHARS)
-        .groupBy("stream_id", "pane_s", "text")
-        .agg(F.count(F.lit(1)).alias("n"), F.collect_set("user_id").alias("users"))
+        .groupBy("stream_id", "pane_s", "text", "user_id")
+        .agg(F.count(F.lit(1)).alias("n"))
         .transform(windows_of)
+        .groupBy(*key, "text", "user_id")
+        .agg(F.sum("n").alias("n"))
         .groupBy(*key, "text")
-        .agg(F.sum("n").alias("n"), distinct("users").alias("users"))
+        .agg(F.sum("n").alias("n"), F.count(F.lit(1)).alias("users"))
         .filter(F.col("users") >= CHORUS_MIN_CHATTERS)
         .groupBy(*key)
         .agg(F.sum("n").alias("chorus_messages"))
     )
-    signals = people.join(chorus, on=key, how="left").withColumn(
+    signals = (volume.join(people, on=key).join(chorus, on=key, how="left")).withColumn(
         "chorus_messages", F.coalesce("chorus_messages", F.lit(0))
     )
     return signals.select(
