@@ -33,7 +33,9 @@ from pipelines.transforms.silver import (
     rates_to_base,
     to_quarantine,
     to_typed,
+    with_decoded,
     with_silver_dedupe,
+    with_typed,
 )
 from pipelines.transforms.silver_windows import (
     chat_summary_minute,
@@ -162,6 +164,34 @@ def test_quarantine_reason(case_results, offset, reason, detail):
     assert got_reason == reason
     if detail is not None:
         assert got_detail == detail
+
+
+def test_only_records_the_typed_parse_cannot_answer_for_are_parsed_again(spark):
+    """The field map (the second parse) is for records that are not JSON objects (where
+    it is null too, so not seen here), have a mistyped field or come on a topic of no
+    event type; a good record of any type, one missing a field or on the wrong topic is
+    answered by the one typed parse."""
+    cases = {
+        0: ("chat", event("chat", "a", at(0)), False),
+        1: ("viewer", event("viewer", "b", at(0)), False),
+        2: ("transaction", event("transaction", "c", at(0)), False),
+        3: ("stream_meta", event("stream_meta", "d", at(0)), False),
+        4: ("viewer", _without(event("viewer", "e", at(0)), "viewer_count"), False),
+        5: ("viewer", event("chat", "f", at(0)), False),  # wrong topic: still an object
+        6: ("viewer", {**event("viewer", "g", at(0)), "viewer_count": "lots"}, True),
+        7: ("telemetra.events.polls", event("chat", "h", at(0)), True),
+    }
+    records = [record(value, topic, offset=i) for i, (topic, value, _) in cases.items()]
+    rows = (
+        bronze_df(spark, records)
+        .transform(with_decoded, PARAMS.max_message_bytes)
+        .transform(with_typed, PARAMS.topic_types)
+        .select("offset", F.col("_fields").isNotNull().alias("parsed_again"))
+        .collect()
+    )
+    assert {r["offset"]: r["parsed_again"] for r in rows} == {
+        i: again for i, (_, _, again) in cases.items()
+    }
 
 
 def test_future_check_falls_back_to_ingest_time(case_results):

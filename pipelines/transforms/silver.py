@@ -147,18 +147,15 @@ def with_typed(df: DataFrame, topic_types: Mapping[str, str]) -> DataFrame:
             for t, schema in schemas.EVENT_SCHEMAS.items()
         }
     )
-    parsed = F.coalesce(*[F.col(f"_{t}").isNotNull() for t in EVENT_TYPES], F.lit(False))
+    parsed = reduce(lambda a, b: a | b, [F.col(f"_{t}").isNotNull() for t in EVENT_TYPES])
     answered = parsed & F.coalesce(*[F.col(f"_{t}")[_CORRUPT] for t in EVENT_TYPES]).isNull()
-    df = df.withColumns(
-        {
-            "_object": answered,
-            "_fields": F.when(~answered, F.from_json("_text", MapType(StringType(), StringType()))),
-        }
+    df = df.withColumn(
+        "_fields", F.when(~answered, F.from_json("_text", MapType(StringType(), StringType())))
     )
     json_type = raw_field("event_type")
     df = df.withColumns(
         {
-            "_object": F.col("_object") | F.col("_fields").isNotNull(),
+            "_object": answered | F.col("_fields").isNotNull(),
             "_json_type": json_type,
             "event_type": F.when(json_type.isin(*EVENT_TYPES), json_type),
         }
