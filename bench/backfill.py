@@ -243,7 +243,7 @@ REFERENCE_SQL = [
     # gold_moments.chat_spike_flags): per chat message whether its chatter is fresh (no
     # message on the stream in the {fresh} s before) and its normalised text (lower case,
     # whitespace runs to one space, trimmed, runs of 3+ of a character folded to 2; RE2 has
-    # no back-references, so the fold is a list filter), then 10-s panes.
+    # no back-references, so the fold is a list filter), and its 10-s pane.
     """CREATE TABLE chat_rows AS
        SELECT stream_id, user_id, length(message) AS chars,
               floor(epoch_us(ts) / ({s} * 1000000)) * {s} AS pane_s,
