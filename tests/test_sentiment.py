@@ -1,4 +1,5 @@
-"""Chat sentiment (pipelines/transforms/sentiment.py): lexicon building and the join-based score.
+"""Chat sentiment (pipelines/transforms/sentiment.py): lexicon building and the join-based score
+(token valences, summed and normalised as silver does).
 
 Lexicon values used by hand below (vader_lexicon.txt 3.3.2 / conf/emote_sentiment.csv):
 love 3.2, boring -1.3, terrible -2.1, lol 1.8 (its second line wins over 2.9),
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from pipelines.config import CONF_DIR
@@ -20,7 +22,7 @@ from pipelines.jobs.lexicon import (
     vader_lexicon_path,
 )
 from pipelines.jobs.spark import small_frame as frame
-from pipelines.transforms.sentiment import with_sentiment
+from pipelines.transforms.sentiment import compound, valences
 
 MESSAGES = StructType([StructField("id", StringType()), StructField("message", StringType())])
 
@@ -44,7 +46,8 @@ def scores(spark, lexicon):
         ("twin", "hello"),  # a second identical-message row must stay a row
         ("twin2", "hello"),
     ]
-    out = with_sentiment(frame(spark, rows, MESSAGES), lexicon, key=["id"]).collect()
+    tokens = valences(frame(spark, rows, MESSAGES), lexicon, key=["id"])
+    out = tokens.groupBy("id").agg(compound(F.sum("valence")).alias("sentiment")).collect()
     assert len(out) == len(rows)
     return {r["id"]: r["sentiment"] for r in out}
 

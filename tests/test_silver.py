@@ -7,6 +7,7 @@ otherwise; events are at T0 (12:00:00) unless said otherwise.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -23,6 +24,8 @@ from spark_schemas import (
     VIEWER_TIMESERIES,
 )
 
+from pipelines.config import CONF_DIR
+from pipelines.jobs.lexicon import lexicon_df
 from pipelines.jobs.silver_job import RATE_SCHEMA
 from pipelines.jobs.silver_process import KNOWN_SCHEMA
 from pipelines.jobs.silver_state import STORED_MAX_SCHEMA
@@ -61,7 +64,12 @@ def no_watermarks(spark):
 
 def run_classify(spark, records, params=PARAMS, stored=None, base="USD"):
     stored = stored if stored is not None else no_watermarks(spark)
-    return classify(bronze_df(spark, records), params, rates(spark, base), stored)
+    return classify(bronze_df(spark, records), params, rates(spark, base), stored, lexicon(spark))
+
+
+@functools.cache
+def lexicon(spark):
+    return lexicon_df(spark, CONF_DIR / "emote_sentiment.csv")
 
 
 def verdicts(df) -> dict[int, tuple]:

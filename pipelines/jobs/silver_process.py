@@ -2,7 +2,8 @@
 medallion query, the silver layer query) and the batch rebuild; only the sinks differ.
 
 :func:`process_bronze` checks the rows once (``pipelines.transforms.silver.checked``, kept on
-disk), judges lateness and dedupe on narrow copies of them, then appends the batch's
+disk), judges lateness and dedupe and sums chat sentiment on narrow copies of them, joins
+those notes back in one shuffle (``pipelines.transforms.silver.notes``), then appends the batch's
 10-second panes (``pipelines.transforms.silver_panes``) and then ``silver/events`` (the
 typed rows and the quarantine rows). A rebuild writes ``silver/events`` first and makes
 the panes from it. What a stream remembers between micro-batches (each
@@ -28,10 +29,11 @@ from pipelines.jobs.spark import small_frame
 from pipelines.transforms.silver import (
     SilverParams,
     checked,
+    notes,
     to_events,
     verdicts,
+    with_notes,
     with_silver_dedupe,
-    with_verdicts,
 )
 from pipelines.transforms.silver_panes import panes
 
@@ -90,11 +92,15 @@ def process_bronze(
     # wide, and caching 1M of them in memory ran a 2 GB driver out of heap. Read twice:
     # by lateness and dedupe (narrow columns) and by the writes.
     stage = checked(bronze, job.params, job.rates_base).persist(StorageLevel.DISK_ONLY)
-    events = found = None
+    events = row_notes = None
     try:
-        # The late and duplicate rows: few, kept in memory (every write reads them).
-        found = verdicts(stage, stored, job.params.watermark_seconds).persist()
-        classified, valid, new = with_verdicts(stage, found), None, None
+        # Late and duplicate rows, chat rows' sentiment: narrow. A stream reads them twice
+        # (the state's valid rows, the writes), so it keeps them; a rebuild reads them once.
+        found = verdicts(stage, stored, job.params.watermark_seconds)
+        row_notes = notes(stage, found, job.lexicon)
+        if state is not None:
+            row_notes = row_notes.persist()
+        classified, valid, new = with_notes(stage, row_notes), None, None
         if state is not None:
             valid = _valid_rows(classified)
             known = state.known(valid.filter(valid.column("candidate")))
@@ -102,7 +108,7 @@ def process_bronze(
             if known:
                 known_rows = small_frame(spark, sorted(known), KNOWN_SCHEMA)
                 classified = classified.transform(with_silver_dedupe, known_rows)
-        events = to_events(classified, job.lexicon)
+        events = to_events(classified)
         if not sinks.incremental:
             # A rebuild: write silver/events once, then make the panes from what it wrote
             # (narrow columns, read back) instead of keeping a copy of every row.
@@ -126,7 +132,7 @@ def process_bronze(
             state.reset()  # half a batch may have been applied: rebuild from the table
         raise
     finally:
-        for frame in (events, found):
+        for frame in (events, row_notes):
             if frame is not None:
                 frame.unpersist()
         stage.unpersist()

@@ -13,6 +13,10 @@ Scoring is a join, not a Python UDF:
 - the valences of a message are summed to ``s`` and normalised as VADER does,
   ``compound = s / sqrt(s² + 15)``; a message without a lexicon hit scores 0.0.
 
+:func:`valences` gives the tokens' valences; whoever sums them regroups narrow rows (a key
+and a number), never the messages' whole rows. Silver sums them in the same regrouping
+that carries its lateness and dedupe verdicts (``pipelines.transforms.silver.notes``).
+
 VADER's negation, booster-word, ALL-CAPS, "but" and punctuation-emphasis rules are not
 applied: the score is the lexicon-sum part of VADER only. Positive means
 compound ≥ 0.05, negative ≤ −0.05 (VADER's recommended thresholds).
@@ -49,22 +53,13 @@ def compound(valence_sum: Column) -> Column:
     return F.coalesce(score, F.lit(0.0))
 
 
-def with_sentiment(
-    df: DataFrame,
-    lexicon: DataFrame,
-    key: list[str],
-    message_col: str = "message",
-    where: Column | None = None,
+def valences(
+    rows: DataFrame, lexicon: DataFrame, key: list[str], message_col: str = "message"
 ) -> DataFrame:
-    """Add ``sentiment`` (compound score) to every row of ``df``, keeping its columns.
-
-    ``key`` must tell the rows apart. Only ``(key, message)`` is split into tokens and
-    regrouped; the scores join back on ``key``, so no wide row is carried through the
-    shuffle (regrouping whole rows ran a 10M-event rebuild out of heap). Rows where
-    ``where`` is false get a null sentiment and no tokens.
-    """
-    scope = df if where is None else df.filter(where)
-    tokens = scope.select(
+    """One row per token of each message in ``rows``: ``key`` and the token's ``valence``
+    (null when the lexicon has no entry); broadcast joins on the lexicon, no shuffle. A
+    message's score is :func:`compound` of the sum of its tokens' valences."""
+    tokens = rows.select(
         *key, F.explode_outer(F.split(F.col(message_col), r"\s+")).alias("_token")
     ).withColumn("_word", _vader_key(F.col("_token")))
     emotes = lexicon.filter(F.col("kind") == "emote").select(
@@ -73,15 +68,8 @@ def with_sentiment(
     words = lexicon.filter(F.col("kind") == "word").select(
         F.col("term").alias("_word"), F.col("valence").alias("_word_valence")
     )
-    sums = (
+    return (
         tokens.join(F.broadcast(emotes), on="_token", how="left")
         .join(F.broadcast(words), on="_word", how="left")
-        .groupBy(*key)
-        .agg(F.sum(F.coalesce(F.col("_emote_valence"), F.col("_word_valence"))).alias("_sum"))
-    )
-    score = compound(F.col("_sum"))
-    return (
-        df.join(sums, on=key, how="left")
-        .withColumn("sentiment", score if where is None else F.when(where, score))
-        .drop("_sum")
+        .select(*key, F.coalesce("_emote_valence", "_word_valence").alias("valence"))
     )

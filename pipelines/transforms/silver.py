@@ -36,16 +36,18 @@ exactly one place: a typed table or ``silver/quarantine`` (silver rows + quarant
    rule sees a micro-batch's own rows as history when the batch is replayed after a
    crash, so a replay routes every row as the first attempt did.
    Lateness and dedupe look at the valid rows only, so they run on narrow copies of them
-   (:func:`verdicts`: key, envelope, arrival order) and the rows they reject are joined
-   back (:func:`with_verdicts`); the wide rows (raw bytes, parsed fields) are never sorted.
-4. **silver/events** (:func:`to_events`): one projection turns each row into its typed row
+   (:func:`verdicts`: key, envelope, arrival order).
+4. **Sentiment** of valid chat rows: the valences of their tokens
+   (``pipelines.transforms.sentiment``) are summed in the same regrouping of narrow rows
+   that collects the verdicts (:func:`notes`), and the wide rows (raw bytes, parsed
+   fields) take both in one join (:func:`with_notes`): shuffled once, never sorted.
+5. **silver/events** (:func:`to_events`): one projection turns each row into its typed row
    or its quarantine row, matching ``pipelines.core.schemas``; :func:`to_typed` and
    :func:`to_quarantine` are its views. Transactions get ``amount_base`` =
    amount × rate_to_usd(currency) / rate_to_usd(base) from ``conf/currency_rates.csv``.
 
 Windowed aggregates are combined from the 10-second panes (``pipelines.transforms.silver_panes``;
-their definition over the typed rows: ``pipelines.transforms.silver_windows``); chat sentiment is in
-``pipelines.transforms.sentiment``.
+their definition over the typed rows: ``pipelines.transforms.silver_windows``).
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ from pyspark.sql.types import MapType, StringType
 from pipelines.core import catalog, schemas
 from pipelines.core.contract import EVENT_TYPES, REQUIRED_FIELDS
 from pipelines.transforms.common import conform, spark_type
-from pipelines.transforms.sentiment import with_sentiment
+from pipelines.transforms.sentiment import compound, valences
 from pipelines.transforms.views import select_view
 
 ARRIVAL_ORDER = ("ingest_time", "kafka_timestamp", "topic", "partition", "offset")
@@ -379,11 +381,41 @@ def verdicts(rows: DataFrame, stored_max: DataFrame, watermark_seconds: int) -> 
     )
 
 
-def with_verdicts(rows: DataFrame, found: DataFrame) -> DataFrame:
-    """Apply :func:`verdicts` to the rows they came from (they are the only rows that
-    change; usually few, so the join is a broadcast)."""
+def notes(rows: DataFrame, found: DataFrame, lexicon: DataFrame) -> DataFrame:
+    """What the checked ``rows`` still need, one narrow row per bronze row that needs it
+    (``ROW_KEY``): the verdict of :func:`verdicts` (``_verdict``, ``_verdict_detail``; its
+    ``found``) and, for a valid chat row, the sum of its tokens' sentiment valences
+    (``valence_sum``; ``pipelines.transforms.sentiment``). Both come out of one
+    regrouping of narrow rows, so the wide rows take them in one join (:func:`with_notes`)."""
+    chat = rows.filter(F.col("_valid") & (F.col("event_type") == "chat"))
+    tokens = valences(chat.select(*ROW_KEY, F.col("_chat.message").alias("message")),
+                      lexicon, ROW_KEY)  # fmt: skip
+    none = F.lit(None).cast("string")
     return (
-        rows.join(found, on=ROW_KEY, how="left")
+        tokens.select(*ROW_KEY, "valence", none.alias("_verdict"), none.alias("_detail"))
+        .unionByName(
+            found.select(
+                *ROW_KEY,
+                F.lit(None).cast("double").alias("valence"),
+                "_verdict",
+                F.col("_verdict_detail").alias("_detail"),
+            )
+        )
+        .groupBy(*ROW_KEY)
+        .agg(
+            F.sum("valence").alias("valence_sum"),
+            F.max("_verdict").alias("_verdict"),  # at most one per row
+            F.max("_detail").alias("_verdict_detail"),
+        )
+    )
+
+
+def with_notes(rows: DataFrame, row_notes: DataFrame) -> DataFrame:
+    """Apply :func:`notes` to the rows they came from: the verdict becomes the row's
+    ``reason``/``detail``, ``valence_sum`` is kept for :func:`to_events`. One shuffle of the
+    wide rows; the notes are the hash side (no sort of wide rows)."""
+    return (
+        rows.join(row_notes.hint("shuffle_hash"), on=ROW_KEY, how="left")
         .withColumns(
             {
                 "reason": F.coalesce("reason", "_verdict"),
@@ -397,16 +429,22 @@ def with_verdicts(rows: DataFrame, found: DataFrame) -> DataFrame:
 
 
 def classify(
-    bronze: DataFrame, params: SilverParams, rates_base: DataFrame, stored_max: DataFrame
+    bronze: DataFrame,
+    params: SilverParams,
+    rates_base: DataFrame,
+    stored_max: DataFrame,
+    lexicon: DataFrame,
 ) -> DataFrame:
-    """Bronze rows -> one row each with ``reason`` (null = accepted so far) and typed parts.
+    """Bronze rows -> one row each with ``reason`` (null = accepted so far), typed parts
+    and, on valid chat rows, ``valence_sum``.
 
     ``stored_max`` is (stream_id, max_event_ts) from earlier batches (empty in batch mode).
     Dedupe against what silver already holds is a separate step, :func:`with_silver_dedupe`.
     The jobs persist :func:`checked` first (it is read twice); this is the same, in one go.
     """
     rows = checked(bronze, params, rates_base)
-    return with_verdicts(rows, verdicts(rows, stored_max, params.watermark_seconds))
+    found = verdicts(rows, stored_max, params.watermark_seconds)
+    return with_notes(rows, notes(rows, found, lexicon))
 
 
 def filter_accepted(df: DataFrame, event_type: str) -> DataFrame:
@@ -421,12 +459,12 @@ def _typed_columns(event_type: str) -> dict[str, Column]:
         "ts": F.col("ts"),
         "amount_base": F.col("_amount_base"),
         "started_at": F.col("_started_at"),
+        "sentiment": compound(F.col("valence_sum")),  # chat: notes() summed its tokens
         **{c: F.col(c) for c in ROW_KEY},
     }
     return {
         name: special.get(name, F.col(f"_{event_type}.{name}"))
         for name in TYPED_SCHEMAS[event_type].names
-        if name != "sentiment"
     }
 
 
@@ -445,17 +483,18 @@ def _quarantine_columns() -> dict[str, Column]:
     }
 
 
-def to_events(df: DataFrame, lexicon: DataFrame | None) -> DataFrame:
-    """Every classified row -> its ``silver/events`` row, in one projection: its typed row
-    (kind = its event type) or its quarantine row (kind quarantine). Chat rows get their
-    sentiment (``lexicon`` may be None only when no chat row is accepted)."""
+def to_events(df: DataFrame) -> DataFrame:
+    """Every classified row (:func:`classify`, or :func:`with_notes` on :func:`checked`
+    rows) -> its ``silver/events`` row, in one projection: its typed row (kind = its event
+    type; chat with its sentiment from ``valence_sum``) or its quarantine row (kind
+    quarantine)."""
     kind = F.when(F.col("reason").isNotNull(), F.lit("quarantine")).otherwise(F.col("event_type"))
     by_kind = {t.event_type: _typed_columns(t.event_type) for t in catalog.typed()}
     by_kind["quarantine"] = _quarantine_columns()
     rows = df.withColumn("kind", kind)
     columns = [F.col("kind")]
     for field in spark_type(schemas.SILVER_EVENTS):
-        if field.name in ("kind", "sentiment"):
+        if field.name == "kind":
             continue
         value = None
         for k, cols in by_kind.items():
@@ -463,23 +502,16 @@ def to_events(df: DataFrame, lexicon: DataFrame | None) -> DataFrame:
                 when = F.when if value is None else value.when
                 value = when(F.col("kind") == k, cols[field.name])
         columns.append(value.cast(field.dataType).alias(field.name))
-    events = rows.select(*columns)
-    if lexicon is None:
-        events = events.withColumn("sentiment", F.lit(None))
-    else:
-        events = events.transform(with_sentiment, lexicon, ROW_KEY, where=F.col("kind") == "chat")
-    return conform(events, schemas.SILVER_EVENTS)
+    return conform(rows.select(*columns), schemas.SILVER_EVENTS)
 
 
-def to_typed(df: DataFrame, event_type: str, lexicon: DataFrame | None = None) -> DataFrame:
-    """Accepted rows of one type -> its typed table's schema (chat needs the lexicon)."""
-    if event_type == "chat" and lexicon is None:
-        raise ValueError("chat rows need the sentiment lexicon")
+def to_typed(df: DataFrame, event_type: str) -> DataFrame:
+    """Accepted rows of one type -> its typed table's schema."""
     (table,) = catalog.typed(event_type)
-    return select_view(to_events(filter_accepted(df, event_type), lexicon), table)
+    return select_view(to_events(filter_accepted(df, event_type)), table)
 
 
 def to_quarantine(df: DataFrame) -> DataFrame:
     """Rejected rows -> ``silver/quarantine``, raw bytes and Kafka coordinates kept."""
     rejected = df.filter(F.col("reason").isNotNull())
-    return select_view(to_events(rejected, None), catalog.table("silver", "quarantine"))
+    return select_view(to_events(rejected), catalog.table("silver", "quarantine"))
