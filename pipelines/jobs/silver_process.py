@@ -3,11 +3,12 @@ medallion query, the silver layer query) and the batch rebuild; only the sinks d
 
 :func:`process_bronze` checks the rows once (``pipelines.transforms.silver.checked``, kept on
 disk), judges lateness and dedupe and sums chat sentiment on narrow copies of them, joins
-those notes back in one shuffle (``pipelines.transforms.silver.notes``), then appends the batch's
-10-second panes (``pipelines.transforms.silver_panes``) and then ``silver/events`` (the
-typed rows and the quarantine rows). A rebuild writes ``silver/events`` first and makes
-the panes from it. What a stream remembers between micro-batches (each
-stream's newest event time, the ids accepted recently) is in the driver
+the results back with one shuffle of the wide rows
+(``pipelines.transforms.silver.with_notes``), then appends the batch's 10-second panes
+(``pipelines.transforms.silver_panes``) and then ``silver/events`` (the typed rows and the
+quarantine rows). A rebuild writes ``silver/events`` first and makes the panes from it.
+What a stream remembers between micro-batches (each stream's newest event time, the ids
+accepted recently) is in the driver
 (``pipelines.jobs.silver_state``): a micro-batch reads and rewrites no Delta table.
 Batch sinks overwrite and start from nothing. The sliding windows and gold are the settle
 step's (``pipelines.jobs.settle_job``), off this path.
@@ -28,8 +29,8 @@ from pipelines.jobs.silver_state import STORED_MAX_SCHEMA, SilverState, accepted
 from pipelines.jobs.spark import small_frame
 from pipelines.transforms.silver import (
     SilverParams,
+    chat_valence,
     checked,
-    notes,
     to_events,
     verdicts,
     with_notes,
@@ -92,15 +93,15 @@ def process_bronze(
     # wide, and caching 1M of them in memory ran a 2 GB driver out of heap. Read twice:
     # by lateness and dedupe (narrow columns) and by the writes.
     stage = checked(bronze, job.params, job.rates_base).persist(StorageLevel.DISK_ONLY)
-    events = row_notes = None
+    events = found = valence = None
     try:
         # Late and duplicate rows, chat rows' sentiment: narrow. A stream reads them twice
         # (the state's valid rows, the writes), so it keeps them; a rebuild reads them once.
         found = verdicts(stage, stored, job.params.watermark_seconds)
-        row_notes = notes(stage, found, job.lexicon)
+        valence = chat_valence(stage, job.lexicon)
         if state is not None:
-            row_notes = row_notes.persist()
-        classified, valid, new = with_notes(stage, row_notes), None, None
+            found, valence = found.persist(), valence.persist()
+        classified, valid, new = with_notes(stage, found, valence), None, None
         if state is not None:
             valid = _valid_rows(classified)
             known = state.known(valid.filter(valid.column("candidate")))
@@ -132,7 +133,7 @@ def process_bronze(
             state.reset()  # half a batch may have been applied: rebuild from the table
         raise
     finally:
-        for frame in (events, row_notes):
+        for frame in (events, found, valence):
             if frame is not None:
                 frame.unpersist()
         stage.unpersist()

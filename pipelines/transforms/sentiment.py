@@ -14,8 +14,8 @@ Scoring is a join, not a Python UDF:
   ``compound = s / sqrt(s² + 15)``; a message without a lexicon hit scores 0.0.
 
 :func:`valences` gives the tokens' valences; whoever sums them regroups narrow rows (a key
-and a number), never the messages' whole rows. Silver sums them in the same regrouping
-that carries its lateness and dedupe verdicts (``pipelines.transforms.silver.notes``).
+and a number), never the messages' whole rows (silver:
+``pipelines.transforms.silver.chat_valence``).
 
 VADER's negation, booster-word, ALL-CAPS, "but" and punctuation-emphasis rules are not
 applied: the score is the lexicon-sum part of VADER only. Positive means

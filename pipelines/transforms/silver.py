@@ -38,9 +38,9 @@ exactly one place: a typed table or ``silver/quarantine`` (silver rows + quarant
    Lateness and dedupe look at the valid rows only, so they run on narrow copies of them
    (:func:`verdicts`: key, envelope, arrival order).
 4. **Sentiment** of valid chat rows: the valences of their tokens
-   (``pipelines.transforms.sentiment``) are summed in the same regrouping of narrow rows
-   that collects the verdicts (:func:`notes`), and the wide rows (raw bytes, parsed
-   fields) take both in one join (:func:`with_notes`): shuffled once, never sorted.
+   (``pipelines.transforms.sentiment``) are summed over narrow rows too
+   (:func:`chat_valence`), and the wide rows (raw bytes, parsed fields) take both results
+   in hash joins (:func:`with_notes`): shuffled once, never sorted.
 5. **silver/events** (:func:`to_events`): one projection turns each row into its typed row
    or its quarantine row, matching ``pipelines.core.schemas``; :func:`to_typed` and
    :func:`to_quarantine` are its views. Transactions get ``amount_base`` =
@@ -381,41 +381,28 @@ def verdicts(rows: DataFrame, stored_max: DataFrame, watermark_seconds: int) -> 
     )
 
 
-def notes(rows: DataFrame, found: DataFrame, lexicon: DataFrame) -> DataFrame:
-    """What the checked ``rows`` still need, one narrow row per bronze row that needs it
-    (``ROW_KEY``): the verdict of :func:`verdicts` (``_verdict``, ``_verdict_detail``; its
-    ``found``) and, for a valid chat row, the sum of its tokens' sentiment valences
-    (``valence_sum``; ``pipelines.transforms.sentiment``). Both come out of one
-    regrouping of narrow rows, so the wide rows take them in one join (:func:`with_notes`)."""
+def chat_valence(rows: DataFrame, lexicon: DataFrame) -> DataFrame:
+    """``ROW_KEY`` and ``valence_sum`` of each valid chat row among the checked ``rows``:
+    the sum of its tokens' sentiment valences (``pipelines.transforms.sentiment``), summed
+    over narrow rows (a key and a number)."""
     chat = rows.filter(F.col("_valid") & (F.col("event_type") == "chat"))
-    tokens = valences(chat.select(*ROW_KEY, F.col("_chat.message").alias("message")),
-                      lexicon, ROW_KEY)  # fmt: skip
-    none = F.lit(None).cast("string")
+    messages = chat.select(*ROW_KEY, F.col("_chat.message").alias("message"))
     return (
-        tokens.select(*ROW_KEY, "valence", none.alias("_verdict"), none.alias("_detail"))
-        .unionByName(
-            found.select(
-                *ROW_KEY,
-                F.lit(None).cast("double").alias("valence"),
-                "_verdict",
-                F.col("_verdict_detail").alias("_detail"),
-            )
-        )
+        valences(messages, lexicon, ROW_KEY)
         .groupBy(*ROW_KEY)
-        .agg(
-            F.sum("valence").alias("valence_sum"),
-            F.max("_verdict").alias("_verdict"),  # at most one per row
-            F.max("_detail").alias("_verdict_detail"),
-        )
+        .agg(F.sum("valence").alias("valence_sum"))
     )
 
 
-def with_notes(rows: DataFrame, row_notes: DataFrame) -> DataFrame:
-    """Apply :func:`notes` to the rows they came from: the verdict becomes the row's
-    ``reason``/``detail``, ``valence_sum`` is kept for :func:`to_events`. One shuffle of the
-    wide rows; the notes are the hash side (no sort of wide rows)."""
+def with_notes(rows: DataFrame, found: DataFrame, valence: DataFrame) -> DataFrame:
+    """Bring back to the checked ``rows`` what was worked out on narrow copies of them:
+    :func:`verdicts` (``found``: a verdict becomes the row's ``reason``/``detail``) and
+    :func:`chat_valence` (``valence``: ``valence_sum``, for :func:`to_events`). Both are
+    hash joins on ``ROW_KEY``: the wide rows are shuffled once (the second join finds them
+    partitioned already) and never sorted."""
     return (
-        rows.join(row_notes.hint("shuffle_hash"), on=ROW_KEY, how="left")
+        rows.join(valence.hint("shuffle_hash"), on=ROW_KEY, how="left")
+        .join(found.hint("shuffle_hash"), on=ROW_KEY, how="left")
         .withColumns(
             {
                 "reason": F.coalesce("reason", "_verdict"),
@@ -444,7 +431,7 @@ def classify(
     """
     rows = checked(bronze, params, rates_base)
     found = verdicts(rows, stored_max, params.watermark_seconds)
-    return with_notes(rows, notes(rows, found, lexicon))
+    return with_notes(rows, found, chat_valence(rows, lexicon))
 
 
 def filter_accepted(df: DataFrame, event_type: str) -> DataFrame:
@@ -459,7 +446,7 @@ def _typed_columns(event_type: str) -> dict[str, Column]:
         "ts": F.col("ts"),
         "amount_base": F.col("_amount_base"),
         "started_at": F.col("_started_at"),
-        "sentiment": compound(F.col("valence_sum")),  # chat: notes() summed its tokens
+        "sentiment": compound(F.col("valence_sum")),  # chat: chat_valence()
         **{c: F.col(c) for c in ROW_KEY},
     }
     return {
