@@ -137,6 +137,11 @@ def use_pool(spark: SparkSession, pool: str) -> None:
 # interpreted, 7.5 s generated.
 CODEGEN_MIN_ROWS = 50_000
 G1_UNCOMMIT = "-XX:G1PeriodicGCInterval=10000 -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=30"
+# The JIT compiles methods of any size. HotSpot leaves a method of more than 8,000 bytes of
+# bytecode to the interpreter, and the code Spark generates for silver's check (one
+# projection: the typed parse, 40 validation rules, the row's verdict) is such a method:
+# the check ran 12.0 s over 1M bronze rows interpreted, 6.8 s compiled (bench/HISTORY.md).
+JIT_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
 _FACTORY_MODE = "spark.sql.codegen.factoryMode"
 
 
@@ -206,6 +211,9 @@ def build_spark(settings: Settings, app_name: str = "telemetra", **extra_conf: s
         # long[] pages live in the driver's heap (a class histogram after a full GC); with
         # 2 MB pages, 37 MB.
         .config("spark.buffer.pageSize", "2m")
+        # Executors a cluster starts for this application (local mode runs tasks in the
+        # driver's JVM, started with the same flag below).
+        .config("spark.executor.extraJavaOptions", JIT_HUGE_METHODS)
     )
     # Under spark-submit (it exports the gateway port to the Python driver) the master,
     # memory and --jars come from its command line; elsewhere we launch the JVM ourselves.
@@ -218,7 +226,7 @@ def build_spark(settings: Settings, app_name: str = "telemetra", **extra_conf: s
             # G1 gives heap it no longer needs back to the system (after a concurrent cycle,
             # or every 10 s when idle): a stream at the demo rate needs a fraction of the
             # heap a catch-up batch grew it to.
-            .config("spark.driver.extraJavaOptions", G1_UNCOMMIT)
+            .config("spark.driver.extraJavaOptions", f"{G1_UNCOMMIT} {JIT_HUGE_METHODS}")
             .config("spark.driver.host", "127.0.0.1")
             .config("spark.jars", ",".join(extra_spark_jars(settings.jars_path)))
             # Python workers use this interpreter (the venv), not whatever python3 is on PATH.
