@@ -202,6 +202,16 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a multiple of slide_seconds ({slide})")
         return window
 
+    @field_validator("moment_fresh_gap_seconds")
+    @classmethod
+    def _fresh_at_most_once_a_window(cls, gap: int, info) -> int:
+        # The chat signals count a chatter fresh by the first message in a window only
+        # (pipelines/transforms/chat_signals.py).
+        window = info.data.get("moment_chat_window_seconds")
+        if window is not None and gap < window:
+            raise ValueError(f"must be at least moment_chat_window_seconds ({window})")
+        return gap
+
     @classmethod
     def settings_customise_sources(
         cls,

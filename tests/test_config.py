@@ -66,6 +66,7 @@ def test_telemetra_prefixed_keys_override(clean_env):
         ("PRODUCER_RATE_PER_SEC", "-3", ["PRODUCER_RATE_PER_SEC", "greater than 0"]),
         ("LOG_LEVEL", "LOUD", ["LOG_LEVEL", "DEBUG"]),
         ("TELEMETRA_SLIDE_SECONDS", "7", ["SLIDE_SECONDS", "divide"]),
+        ("TELEMETRA_MOMENT_FRESH_GAP_SECONDS", "20", ["FRESH_GAP_SECONDS", "at least"]),
     ],
 )
 def test_bad_value_gives_one_line_naming_the_key(clean_env, key, value, expected_words):

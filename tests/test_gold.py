@@ -86,7 +86,7 @@ def rules(settings) -> MomentRules:
         sample_messages=3,
         chat_window_seconds=30,
         chat_min_seconds=10,
-        fresh_gap_seconds=0,
+        fresh_gap_seconds=30,  # the least the settings allow: the chat window
         reaction_lag_seconds=15,
     )
 
@@ -460,10 +460,12 @@ def test_scoped_recompute_equals_full_rebuild(spark, rules):
     t28 = int(w(28).timestamp())
     changes = spark.createDataFrame([("a", t28, t28)], "stream_id string, lo_s long, hi_s long")
     scope = moment_scope(changes, old, rules)
-    # Changed flags reach w(28) + 180 s; islands within 10 s of [w(28), w(46)] may change.
+    # Changed flags reach w(28) + 210 s (baseline 120 + window 60 + the 30-s fresh gap);
+    # islands within 10 s of [w(28), w(49)] may change.
+    hi = int(w(50).timestamp())
     assert {(s.kind, s.scope_lo, s.scope_hi) for s in scope.collect()} == {
-        ("raid", int(w(18).timestamp()), int(w(47).timestamp())),
-        *((k, int(w(27).timestamp()), int(w(47).timestamp()))
+        ("raid", int(w(18).timestamp()), hi),
+        *((k, int(w(27).timestamp()), hi)
           for k in ("chat_spike", "revenue_burst", "sentiment_swing")),
     }  # fmt: skip
 

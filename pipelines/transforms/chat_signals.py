@@ -15,6 +15,14 @@ starting every ``slide_seconds``), over the chat messages whose ``ts`` lies in i
 - ``fresh_chatters``: chatters with a message in the window whose previous message on the
   stream came more than ``fresh_gap_seconds`` earlier, or who had none.
 
+With ``fresh_gap_seconds`` at least the window (the settings insist), only a chatter's
+first message in a window can be fresh, and it is the first of the chatter's first pane
+there. So chatters and fresh chatters come from one row per chatter and 10-second pane
+(first and last message time): each row opens the windows its pane lies in that the
+chatter's previous pane did not, and whether the chatter is fresh there is whether the
+pane's first message came ``fresh_gap_seconds`` after the previous pane's last. No
+message is sorted, and no (window, chatter) pair is collected.
+
 The detector (``gold_moments``) compares the rates derived from these with the stream's own
 trailing baseline. Windows without chat have no row.
 """
@@ -35,25 +43,18 @@ def normalised_text(message: Column) -> Column:
     return F.regexp_replace(spaced, r"(.)\1{2,}", "$1$1")
 
 
-def with_fresh(chat: DataFrame, fresh_gap_seconds: int) -> DataFrame:
-    """Adds ``fresh``: the chatter's previous message on this stream (ordered by ts, then
-    event_id) is more than ``fresh_gap_seconds`` older, or there is none. Exact once the
-    rows reach ``fresh_gap_seconds`` before the first message that matters."""
-    by_user = Window.partitionBy("stream_id", "user_id").orderBy("ts", "event_id")
-    gap = F.unix_micros("ts") - F.unix_micros(F.lag("ts").over(by_user))
-    return chat.withColumn("fresh", F.coalesce(gap > fresh_gap_seconds * 1_000_000, F.lit(True)))
-
-
 def chat_signal_windows(
     chat: DataFrame, window_seconds: int, slide_seconds: int, fresh_gap_seconds: int
 ) -> DataFrame:
     """``chat_messages`` rows -> one row per stream and window with chat: stream_id,
     window_start, window_end and the signals above."""
     n = window_seconds // slide_seconds
-    rows = chat.transform(with_fresh, fresh_gap_seconds).select(
+    if fresh_gap_seconds < window_seconds:
+        raise ValueError(f"fresh_gap_seconds {fresh_gap_seconds} < window {window_seconds}")
+    rows = chat.select(
         "stream_id",
         "user_id",
-        "fresh",
+        F.unix_micros("ts").alias("ts_us"),
         F.length("message").alias("chars"),
         normalised_text(F.col("message")).alias("text"),
         (F.floor(F.unix_micros("ts") / (slide_seconds * 1_000_000)) * slide_seconds).alias(
@@ -80,12 +81,25 @@ def chat_signal_windows(
         .groupBy(*key)
         .agg(F.sum("n").alias("messages"), F.sum("chars").alias("message_chars"))
     )
+    by_chatter = Window.partitionBy("stream_id", "user_id").orderBy("pane_s")
+    previous = F.lag("pane_s").over(by_chatter)
+    gap = F.col("first_us") - F.lag("last_us").over(by_chatter)
     people = (
-        rows.groupBy("stream_id", "pane_s", "user_id")
-        .agg(F.max("fresh").alias("fresh"))
-        .transform(windows_of)
-        .groupBy(*key, "user_id")
-        .agg(F.max("fresh").alias("fresh"))
+        rows.groupBy("stream_id", "user_id", "pane_s")
+        .agg(F.min("ts_us").alias("first_us"), F.max("ts_us").alias("last_us"))
+        .withColumns(
+            {
+                "fresh": F.coalesce(gap > fresh_gap_seconds * 1_000_000, F.lit(True)),
+                # The windows this pane opens for the chatter: those after the previous pane.
+                "first_start": F.greatest(
+                    F.col("pane_s") - (n - 1) * slide_seconds, previous + slide_seconds
+                ),
+            }
+        )
+        .withColumn(
+            "start_s",
+            F.explode(F.sequence("first_start", "pane_s", F.lit(slide_seconds).cast("long"))),
+        )
         .groupBy(*key)
         .agg(
             F.count(F.lit(1)).alias("chatters"),
