@@ -8,10 +8,9 @@ the results back with one shuffle of the wide rows
 (``pipelines.transforms.silver_panes``) and then ``silver/events`` (the typed rows and the
 quarantine rows). A rebuild writes ``silver/events`` first and makes the panes from it.
 What a stream remembers between micro-batches (each stream's newest event time, the ids
-accepted recently) is in the driver
-(``pipelines.jobs.silver_state``): a micro-batch reads and rewrites no Delta table.
-Batch sinks overwrite and start from nothing. The sliding windows and gold are the settle
-step's (``pipelines.jobs.settle_job``), off this path.
+accepted recently) is in the driver (``pipelines.jobs.silver_state``): a micro-batch reads
+and rewrites no Delta table. Batch sinks overwrite and start from nothing. The sliding
+windows and gold are the settle step's (``pipelines.jobs.settle_job``), off this path.
 """
 
 from __future__ import annotations
@@ -90,8 +89,8 @@ def process_bronze(
         state.load(spark, job.events_path, first)
     stored = state.stored_max(spark) if state else small_frame(spark, [], STORED_MAX_SCHEMA)
     # On disk, not in the heap: a backfill's checked rows (raw bytes, parsed fields) are
-    # wide, and caching 1M of them in memory ran a 2 GB driver out of heap. Read twice:
-    # by lateness and dedupe (narrow columns) and by the writes.
+    # wide, and caching 1M of them in memory ran a 2 GB driver out of heap. Read three
+    # times: by lateness and dedupe and by the chat tokens (narrow columns), by the writes.
     stage = checked(bronze, job.params, job.rates_base).persist(StorageLevel.DISK_ONLY)
     events = found = valence = None
     try:
