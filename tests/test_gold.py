@@ -289,12 +289,15 @@ def test_chat_signal_windows_by_definition(spark):
     #      3 u3 "Lets Goooooo"   -> "lets goo"  (3 chatters: a chorus of 3 so far)
     #      4 u1 "LETS GOOO"      -> "lets goo"  (4 chorus messages, still 3 chatters)
     #  5, 6, 7 u4, u5, u6 the same 34-character line: 3 chatters, but too long for a chorus
+    #     12 u3 "Lets Gooo"      -> "lets goo"  (u3 again, in the next pane: still 3 chatters)
     #     15 u2 "W"              (one chatter: no chorus)
-    # Window [0, 30): 4 + 3 + 1 = 8 messages, chatters u1..u6 = 6, chorus 4, fresh: u1,
-    # u3, u4, u5, u6 = 5 (u2's previous message is 100 s before), chars
-    # 10 + 11 + 12 + 9 + 3 * 34 + 1 = 145.
-    # Window [-20, 10): the same without "W": 7 messages, 6 chatters, chorus 4, chars 144.
-    # Window [10, 40): only "W": 1 message, 1 chatter, not fresh (u2 spoke at 2).
+    # Window [0, 30): 5 + 3 + 1 = 9 messages, chatters u1..u6 = 6 (u3 once), chorus 5,
+    # fresh: u1, u3, u4, u5, u6 = 5 (u2's previous message is 100 s before), chars
+    # 10 + 11 + 12 + 9 + 3 * 34 + 9 + 1 = 154.
+    # Window [-10, 20): the same 9 messages (1 to 15).
+    # Window [-20, 10): without 12 and 15: 7 messages, 6 chatters, chorus 4, chars 144.
+    # Window [10, 40): u3 at 12 and "W": 2 messages, 2 chatters, no chorus (one chatter
+    # of "lets goo"), chars 10, none fresh (u3 spoke at 3, u2 at 2).
     line = "this is a much longer line of text"
     assert len(line) == 34
     at = lambda s: T0 + timedelta(seconds=s)  # noqa: E731
@@ -306,6 +309,7 @@ def test_chat_signal_windows_by_definition(spark):
         chat("a", at(3), "u3", "Lets Goooooo", []),
         chat("a", at(4), "u1", "LETS GOOO", []),
         *[chat("a", at(4 + i), f"u{3 + i}", line, []) for i in (1, 2, 3)],
+        chat("a", at(12), "u3", "Lets Gooo", []),
         chat("a", at(15), "u2", "W", []),
     ]
     got = {
@@ -314,9 +318,10 @@ def test_chat_signal_windows_by_definition(spark):
         for r in chat_signal_windows(spark.createDataFrame(msgs, CHAT_MESSAGES), 30, 10, 600)
         .collect()
     }  # fmt: skip
-    assert got[0] == (8, 6, 4, 145, 5)
+    assert got[0] == (9, 6, 5, 154, 5)
+    assert got[-10] == (9, 6, 5, 154, 5)
     assert got[-20] == (7, 6, 4, 144, 5)
-    assert got[10] == (1, 1, 0, 1, 0)
+    assert got[10] == (2, 2, 0, 10, 0)
     # Window [-100, -70): u2's first "hi", so u2 is fresh there.
     assert got[-100] == (1, 1, 0, 2, 1)
 
