@@ -20,9 +20,8 @@ first message in a window can be fresh, and it is the first of the chatter's fir
 there. So chatters and fresh chatters come from one row per chatter and 10-second pane
 (first and last message time): each row opens the windows its pane lies in that the
 chatter's previous pane did not, and whether the chatter is fresh there is whether the
-pane's first message came ``fresh_gap_seconds`` after the previous pane's last. A
-chorus's chatters are counted the same way, per chatter and text. No message is sorted,
-and no (window, chatter) pair is regrouped.
+pane's first message came ``fresh_gap_seconds`` after the previous pane's last. No
+message is sorted, and no (window, chatter) pair is collected.
 
 The detector (``gold_moments``) compares the rates derived from these with the stream's own
 trailing baseline. Windows without chat have no row.
@@ -70,18 +69,11 @@ def chat_signal_windows(
         )
         return partials.withColumn("start_s", F.explode(starts)).drop("pane_s")
 
-    def first_opened(*group: str) -> Column:
-        """The first window start a pane opens for its ``group`` (a chatter, a chatter's
-        text): it lies in windows from ``pane_s - (n - 1) * slide`` to ``pane_s``, and the
-        group's previous pane already lay in those up to that pane's start."""
-        previous = F.lag("pane_s").over(Window.partitionBy(*group).orderBy("pane_s"))
-        return F.greatest(F.col("pane_s") - (n - 1) * slide_seconds, previous + slide_seconds)
-
     key = ["stream_id", "start_s"]
     # Each 10-second pane is summed once and then joins the windows it lies in: copying
-    # every message into its windows cost most of gold. Distinct chatters are counted as
-    # the windows their panes open (plain aggregates, which spill), not by collecting sets:
-    # a 10M-event rebuild ran out of memory in the set aggregates.
+    # every message into its windows cost most of gold. Distinct chatters are counted by
+    # grouping on them (plain hash aggregates, which spill) rather than by collecting
+    # sets: a 10M-event rebuild ran out of memory in the set aggregates.
     volume = (
         rows.groupBy("stream_id", "pane_s")
         .agg(F.count(F.lit(1)).alias("n"), F.sum("chars").alias("chars"))
@@ -89,17 +81,19 @@ def chat_signal_windows(
         .groupBy(*key)
         .agg(F.sum("n").alias("messages"), F.sum("chars").alias("message_chars"))
     )
-    previous_last = F.lag("last_us").over(
-        Window.partitionBy("stream_id", "user_id").orderBy("pane_s")
-    )
-    gap = F.col("first_us") - previous_last
+    by_chatter = Window.partitionBy("stream_id", "user_id").orderBy("pane_s")
+    previous = F.lag("pane_s").over(by_chatter)
+    gap = F.col("first_us") - F.lag("last_us").over(by_chatter)
     people = (
         rows.groupBy("stream_id", "user_id", "pane_s")
         .agg(F.min("ts_us").alias("first_us"), F.max("ts_us").alias("last_us"))
         .withColumns(
             {
                 "fresh": F.coalesce(gap > fresh_gap_seconds * 1_000_000, F.lit(True)),
-                "first_start": first_opened("stream_id", "user_id"),
+                # The windows this pane opens for the chatter: those after the previous pane.
+                "first_start": F.greatest(
+                    F.col("pane_s") - (n - 1) * slide_seconds, previous + slide_seconds
+                ),
             }
         )
         .withColumn(
@@ -112,19 +106,16 @@ def chat_signal_windows(
             F.count(F.when(F.col("fresh"), 1)).alias("fresh_chatters"),
         )
     )
-    # A chorus is short: only short texts need counting per text. A (text, chatter) pane
-    # row is in all its windows for the messages, and counts the chatter in those it opens.
+    # A chorus is short: only short texts need counting per text.
     chorus = (
         rows.filter(F.length("text") <= CHORUS_MAX_CHARS)
-        .groupBy("stream_id", "text", "user_id", "pane_s")
+        .groupBy("stream_id", "pane_s", "text", "user_id")
         .agg(F.count(F.lit(1)).alias("n"))
-        .withColumn("first_start", first_opened("stream_id", "text", "user_id"))
         .transform(windows_of)
+        .groupBy(*key, "text", "user_id")
+        .agg(F.sum("n").alias("n"))
         .groupBy(*key, "text")
-        .agg(
-            F.sum("n").alias("n"),
-            F.count(F.when(F.col("start_s") >= F.col("first_start"), 1)).alias("users"),
-        )
+        .agg(F.sum("n").alias("n"), F.count(F.lit(1)).alias("users"))
         .filter(F.col("users") >= CHORUS_MIN_CHATTERS)
         .groupBy(*key)
         .agg(F.sum("n").alias("chorus_messages"))
