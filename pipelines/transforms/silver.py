@@ -427,7 +427,7 @@ def classify(
 
     ``stored_max`` is (stream_id, max_event_ts) from earlier batches (empty in batch mode).
     Dedupe against what silver already holds is a separate step, :func:`with_silver_dedupe`.
-    The jobs persist :func:`checked` first (it is read twice); this is the same, in one go.
+    The jobs persist :func:`checked` first (it is read three times); this is the same, in one go.
     """
     rows = checked(bronze, params, rates_base)
     found = verdicts(rows, stored_max, params.watermark_seconds)
