@@ -95,6 +95,25 @@ class Settings(BaseSettings):
     # Lake and runtime
     lake_root: str = "lake"
     checkpoint_root: str = ""
+    # A lake on S3 or an S3-compatible server (lake_root=s3a://bucket/prefix): the endpoint
+    # (empty: AWS itself) and region, under the AWS SDK's own names too. Path-style URLs
+    # (http://host/bucket/key) unless set otherwise: what S3-compatible servers expect, AWS
+    # accepts them. Credentials are never settings: S3A reads AWS_ACCESS_KEY_ID,
+    # AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN from the environment, or an instance role.
+    s3_endpoint: str = Field(
+        "",
+        validation_alias=AliasChoices(
+            "TELEMETRA_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "s3_endpoint"
+        ),
+    )
+    s3_region: str = Field(
+        "us-east-1",
+        min_length=1,
+        validation_alias=AliasChoices(
+            "TELEMETRA_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION", "s3_region"
+        ),
+    )
+    s3_path_style: bool = True
     run_dir: str = ".run"
     jars_dir: str = ".cache/jars"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -282,7 +301,8 @@ def _env_name(loc: str) -> str:
     """The environment name a user would set for a field: the seed's name where there is one."""
     field = loc.lower().removeprefix("telemetra_")
     info = Settings.model_fields.get(field)
-    has_seed_name = info is not None and info.validation_alias is not None
+    alias = info.validation_alias if info is not None else None
+    has_seed_name = isinstance(alias, AliasChoices) and field.upper() in alias.choices
     return field.upper() if has_seed_name else f"TELEMETRA_{field.upper()}"
 
 

@@ -19,6 +19,13 @@ def clean_env(monkeypatch):
         "TELEMETRA_WINDOW_SECONDS",
         "TELEMETRA_SLIDE_SECONDS",
         "TELEMETRA_KAFKA_BOOTSTRAP_SERVERS",
+        "TELEMETRA_S3_ENDPOINT",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL",
+        "TELEMETRA_S3_REGION",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "TELEMETRA_S3_PATH_STYLE",
     ):
         monkeypatch.delenv(key, raising=False)
     return monkeypatch
@@ -59,6 +66,37 @@ def test_telemetra_prefixed_keys_override(clean_env):
     assert s.checkpoint_path("silver") == "s3a://bucket/lake/_checkpoints/silver"
 
 
+def test_an_s3_lake_takes_endpoint_and_region_from_the_aws_names(clean_env):
+    from pipelines.jobs.spark import s3a_conf
+
+    clean_env.setenv("TELEMETRA_LAKE_ROOT", "s3a://bucket/lake")
+    clean_env.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:8333")
+    clean_env.setenv("AWS_REGION", "eu-west-1")
+    assert s3a_conf(load_settings()) == {
+        "spark.hadoop.fs.s3a.endpoint": "http://127.0.0.1:8333",
+        "spark.hadoop.fs.s3a.endpoint.region": "eu-west-1",
+        "spark.hadoop.fs.s3a.path.style.access": "true",
+    }
+    # the S3-only name wins over the generic one, Telemetra's own over both
+    clean_env.setenv("AWS_ENDPOINT_URL_S3", "http://s3.internal:9000")
+    assert load_settings().s3_endpoint == "http://s3.internal:9000"
+    clean_env.setenv("TELEMETRA_S3_ENDPOINT", "http://mine:8333")
+    clean_env.setenv("TELEMETRA_S3_PATH_STYLE", "false")
+    conf = s3a_conf(load_settings())
+    assert conf["spark.hadoop.fs.s3a.endpoint"] == "http://mine:8333"
+    assert conf["spark.hadoop.fs.s3a.path.style.access"] == "false"
+
+
+def test_a_local_lake_sets_no_s3_options(clean_env):
+    from pipelines.jobs.spark import s3a_conf
+
+    clean_env.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:8333")
+    assert s3a_conf(load_settings(lake_root="/tmp/lake")) == {}
+    # checkpoints alone on S3 still need the options
+    on_s3 = load_settings(lake_root="/tmp/lake", checkpoint_root="s3a://bucket/ck")
+    assert s3a_conf(on_s3)["spark.hadoop.fs.s3a.endpoint"] == "http://127.0.0.1:8333"
+
+
 @pytest.mark.parametrize(
     ("key", "value", "expected_words"),
     [
@@ -67,6 +105,7 @@ def test_telemetra_prefixed_keys_override(clean_env):
         ("LOG_LEVEL", "LOUD", ["LOG_LEVEL", "DEBUG"]),
         ("TELEMETRA_SLIDE_SECONDS", "7", ["SLIDE_SECONDS", "divide"]),
         ("TELEMETRA_MOMENT_FRESH_GAP_SECONDS", "20", ["FRESH_GAP_SECONDS", "at least"]),
+        ("AWS_REGION", "", ["TELEMETRA_S3_REGION", "at least 1 character"]),
     ],
 )
 def test_bad_value_gives_one_line_naming_the_key(clean_env, key, value, expected_words):

@@ -176,6 +176,22 @@ def hadoop_path(spark: SparkSession, path: str):
     return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath
 
 
+def s3a_conf(settings: Settings) -> dict[str, str]:
+    """Hadoop's S3A settings for a lake or checkpoints on ``s3a://`` (none otherwise): the
+    endpoint, region and URL style of :class:`~pipelines.config.Settings`. Credentials are
+    left to S3A, which reads the usual ``AWS_*`` variables (or an instance role)."""
+    roots = (settings.lake_root, settings.checkpoint_root)
+    if not any(root.startswith("s3a://") for root in roots):
+        return {}
+    conf = {
+        "spark.hadoop.fs.s3a.endpoint.region": settings.s3_region,
+        "spark.hadoop.fs.s3a.path.style.access": str(settings.s3_path_style).lower(),
+    }
+    if settings.s3_endpoint:
+        conf["spark.hadoop.fs.s3a.endpoint"] = settings.s3_endpoint
+    return conf
+
+
 def build_spark(settings: Settings, app_name: str = "telemetra", **extra_conf: str) -> SparkSession:
     """Create (or return the running) SparkSession with Delta and Kafka configured."""
     builder = (
@@ -232,7 +248,7 @@ def build_spark(settings: Settings, app_name: str = "telemetra", **extra_conf: s
             # Python workers use this interpreter (the venv), not whatever python3 is on PATH.
             .config("spark.pyspark.python", sys.executable)
         )
-    for key, value in {**settings.spark_conf, **extra_conf}.items():
+    for key, value in {**s3a_conf(settings), **settings.spark_conf, **extra_conf}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN" if settings.log_level != "DEBUG" else "INFO")
