@@ -267,6 +267,23 @@ class Settings(BaseSettings):
         return f"{root.rstrip('/')}/{name}"
 
     @property
+    def storage_options(self) -> dict[str, str] | None:
+        """How the readers (``deltalake``, and DuckDB through it) reach an ``s3a://`` lake:
+        the endpoint, region and URL style S3A gets from :func:`pipelines.jobs.spark.s3a_conf`,
+        under object_store's names. None for a lake on disk. Credentials, again, are not
+        here: delta-rs reads the same ``AWS_*`` variables S3A does."""
+        if not self.lake_root.startswith("s3a://"):
+            return None
+        options = {
+            "AWS_REGION": self.s3_region,
+            "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": str(not self.s3_path_style).lower(),
+        }
+        if self.s3_endpoint:
+            options["AWS_ENDPOINT_URL"] = self.s3_endpoint
+            options["AWS_ALLOW_HTTP"] = str(self.s3_endpoint.startswith("http://")).lower()
+        return options
+
+    @property
     def webhook_urls(self) -> list[str]:
         return [u.strip() for u in self.alert_webhook_urls.split(",") if u.strip()]
 

@@ -38,6 +38,7 @@ set_page_context(
         refresh_seconds=settings.app_refresh_seconds,
         currency=settings.base_currency,
         panes=(settings.window_seconds, settings.slide_seconds),
+        storage=tuple(sorted((settings.storage_options or {}).items())),
     )
 )
 pages.run()

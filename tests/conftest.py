@@ -99,3 +99,27 @@ def kafka_settings(kafka_broker, tmp_path):
     from kafka_helpers import with_fresh_topics
 
     return with_fresh_topics(kafka_broker, tmp_path, "test")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3-compatible server (SeaweedFS, built by `make seaweedfs`) for the run, on free
+    loopback ports; the dummy credentials S3A and delta-rs read from the environment."""
+    import os
+
+    from s3_helpers import DUMMY_CREDENTIALS
+
+    from pipelines.ops.s3_local import LocalS3
+
+    saved = {k: os.environ.get(k) for k in DUMMY_CREDENTIALS}
+    os.environ.update(DUMMY_CREDENTIALS)
+    server = LocalS3(tmp_path_factory.mktemp("s3")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

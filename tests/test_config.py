@@ -76,6 +76,14 @@ def test_an_s3_lake_takes_endpoint_and_region_from_the_aws_names(clean_env):
         "spark.hadoop.fs.s3a.endpoint": "http://127.0.0.1:8333",
         "spark.hadoop.fs.s3a.endpoint.region": "eu-west-1",
         "spark.hadoop.fs.s3a.path.style.access": "true",
+        "spark.hadoop.fs.s3a.create.conditional.enabled": "true",
+    }
+    # the readers (delta-rs) get the same endpoint and region under object_store's names
+    assert load_settings().storage_options == {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:8333",
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_REGION": "eu-west-1",
+        "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",
     }
     # the S3-only name wins over the generic one, Telemetra's own over both
     clean_env.setenv("AWS_ENDPOINT_URL_S3", "http://s3.internal:9000")
@@ -92,6 +100,7 @@ def test_a_local_lake_sets_no_s3_options(clean_env):
 
     clean_env.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:8333")
     assert s3a_conf(load_settings(lake_root="/tmp/lake")) == {}
+    assert load_settings(lake_root="/tmp/lake").storage_options is None
     # checkpoints alone on S3 still need the options
     on_s3 = load_settings(lake_root="/tmp/lake", checkpoint_root="s3a://bucket/ck")
     assert s3a_conf(on_s3)["spark.hadoop.fs.s3a.endpoint"] == "http://127.0.0.1:8333"

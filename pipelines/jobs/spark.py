@@ -176,6 +176,9 @@ def hadoop_path(spark: SparkSession, path: str):
     return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath
 
 
+S3_LOG_STORE = "io.telemetra.delta.S3ConditionalPutLogStore"
+
+
 def s3a_conf(settings: Settings) -> dict[str, str]:
     """Hadoop's S3A settings for a lake or checkpoints on ``s3a://`` (none otherwise): the
     endpoint, region and URL style of :class:`~pipelines.config.Settings`. Credentials are
@@ -186,6 +189,8 @@ def s3a_conf(settings: Settings) -> dict[str, str]:
     conf = {
         "spark.hadoop.fs.s3a.endpoint.region": settings.s3_region,
         "spark.hadoop.fs.s3a.path.style.access": str(settings.s3_path_style).lower(),
+        # What S3_LOG_STORE's If-None-Match PUT needs (Hadoop 3.4's default, said here).
+        "spark.hadoop.fs.s3a.create.conditional.enabled": "true",
     }
     if settings.s3_endpoint:
         conf["spark.hadoop.fs.s3a.endpoint"] = settings.s3_endpoint
@@ -211,6 +216,9 @@ def build_spark(settings: Settings, app_name: str = "telemetra", **extra_conf: s
         .config("spark.databricks.delta.optimizeWrite.enabled", "true")
         .config("spark.databricks.delta.autoCompact.enabled", "true")
         .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
+        # Commits to an s3a:// table go through Telemetra's log store (pipelines/jvm): a
+        # conditional PUT, so two processes committing the same version cannot both win.
+        .config("spark.delta.logStore.s3a.impl", S3_LOG_STORE)
         .config("spark.sql.adaptive.enabled", "true")
         # Two streaming queries share the cores: the hot one's jobs go first (pool "hot").
         .config("spark.scheduler.mode", "FAIR")

@@ -433,7 +433,7 @@ def eval_moments(
     from pipelines.serving.queries import GoldQueries
 
     settings = _settings()
-    queries = GoldQueries(settings.lake_root)
+    queries = GoldQueries(settings.lake_root, settings.storage_options)
     broadcasts = queries.broadcast_summaries(stream)
 
     def broadcast_start(stream_id: str, broadcast_id: str | None):

@@ -75,7 +75,9 @@ def newest_event_age_seconds(
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        delta = DeltaTable(settings.table_path(layer, table))
+        delta = DeltaTable(
+            settings.table_path(layer, table), storage_options=settings.storage_options
+        )
     except TableNotFoundError:
         return None
     newest = pc.max(delta.to_pyarrow_dataset().to_table(columns=[column])[column])

@@ -33,8 +33,11 @@ _COORDS = 'topic, partition, "offset"'
 def lake_books(settings: Settings, in_flight: bool = False) -> dict[str, int]:
     """The figures of :data:`MUST_BE_ZERO`, and the bronze and silver row counts."""
     con = duckdb.connect()
-    con.register("events", DeltaTable(settings.table_path("bronze", "events")).to_pyarrow_dataset())
-    silver = DeltaTable(catalog.EVENTS.path(settings.lake_root)).to_pyarrow_dataset()
+    options = settings.storage_options
+    bronze = DeltaTable(settings.table_path("bronze", "events"), storage_options=options)
+    con.register("events", bronze.to_pyarrow_dataset())
+    silver = DeltaTable(catalog.EVENTS.path(settings.lake_root), storage_options=options)
+    silver = silver.to_pyarrow_dataset()
     con.register("silver_events", silver)
     for name in PLACES:  # views of silver/events
         view = catalog.view_sql(catalog.table("silver", name), "silver_events")

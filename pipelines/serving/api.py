@@ -94,6 +94,7 @@ def create_app(settings: Settings, queries: GoldQueries | None = None) -> FastAP
     check_exposure(settings)
     queries = queries or GoldQueries(
         settings.lake_root,
+        settings.storage_options,
         recheck_seconds=settings.api_poll_seconds / 2,
         window_seconds=settings.window_seconds,
         slide_seconds=settings.slide_seconds,

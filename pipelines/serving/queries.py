@@ -693,7 +693,13 @@ def _list_or_none(values: Sequence[str] | None, what: str) -> list[str] | None:
 _QUALITY_TABLES = {"quality_runs": "gold", "quarantine": "silver"}  # name -> layer
 
 
-def _quality_query(lake_root: str, sql: str, params: dict, tables: Sequence[str]) -> pd.DataFrame:
+def _quality_query(
+    lake_root: str,
+    sql: str,
+    params: dict,
+    tables: Sequence[str],
+    storage_options: dict[str, str] | None = None,
+) -> pd.DataFrame:
     # Imported here so this section leaves the module's header to the gold queries.
     from deltalake import DeltaTable
 
@@ -705,8 +711,9 @@ def _quality_query(lake_root: str, sql: str, params: dict, tables: Sequence[str]
         for name in tables:
             table = catalog.table(_QUALITY_TABLES[name], name)
             path = table.stored.path(lake_root)  # a view's rows: in silver/events
-            if DeltaTable.is_deltatable(path):
-                con.register(f"{name}_stored", DeltaTable(path).to_pyarrow_dataset())
+            if DeltaTable.is_deltatable(path, storage_options=storage_options):
+                delta = DeltaTable(path, storage_options=storage_options)
+                con.register(f"{name}_stored", delta.to_pyarrow_dataset())
             else:
                 empty = table.stored.schema.empty_table()
                 con.register(f"{name}_stored", empty)
@@ -718,7 +725,7 @@ def _quality_query(lake_root: str, sql: str, params: dict, tables: Sequence[str]
     return frame
 
 
-def quality_latest(lake_root: str) -> pd.DataFrame:
+def quality_latest(lake_root: str, storage_options: dict[str, str] | None = None) -> pd.DataFrame:
     """The latest validation of each table and check, by layer order then name."""
     sql = """
         SELECT * EXCLUDE (n) FROM (
@@ -726,10 +733,14 @@ def quality_latest(lake_root: str) -> pd.DataFrame:
             FROM quality_runs)
         WHERE n = 1
         ORDER BY CASE layer WHEN 'bronze' THEN 0 WHEN 'silver' THEN 1 ELSE 2 END, suite"""
-    return _quality_query(lake_root, sql, {}, ["quality_runs"])
+    return _quality_query(lake_root, sql, {}, ["quality_runs"], storage_options)
 
 
-def quality_trend(lake_root: str, since: datetime | None = None) -> pd.DataFrame:
+def quality_trend(
+    lake_root: str,
+    since: datetime | None = None,
+    storage_options: dict[str, str] | None = None,
+) -> pd.DataFrame:
     """Per run since ``since``: tables validated, tables failing, failed expectations."""
     sql = """
         SELECT run_id, min(run_time) AS run_time, count(*) AS tables,
@@ -738,24 +749,35 @@ def quality_trend(lake_root: str, since: datetime | None = None) -> pd.DataFrame
                coalesce(sum(warning_failed), 0)::BIGINT AS warning_failed
         FROM quality_runs WHERE run_time >= $since
         GROUP BY run_id ORDER BY run_time"""
-    return _quality_query(lake_root, sql, {"since": _range(since, None)["start"]}, ["quality_runs"])
+    since_param = {"since": _range(since, None)["start"]}
+    return _quality_query(lake_root, sql, since_param, ["quality_runs"], storage_options)
 
 
-def quarantine_rate_trend(lake_root: str, since: datetime | None = None) -> pd.DataFrame:
+def quarantine_rate_trend(
+    lake_root: str,
+    since: datetime | None = None,
+    storage_options: dict[str, str] | None = None,
+) -> pd.DataFrame:
     """The quarantine rate each run measured (the ``silver.quarantine_rate`` check)."""
     sql = """
         SELECT run_time, observed_value AS quarantine_rate, status
         FROM quality_runs
         WHERE suite = 'silver.quarantine_rate' AND run_time >= $since
         ORDER BY run_time"""
-    return _quality_query(lake_root, sql, {"since": _range(since, None)["start"]}, ["quality_runs"])
+    since_param = {"since": _range(since, None)["start"]}
+    return _quality_query(lake_root, sql, since_param, ["quality_runs"], storage_options)
 
 
-def quarantine_reasons(lake_root: str, since: datetime | None = None) -> pd.DataFrame:
+def quarantine_reasons(
+    lake_root: str,
+    since: datetime | None = None,
+    storage_options: dict[str, str] | None = None,
+) -> pd.DataFrame:
     """Quarantined records ingested since ``since`` by reason and event type, most first."""
     sql = """
         SELECT reason, coalesce(event_type, '?') AS event_type, count(*) AS records,
                max(ingest_time) AS last_seen
         FROM quarantine WHERE ingest_time >= $since
         GROUP BY ALL ORDER BY records DESC, reason, event_type"""
-    return _quality_query(lake_root, sql, {"since": _range(since, None)["start"]}, ["quarantine"])
+    since_param = {"since": _range(since, None)["start"]}
+    return _quality_query(lake_root, sql, since_param, ["quarantine"], storage_options)

@@ -49,29 +49,45 @@ QUERY_METHODS = frozenset(
 
 
 @st.cache_resource(show_spinner=False)
-def get_queries(lake_root: str, panes: tuple[int, int] = (60, 10)) -> GoldQueries:
+def get_queries(
+    lake_root: str, panes: tuple[int, int] = (60, 10), storage: tuple = ()
+) -> GoldQueries:
     """One query layer (one DuckDB connection) per lake, shared by every session;
-    ``panes``: the pipeline's (window_seconds, slide_seconds)."""
-    return GoldQueries(lake_root, window_seconds=panes[0], slide_seconds=panes[1])
+    ``panes``: the pipeline's (window_seconds, slide_seconds); ``storage``: the lake's
+    storage options (``Settings.storage_options``) as pairs, so they can be a cache key."""
+    return GoldQueries(
+        lake_root, dict(storage) or None, window_seconds=panes[0], slide_seconds=panes[1]
+    )
 
 
 # ttl only frees memory; freshness comes from the time bucket in the key.
 @st.cache_data(ttl=600, max_entries=1024, show_spinner=False)
 def _cached_query(
-    lake_root: str, panes: tuple[int, int], bucket: int, method: str, args: tuple, kwargs: tuple
+    lake_root: str,
+    panes: tuple[int, int],
+    storage: tuple,
+    bucket: int,
+    method: str,
+    args: tuple,
+    kwargs: tuple,
 ) -> pd.DataFrame:
-    return getattr(get_queries(lake_root, panes), method)(*args, **dict(kwargs))
+    return getattr(get_queries(lake_root, panes, storage), method)(*args, **dict(kwargs))
 
 
 class CachedQueries:
     """``GoldQueries``' methods, answered from ``st.cache_data`` for one refresh interval."""
 
     def __init__(
-        self, lake_root: str, refresh_seconds: int, panes: tuple[int, int] = (60, 10)
+        self,
+        lake_root: str,
+        refresh_seconds: int,
+        panes: tuple[int, int] = (60, 10),
+        storage: tuple = (),
     ) -> None:
         self.lake_root = lake_root
         self.refresh_seconds = refresh_seconds
         self.panes = panes
+        self.storage = storage
 
     def __getattr__(self, method: str) -> Callable[..., pd.DataFrame]:
         if method not in QUERY_METHODS:
@@ -79,8 +95,9 @@ class CachedQueries:
 
         def call(*args, **kwargs) -> pd.DataFrame:
             bucket = int(time.time() // self.refresh_seconds)
+            kwargs_key = tuple(sorted(kwargs.items()))
             return _cached_query(
-                self.lake_root, self.panes, bucket, method, args, tuple(sorted(kwargs.items()))
+                self.lake_root, self.panes, self.storage, bucket, method, args, kwargs_key
             )
 
         return call
@@ -93,10 +110,11 @@ class PageContext:
     refresh_seconds: int
     currency: str = "USD"
     panes: tuple[int, int] = (60, 10)  # the pipeline's window_seconds, slide_seconds
+    storage: tuple[tuple[str, str], ...] = ()  # Settings.storage_options, as pairs
 
     @property
     def data(self) -> CachedQueries:
-        return CachedQueries(self.lake_root, self.refresh_seconds, self.panes)
+        return CachedQueries(self.lake_root, self.refresh_seconds, self.panes, self.storage)
 
 
 def set_page_context(ctx: PageContext) -> None:

@@ -21,15 +21,19 @@ STATUS_ICONS = {"passed": "✅ passed", "warning": "⚠️ warning", "failed": "
 
 
 @st.cache_data(ttl=600, max_entries=64, show_spinner=False)
-def _query(name: str, lake_root: str, bucket: int, since: datetime | None = None) -> pd.DataFrame:
+def _query(
+    name: str, lake_root: str, storage: tuple, bucket: int, since: datetime | None = None
+) -> pd.DataFrame:
     """``pipelines.serving.queries.<name>``, cached for one refresh interval (``bucket``)."""
-    fn = getattr(queries, name)
-    return fn(lake_root) if name == "quality_latest" else fn(lake_root, since)
+    fn, options = getattr(queries, name), dict(storage) or None
+    if name == "quality_latest":
+        return fn(lake_root, storage_options=options)
+    return fn(lake_root, since, storage_options=options)
 
 
 def _data(ctx: PageContext, name: str, since: datetime | None = None) -> pd.DataFrame:
     bucket = int(datetime.now(timezone.utc).timestamp() // ctx.refresh_seconds)
-    return _query(name, ctx.lake_root, bucket, since)
+    return _query(name, ctx.lake_root, ctx.storage, bucket, since)
 
 
 def overview(latest: pd.DataFrame, ctx: PageContext) -> None:
