@@ -7,9 +7,14 @@ event times spread over the span that ends now), then times one
 and gold follow, and the command returns when gold holds everything. Then it counts:
 records in Kafka, rows in bronze, silver typed rows + quarantine, gold windows.
 
-    .venv/bin/python bench/catchup.py [--events 1000000] [--channels 20]
+    .venv/bin/python bench/catchup.py [--events 1000000] [--channels 20] [--s3]
 
-Writes JSON to ``--out`` (default bench/results/catchup.json) and prints it.
+With ``--s3`` the lake (and the checkpoints) go to a local S3 server the bench starts
+(SeaweedFS, ``make seaweedfs``), and it also reports the S3 requests the catch-up made, by
+type, and per micro-batch (micro-batches counted from the queries' checkpoint commits).
+
+Writes JSON to ``--out`` (default bench/results/catchup.json, catchup-s3.json with ``--s3``)
+and prints it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import psutil
+import requests
 from deltalake import DeltaTable
 from kafka import KafkaConsumer, TopicPartition
 from results_io import machine, write_result
@@ -34,6 +40,10 @@ from results_io import machine, write_result
 from pipelines.config import EVENT_TYPES, PROJECT_ROOT, Settings, load_settings
 from pipelines.jobs import kafka_ready
 from pipelines.ops import kafka_local, stack
+from pipelines.ops.s3_local import LocalS3
+
+S3_BUCKET = "catchup"
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
 
 
 def bench_settings(
@@ -54,13 +64,17 @@ def bench_settings(
     return load_settings()
 
 
+def _table(settings: Settings, layer: str, table: str) -> DeltaTable:
+    return DeltaTable(settings.table_path(layer, table), storage_options=settings.storage_options)
+
+
 def rows(settings: Settings, layer: str, table: str) -> int:
-    return DeltaTable(settings.table_path(layer, table)).to_pyarrow_dataset().count_rows()
+    return _table(settings, layer, table).to_pyarrow_dataset().count_rows()
 
 
 def silver_rows(settings: Settings) -> dict[str, int]:
     """silver/events rows per kind (an event type, or quarantine)."""
-    kinds = DeltaTable(settings.table_path("silver", "events")).to_pyarrow_dataset()
+    kinds = _table(settings, "silver", "events").to_pyarrow_dataset()
     counts = kinds.to_table(columns=["kind"]).column("kind").value_counts().to_pylist()
     return {c["values"]: c["counts"] for c in counts}
 
@@ -144,16 +158,75 @@ def catch_up(settings: Settings, work: Path) -> dict:
     }
 
 
+@contextlib.contextmanager
+def s3_lake(work: Path) -> Iterator[LocalS3]:
+    """A local S3 server with a bucket, and the lake moved onto it for every program the
+    bench starts (through the environment, as a user would)."""
+    with LocalS3(work / "s3") as server:
+        server.create_bucket(S3_BUCKET)
+        os.environ.update(
+            TELEMETRA_LAKE_ROOT=f"s3a://{S3_BUCKET}/lake",
+            AWS_ENDPOINT_URL=server.endpoint,
+            **S3_CREDENTIALS,
+        )
+        yield server
+
+
+def s3_requests(server: LocalS3) -> dict[str, int]:
+    """Requests the server answered so far, by type (GET, PUT, LIST, DELETE...)."""
+    counts: dict[str, int] = {}
+    for line in requests.get(server.metrics_url, timeout=10).text.splitlines():
+        if line.startswith("SeaweedFS_s3_request_total{") and f'bucket="{S3_BUCKET}"' in line:
+            kind = line.split('type="')[1].split('"')[0]
+            counts[kind] = counts.get(kind, 0) + int(float(line.rsplit(" ", 1)[1]))
+    return counts
+
+
+def micro_batches(server: LocalS3) -> dict[str, int]:
+    """Committed micro-batches per streaming query: the files under each checkpoint's
+    ``commits/`` (ListObjectsV2 pages of the bucket's checkpoint prefix)."""
+    import xml.etree.ElementTree as ET
+
+    ns = {"s3": "http://s3.amazonaws.com/doc/2006-03-01/"}
+    params = {"list-type": "2", "prefix": "lake/_checkpoints/"}
+    batches: dict[str, int] = {}
+    while True:
+        reply = requests.get(f"{server.endpoint}/{S3_BUCKET}", params=params, timeout=30)
+        root = ET.fromstring(reply.content)
+        for key in root.iterfind("s3:Contents/s3:Key", ns):
+            query, _, rest = key.text.removeprefix(params["prefix"]).partition("/commits/")
+            if rest.isdigit():
+                batches[query] = batches.get(query, 0) + 1
+        token = root.findtext("s3:NextContinuationToken", namespaces=ns)
+        if not token:
+            return batches
+        params["continuation-token"] = token
+
+
 def main(args: argparse.Namespace) -> dict:
-    with own_stack(args) as (work, settings):
+    with (
+        own_stack(args) as (work, settings),
+        s3_lake(work) if args.s3 else contextlib.nullcontext() as server,
+    ):
+        settings = load_settings() if server else settings  # the lake on S3
         by_type, produce_s = fill_kafka(settings, args)
         in_kafka = sum(by_type.values())
+        before = s3_requests(server) if server else {}
         done = catch_up(settings, work)
+        if server:
+            after, batches = s3_requests(server), micro_batches(server)
+            used = {k: after[k] - before.get(k, 0) for k in after}
+            done.update(
+                s3_requests=used,
+                micro_batches=batches,
+                s3_requests_per_micro_batch=round(sum(used.values()) / sum(batches.values())),
+            )
         result = {
             "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": machine(),
             "events_requested": args.events,
             "channels": args.channels,
+            "lake": "s3 (SeaweedFS on loopback)" if args.s3 else "local disk",
             "produce_s": round(produce_s, 1),
             "records_in_kafka": in_kafka,
             "catchup_s": done["catchup_s"],
@@ -178,7 +251,12 @@ def backlog_parser(doc: str, name: str, kafka_port: int) -> argparse.ArgumentPar
 
 
 def _args() -> argparse.Namespace:
-    return backlog_parser(__doc__, "catchup", 19292).parse_args()
+    parser = backlog_parser(__doc__, "catchup", 19292)
+    parser.add_argument("--s3", action="store_true", help="the lake on a local S3 server")
+    args = parser.parse_args()
+    if args.s3 and args.out == parser.get_default("out"):
+        args.out = str(PROJECT_ROOT / "bench/results/catchup-s3.json")
+    return args
 
 
 if __name__ == "__main__":

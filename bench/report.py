@@ -151,27 +151,40 @@ move).
 
 
 def catchup_section() -> str:
-    r = load("catchup")
+    r, s3 = load("catchup"), load("catchup-s3")
     text = """## Catch-up of a Kafka backlog
 
 `bench/catchup.py`: its own broker; the `--fast` producer puts the backlog into Kafka,
 then one `telemetra run all --mode stream --trigger availableNow` carries it to gold and
 returns. Counts are read afterwards: nothing lost means Kafka records = bronze rows =
-silver typed rows + quarantine.
+silver typed rows + quarantine. With `--s3` the lake and checkpoints are on a local S3
+server (SeaweedFS on loopback, started by the bench), which also counts the requests.
 
 """
-    if r is None:
+    if r is None and s3 is None:
         return text + not_run("bench/catchup.py")
-    rows = [[f"{r['records_in_kafka']:,}", r["catchup_s"], f"{r['catchup_events_per_s']:,}",
-             f"{r['bronze_rows']:,}", f"{r['silver_plus_quarantine']:,}",
-             f"{r['silver_rows']['quarantine']:,}", f"{r['gold_minute_windows']:,}",
-             r["gold_moments"], f"{r['pipeline_peak_rss_mib']:,}"]]  # fmt: skip
-    head = ["in Kafka", "catch-up s", "events/s", "bronze", "silver + quarantine",
-            "quarantined", "gold windows", "moments", "peak RSS MiB"]  # fmt: skip
-    verdict = "nothing lost" if r["nothing_lost"] else "COUNTS DO NOT ADD UP"
-    return (
-        text + table(head, rows) + f"\n\n{r['channels']} channels; {verdict}; taken {r['when']}.\n"
-    )
+    head = ["lake", "in Kafka", "catch-up s", "events/s", "bronze", "silver + quarantine",
+            "quarantined", "gold windows", "moments", "peak RSS MiB", "verdict",
+            "taken"]  # fmt: skip
+    rows = [
+        [x.get("lake", "local disk"), f"{x['records_in_kafka']:,}", x["catchup_s"],
+         f"{x['catchup_events_per_s']:,}", f"{x['bronze_rows']:,}",
+         f"{x['silver_plus_quarantine']:,}", f"{x['silver_rows']['quarantine']:,}",
+         f"{x['gold_minute_windows']:,}", x["gold_moments"], f"{x['pipeline_peak_rss_mib']:,}",
+         "nothing lost" if x["nothing_lost"] else "COUNTS DO NOT ADD UP", x["when"]]
+        for x in (r, s3) if x is not None
+    ]  # fmt: skip
+    text += table(head, rows) + f"\n\n{(r or s3)['channels']} channels.\n"
+    if s3 is not None:
+        batches = s3["micro_batches"]
+        text += (
+            f"\nOn S3: {sum(s3['s3_requests'].values()):,} requests "
+            f"({', '.join(f'{k} {v:,}' for k, v in sorted(s3['s3_requests'].items()))}) over "
+            f"{sum(batches.values())} micro-batches "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(batches.items()))}): "
+            f"{s3['s3_requests_per_micro_batch']:,} requests per micro-batch.\n"
+        )
+    return text
 
 
 def peer_section() -> str:

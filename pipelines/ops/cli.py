@@ -38,6 +38,10 @@ eval_app = typer.Typer(
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(eval_app, name="eval")
+s3_app = typer.Typer(
+    help="A local S3 server to try the lake on object storage.", no_args_is_help=True
+)
+app.add_typer(s3_app, name="s3")
 console = Console()
 
 
@@ -491,6 +495,34 @@ def api_cmd(
 
 
 # ---- Spark standalone cluster -----------------------------------------------------------------
+# ---- s3 -------------------------------------------------------------------------------------
+@s3_app.command("serve")
+def s3_serve(
+    port: Annotated[int, typer.Option(help="S3 port on 127.0.0.1.")] = 8333,
+    bucket: Annotated[str, typer.Option(help="Bucket to create (3-63 characters).")] = "lake",
+) -> None:
+    """Serve S3 on 127.0.0.1 from SeaweedFS (`make seaweedfs` builds it), data under
+    <run_dir>/s3, in the foreground until Ctrl-C. Any credentials are accepted: for trying
+    things on this machine, not for keeping data."""
+    from pipelines.ops.s3_local import LocalS3
+
+    server = LocalS3(_settings().run_path / "s3")
+    server.ports["s3.port"] = port
+    with server:
+        server.create_bucket(bucket)
+        console.print(
+            f"S3 at {server.endpoint}, bucket {bucket!r}. In another shell:\n"
+            f"  export AWS_ENDPOINT_URL={server.endpoint} AWS_ACCESS_KEY_ID=local "
+            f"AWS_SECRET_ACCESS_KEY=local\n"
+            f"  export TELEMETRA_LAKE_ROOT=s3a://{bucket}/telemetra",
+            soft_wrap=True,
+        )
+        try:
+            server.process.wait()
+        except KeyboardInterrupt:
+            console.print("stopping")
+
+
 @cluster_app.command("up")
 def cluster_up(
     workers: Annotated[int, typer.Option(help="Number of workers.")] = 1,

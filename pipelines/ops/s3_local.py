@@ -112,12 +112,12 @@ class LocalS3:
             return False
 
     def create_bucket(self, bucket: str, timeout_s: float = 60) -> None:
-        """Create ``bucket`` (anonymous: no identities are configured). Retried while the
-        new server has no writable volume yet."""
+        """Create ``bucket`` (anonymous: no identities are configured), or find it there
+        (409). Retried while the new server has no writable volume yet."""
         deadline = time.monotonic() + timeout_s
         while True:
             resp = requests.put(f"{self.endpoint}/{bucket}", timeout=10)
-            if resp.status_code == 200:
+            if resp.status_code in (200, 409):
                 return
             if resp.status_code < 500 or time.monotonic() > deadline:
                 raise RuntimeError(f"creating bucket {bucket}: {resp.status_code} {resp.text}")
