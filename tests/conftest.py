@@ -15,6 +15,7 @@ SLOW_FILES = (
     "test_cluster.py",
     "test_faults.py",
     "test_pipeline_e2e.py",
+    "test_s3_lake.py",
     "test_gold_job.py",
     "test_quality.py",
 )

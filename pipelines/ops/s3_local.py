@@ -1,5 +1,6 @@
 """A local S3-compatible server (SeaweedFS's ``weed server -s3``) for trying the lake on
-object storage on one machine: the S3-lake tests and ``bench/catchup_s3.py`` start it.
+object storage on one machine: the S3-lake tests, ``bench/catchup.py --s3`` and
+``telemetra s3 serve`` start it.
 
 ``make seaweedfs`` builds ``weed`` from the Go module proxy into ``.cache/seaweedfs/<version>``.
 The server binds to loopback only, keeps its data under one folder and, with no identities
