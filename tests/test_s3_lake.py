@@ -10,8 +10,9 @@ Two writers, two JVMs (the test session's driver and one more, ``s3_race.py``):
 
 End to end, as on disk (``test_pipeline_e2e.py``, shorter): producer -> Kafka -> the
 streaming pipeline into ``s3a://`` -> bronze exactly once, silver accounts for bronze, a
-batch rebuild equals the stream; then the readers: the query layer, the lake's books,
-``telemetra api`` and the Streamlit app, all from the same settings.
+batch rebuild equals the stream; the quality job and maintain (OPTIMIZE, VACUUM) on it;
+then the readers: the query layer, the lake's books, ``telemetra api`` and the Streamlit
+app, all from the same settings.
 """
 
 from __future__ import annotations
@@ -223,3 +224,23 @@ def test_app_shows_the_s3_lake(produced, monkeypatch):
     assert at.metric, "no figures on the Live page"
     at.switch_page("views/quality.py").run()  # reads silver/quarantine from S3
     assert not at.exception, [e.value for e in at.exception]
+
+
+def test_quality_and_maintain_run_on_the_s3_lake(spark, produced, tmp_path):
+    """The other two jobs that write the lake: every check of every layer validates (none
+    errs reading S3) and lands in gold/quality_runs on S3; OPTIMIZE and VACUUM leave every
+    record exactly once."""
+    from pipelines.jobs.maintain import maintain_lake
+    from pipelines.quality import quality
+
+    settings, stats = produced
+    settings = settings.model_copy(update={"run_dir": str(tmp_path / "run")})  # the reports
+    report = quality.run_quality(spark, settings, "all")
+    print({r.suite: r.status for r in report.results})
+    assert report.results and all(r.status not in ("error", "missing") for r in report.results)
+    runs = read_table(spark, settings, "gold", "quality_runs")
+    assert runs.count() == len(report.results)
+    tables = ["bronze/events", "silver/events", "gold/stream_minute_metrics"]
+    assert len(list(maintain_lake(spark, settings, only=tables))) == len(tables)
+    assert_bronze_exactly_once(spark, settings, stats)
+    assert_silver_accounts_for_bronze(spark, settings, stats)
