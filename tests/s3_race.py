@@ -18,12 +18,17 @@ import sys
 import time
 
 DEFAULT_STORE = "io.delta.storage.S3SingleDriverLogStore"
+# Each commit file carries this much padding: a longer PUT widens Delta's own store's window
+# between its exists check and its PUT, so the two writers meet there even on a loaded box.
+PADDING = "x" * 256 * 1024
 
 
 def race_log_store(spark, store_class: str, log_dir: str, who: str, t0: float, rounds: int,
-                   slot_s: float) -> list[bool]:  # fmt: skip
-    """Write ``<log_dir>/<r>.json`` at ``t0 + r * slot_s`` for each round r; whether the
-    store reported each write done (False: it raised FileAlreadyExistsException)."""
+                   slot_s: float) -> list[str]:  # fmt: skip
+    """Write ``<log_dir>/<r>.json`` at ``t0 + r * slot_s`` for each round r; what the store
+    said of each write: "done", or FileAlreadyExistsException because the object was there
+    before this writer's PUT ("existed": the other writer was faster) or because the PUT
+    itself was refused ("refused": both PUT at once, the conditional PUT stopped this one)."""
     from py4j.protocol import Py4JJavaError
 
     jvm = spark.sparkContext._jvm
@@ -32,20 +37,22 @@ def race_log_store(spark, store_class: str, log_dir: str, who: str, t0: float, r
     for name in store_class.split("."):
         store_type = getattr(store_type, name)
     store = store_type(conf)
-    done = []
+    said = []
     for r in range(rounds):
         lines = jvm.java.util.ArrayList()
-        lines.add(json.dumps({"commitInfo": {"writer": who, "round": r}}))
+        lines.add(json.dumps({"commitInfo": {"writer": who, "round": r, "pad": PADDING}}))
         path = jvm.org.apache.hadoop.fs.Path(f"{log_dir}/{r:020d}.json")
         time.sleep(max(0.0, t0 + r * slot_s - time.time()))
         try:
             store.write(path, lines.iterator(), False, conf)
-            done.append(True)
+            said.append("done")
         except Py4JJavaError as e:
             if e.java_exception.getClass().getName() != "java.nio.file.FileAlreadyExistsException":
                 raise
-            done.append(False)
-    return done
+            cause = e.java_exception.getCause()  # Telemetra's store: what S3A raised
+            existed = cause is None or "FileAlreadyExists" in cause.getClass().getName()
+            said.append("existed" if existed else "refused")
+    return said
 
 
 def append_rows(spark, table: str, who: str, t0: float, appends: int) -> list[int]:

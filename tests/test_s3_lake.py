@@ -42,7 +42,9 @@ from pipelines.sim.producer import produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
-ROUNDS = 30
+# Rounds in which the two writers meet inside one write depend on the machine's load (24 of
+# 30 alone, 2 of 60 beside a CI run): more rounds, and padded commits (s3_race.PADDING).
+ROUNDS = 60
 SLOT_S = 0.25  # between rounds: far longer than one write
 APPENDS = 6
 STORES = (DEFAULT_STORE, S3_LOG_STORE)
@@ -102,12 +104,13 @@ def _commit_writers(spark, settings, store: str) -> list[str]:
     return [by_round[r] for r in range(ROUNDS)]
 
 
-def _lost(ours: list[bool], theirs: list[bool], held: list[str]) -> list[int]:
+def _lost(ours: list[str], theirs: list[str], held: list[str]) -> list[int]:
     """Rounds where a write the store reported done is not what the object holds."""
     return [
         r
         for r in range(ROUNDS)
-        if (ours[r] and held[r] != "session") or (theirs[r] and held[r] != "subprocess")
+        if (ours[r] == "done" and held[r] != "session")
+        or (theirs[r] == "done" and held[r] != "subprocess")
     ]
 
 
@@ -117,7 +120,7 @@ def test_delta_s3_log_store_loses_a_commit_to_a_second_jvm(race):
     _, ours, theirs, held, _ = race
     store = DEFAULT_STORE
     lost = _lost(ours[store], theirs["stores"][store], held[store])
-    both = sum(a and b for a, b in zip(ours[store], theirs["stores"][store], strict=True))
+    both = sum(a == b == "done" for a, b in zip(ours[store], theirs["stores"][store], strict=True))
     print(f"{store}: {both} of {ROUNDS} rounds both writers were told they committed")
     assert lost, "the two writers never met: the race did not happen"
 
@@ -126,11 +129,15 @@ def test_telemetra_log_store_lets_exactly_one_writer_commit_each_version(race):
     _, ours, theirs, held, _ = race
     store = S3_LOG_STORE
     mine, other = ours[store], theirs["stores"][store]
-    winners = list(zip(mine, other, strict=True))
-    print(f"{store}: session won {sum(mine)}, subprocess {sum(other)} of {ROUNDS} rounds")
-    assert all(a != b for a, b in winners), "a round with two winners or none"
+    done = [(a == "done") + (b == "done") for a, b in zip(mine, other, strict=True)]
+    refused = (mine + other).count("refused")
+    print(f"{store}: session won {mine.count('done')}, subprocess {other.count('done')} of "
+          f"{ROUNDS} rounds; {refused} lost at the conditional PUT itself")  # fmt: skip
+    assert done == [1] * ROUNDS, "a round with two winners or none"
     assert _lost(mine, other, held[store]) == []
-    assert 0 < sum(mine) < ROUNDS, "one writer won every round: they did not race"
+    # S3A checks nothing before a conditional PUT: the losers were stopped by If-None-Match
+    # itself, so this holds whether or not the two met inside one write.
+    assert refused > 0
 
 
 def test_two_jvms_appending_to_one_table_lose_no_commit(spark, race):
