@@ -55,6 +55,22 @@ def race_log_store(spark, store_class: str, log_dir: str, who: str, t0: float, r
     return said
 
 
+def log_dir(lake: str, store_class: str) -> str:
+    """The commit folder a store's race writes to under ``lake``."""
+    return f"{lake}/race/{store_class.rpartition('.')[2]}/_delta_log"
+
+
+def one_writer(spark, lake: str, who: str, t0: float, stores: list[str], rounds: int,
+               slot_s: float, appends: int) -> dict:  # fmt: skip
+    """One writer's whole part, from ``t0``: the log-store race for each store in turn, then
+    the appends to ``<lake>/appends``. Both writers run it with the same arguments."""
+    said = {}
+    for store in stores:
+        said[store] = race_log_store(spark, store, log_dir(lake, store), who, t0, rounds, slot_s)
+        t0 += rounds * slot_s + 2
+    return {"stores": said, "appends": append_rows(spark, f"{lake}/appends", who, t0, appends)}
+
+
 def append_rows(spark, table: str, who: str, t0: float, appends: int) -> list[int]:
     """Append one row (who, seq) per commit from ``t0`` on; the seqs Delta reported done."""
     time.sleep(max(0.0, t0 - time.time()))
@@ -91,14 +107,10 @@ def main() -> None:
     fs.exists(path)
     print("ready", flush=True)
     t0 = float(sys.stdin.readline())
-    result = {"stores": {}, "appends": None}
-    for store in args.stores.split(","):
-        log_dir = f"{args.lake}/race/{store.rpartition('.')[2]}/_delta_log"
-        result["stores"][store] = race_log_store(
-            spark, store, log_dir, "subprocess", t0, args.rounds, args.slot
-        )
-        t0 += args.rounds * args.slot + 2
-    result["appends"] = append_rows(spark, f"{args.lake}/appends", "subprocess", t0, args.appends)
+    stores = args.stores.split(",")
+    result = one_writer(
+        spark, args.lake, "subprocess", t0, stores, args.rounds, args.slot, args.appends
+    )
     json.dump(result, sys.stdout)
     spark.stop()
 

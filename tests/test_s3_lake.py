@@ -34,7 +34,7 @@ from lake_checks import (
     read_table,
 )
 from s3_helpers import point_session_at, s3_lake
-from s3_race import DEFAULT_STORE, append_rows, race_log_store
+from s3_race import DEFAULT_STORE, log_dir, one_writer
 
 from pipelines.jobs import runner
 from pipelines.jobs.spark import S3_LOG_STORE
@@ -75,18 +75,15 @@ def race(spark, base_settings, s3_server, tmp_path_factory):
     t0 = time.time() + 1
     other.stdin.write(f"{t0}\n")
     other.stdin.flush()
-    ours = {}
-    for store in STORES:
-        log_dir = f"{settings.lake_root}/race/{store.rpartition('.')[2]}/_delta_log"
-        ours[store] = race_log_store(spark, store, log_dir, "session", t0, ROUNDS, SLOT_S)
-        t0 += ROUNDS * SLOT_S + 2
-    our_appends = append_rows(spark, appends, "session", t0, APPENDS)
+    mine = one_writer(
+        spark, settings.lake_root, "session", t0, list(STORES), ROUNDS, SLOT_S, APPENDS
+    )
     out, _ = other.communicate(timeout=300)
     log.close()
     assert other.returncode == 0, log_path.read_text()
     theirs = json.loads(out)
     held = {store: _commit_writers(spark, settings, store) for store in STORES}
-    return settings, ours, theirs, held, our_appends
+    return settings, mine["stores"], theirs, held, mine["appends"]
 
 
 def _env() -> dict[str, str]:
@@ -97,8 +94,8 @@ def _env() -> dict[str, str]:
 
 def _commit_writers(spark, settings, store: str) -> list[str]:
     """The writer each round's commit file names."""
-    log_dir = f"{settings.lake_root}/race/{store.rpartition('.')[2]}/_delta_log"
-    rows = spark.read.json(f"{log_dir}/*.json").select("commitInfo.*").collect()
+    commits = spark.read.json(f"{log_dir(settings.lake_root, store)}/*.json")
+    rows = commits.select("commitInfo.*").collect()
     by_round = {r["round"]: r["writer"] for r in rows}
     assert sorted(by_round) == list(range(ROUNDS))
     return [by_round[r] for r in range(ROUNDS)]
